@@ -1,0 +1,24 @@
+//! # cnfkit
+//!
+//! Provision Cisco IP phones over TFTP. This umbrella crate re-exports the cnfkit crates behind
+//! features, so an application can depend on one crate and pick what it needs:
+//!
+//! | feature | crate | what it is |
+//! |---|---|---|
+//! | `tftp-wire` (default) | [`cnfkit-tftp-wire`](tftp_wire) | TFTP packets, options and netascii: bytes in, bytes out |
+//!
+//! ```
+//! # #[cfg(feature = "tftp-wire")] {
+//! use cnfkit::tftp_wire::{ErrorCode, Packet};
+//!
+//! let packet = Packet::parse(b"\x00\x04\x00\x01").unwrap();
+//! assert_eq!(packet, Packet::Ack { block: 1 });
+//! assert_eq!(ErrorCode::FILE_NOT_FOUND.0, 1);
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "tftp-wire")]
+#[doc(inline)]
+pub use cnfkit_tftp_wire as tftp_wire;
