@@ -105,9 +105,7 @@ impl Eq for Options<'_> {}
 
 impl fmt::Debug for Options<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.iter().map(|(n, v)| (crate::Lossy(n), crate::Lossy(v))))
-            .finish()
+        f.debug_map().entries(self.iter().map(|(n, v)| (crate::Lossy(n), crate::Lossy(v)))).finish()
     }
 }
 
@@ -215,14 +213,17 @@ impl fmt::Display for KnownOption {
 
 /// Why an option value was not accepted by the typed view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BadValue {
     /// Not a plain decimal number (empty, a sign, spaces, letters: `tsize enable`).
     NotANumber,
-    /// A number outside the option's range; saturated at `u64::MAX` when it does not fit.
+    /// A number outside the option's range.
     OutOfRange {
         /// The number sent.
         value: u64,
     },
+    /// A number too large for 64 bits: out of range for every option.
+    TooLarge,
 }
 
 impl fmt::Display for BadValue {
@@ -230,6 +231,7 @@ impl fmt::Display for BadValue {
         match self {
             Self::NotANumber => f.write_str("not a decimal number"),
             Self::OutOfRange { value } => write!(f, "{value} out of range"),
+            Self::TooLarge => f.write_str("number too large"),
         }
     }
 }
@@ -316,11 +318,14 @@ fn narrow<T: TryFrom<u64> + Default>(value: u64) -> T {
 fn check_value(option: KnownOption, value: &[u8]) -> OptionValue<u64> {
     let number = parse_decimal(value)?;
     let (min, max) = option.range();
-    if (min..=max).contains(&number) { Ok(number) } else { Err(BadValue::OutOfRange { value: number }) }
+    if (min..=max).contains(&number) {
+        Ok(number)
+    } else {
+        Err(BadValue::OutOfRange { value: number })
+    }
 }
 
-/// Parses ASCII digits as a `u64`; a number too large for `u64` is out of range for every
-/// option, reported as `u64::MAX`.
+/// Parses ASCII digits as a `u64`.
 pub(crate) fn parse_decimal(value: &[u8]) -> Result<u64, BadValue> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(BadValue::NotANumber);
@@ -328,6 +333,6 @@ pub(crate) fn parse_decimal(value: &[u8]) -> Result<u64, BadValue> {
     value.iter().try_fold(0u64, |acc, &d| {
         acc.checked_mul(10)
             .and_then(|acc| acc.checked_add(u64::from(d - b'0')))
-            .ok_or(BadValue::OutOfRange { value: u64::MAX })
+            .ok_or(BadValue::TooLarge)
     })
 }

@@ -198,7 +198,11 @@ fn two_u16(input: &[u8]) -> NomResult<'_, (u16, u16)> {
 }
 
 /// Reads one NUL-terminated field of `datagram` starting at `rest`, naming it on failure.
-fn field<'a>(datagram: &'a [u8], rest: &'a [u8], which: Field) -> Result<(&'a [u8], &'a [u8]), Error> {
+fn field<'a>(
+    datagram: &'a [u8],
+    rest: &'a [u8],
+    which: Field,
+) -> Result<(&'a [u8], &'a [u8]), Error> {
     nul_terminated(rest)
         .map(|(rest, value)| (value, rest))
         .map_err(|_| Error::MissingNul { field: which, offset: datagram.len() - rest.len() })

@@ -1,0 +1,15 @@
+//! The oracles behind cnfkit's fuzz targets.
+//!
+//! Each function takes the fuzzer's bytes and panics when a property fails. The cargo-fuzz
+//! targets in `fuzz/` are one-line wrappers around these functions, and `tests/corpus.rs` replays
+//! every committed seed and regression input through them under plain `cargo test` on stable, so
+//! CI exercises the properties without the fuzzer.
+#![forbid(unsafe_code)]
+
+mod netascii;
+mod options;
+mod packet;
+
+pub use netascii::netascii;
+pub use options::options;
+pub use packet::packet;
