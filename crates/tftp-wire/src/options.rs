@@ -185,7 +185,16 @@ impl KnownOption {
     /// The option an on-the-wire name denotes, ignoring ASCII case (RFC 2347).
     #[must_use]
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.name().as_bytes().eq_ignore_ascii_case(name))
+        // Dispatch on length first: every request carries a few options, and this runs for each.
+        let candidate = match name.len() {
+            5 => Self::Tsize,
+            7 if name[0].eq_ignore_ascii_case(&b'b') => Self::Blksize,
+            7 => Self::Timeout,
+            8 => Self::Rollover,
+            10 => Self::Windowsize,
+            _ => return None,
+        };
+        candidate.name().as_bytes().eq_ignore_ascii_case(name).then_some(candidate)
     }
 
     /// The inclusive range of values the defining RFC allows.

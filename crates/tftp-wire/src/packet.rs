@@ -192,11 +192,6 @@ fn nul_terminated(input: &[u8]) -> NomResult<'_, &[u8]> {
     terminated(take_till(|b| b == 0), tag(&b"\0"[..])).parse(input)
 }
 
-/// The fixed header shared by DATA, ACK and ERROR: opcode then one u16.
-fn two_u16(input: &[u8]) -> NomResult<'_, (u16, u16)> {
-    (be_u16, be_u16).parse(input)
-}
-
 /// Reads one NUL-terminated field of `datagram` starting at `rest`, naming it on failure.
 fn field<'a>(
     datagram: &'a [u8],
@@ -243,11 +238,23 @@ impl<'a> Packet<'a> {
     /// # Errors
     /// As [`Packet::parse`].
     pub fn parse_with(datagram: &'a [u8], config: &ParseConfig) -> Result<Self, Error> {
-        let Ok((body, opcode)) = be_u16::<_, ()>(datagram) else {
+        // The fixed headers are read with slice patterns: DATA and ACK are the hot path of every
+        // transfer, and a pattern compiles to a length check and two loads.
+        let &[op_hi, op_lo, ref body @ ..] = datagram else {
             return Err(Error::Truncated { needed: 2, len: datagram.len() });
         };
+        let opcode = u16::from_be_bytes([op_hi, op_lo]);
         let opcode = Opcode::from_u16(opcode).ok_or(Error::UnknownOpcode { opcode })?;
+        let truncated = || Error::Truncated { needed: 4, len: datagram.len() };
         match opcode {
+            Opcode::Data => {
+                let &[hi, lo, ref data @ ..] = body else { return Err(truncated()) };
+                Ok(Self::Data { block: u16::from_be_bytes([hi, lo]), data })
+            }
+            Opcode::Ack => {
+                let &[hi, lo] = body else { return Err(Error::AckLength { len: datagram.len() }) };
+                Ok(Self::Ack { block: u16::from_be_bytes([hi, lo]) })
+            }
             Opcode::Rrq | Opcode::Wrq => {
                 if datagram.len() > config.max_request_len {
                     return Err(Error::RequestTooLong {
@@ -258,22 +265,8 @@ impl<'a> Packet<'a> {
                 let request = parse_request(datagram, body)?;
                 Ok(if opcode == Opcode::Rrq { Self::Rrq(request) } else { Self::Wrq(request) })
             }
-            Opcode::Data => {
-                let (data, (_, block)) = two_u16(datagram)
-                    .map_err(|_| Error::Truncated { needed: 4, len: datagram.len() })?;
-                Ok(Self::Data { block, data })
-            }
-            Opcode::Ack => {
-                if datagram.len() != 4 {
-                    return Err(Error::AckLength { len: datagram.len() });
-                }
-                let (_, (_, block)) =
-                    two_u16(datagram).map_err(|_| Error::AckLength { len: datagram.len() })?;
-                Ok(Self::Ack { block })
-            }
             Opcode::Error => {
-                let (rest, (_, code)) = two_u16(datagram)
-                    .map_err(|_| Error::Truncated { needed: 4, len: datagram.len() })?;
+                let (rest, code) = be_u16::<_, ()>(body).map_err(|_| truncated())?;
                 let (message, rest) = field(datagram, rest, Field::ErrorMessage)?;
                 if !rest.is_empty() {
                     return Err(Error::TrailingBytes {
