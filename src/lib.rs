@@ -22,3 +22,8 @@
 #[cfg(feature = "tftp-wire")]
 #[doc(inline)]
 pub use cnfkit_tftp_wire as tftp_wire;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -67,3 +67,8 @@ impl core::fmt::Debug for Lossy<'_> {
         f.write_str("\"")
     }
 }
+
+/// The README's examples run as doctests, so the published README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
