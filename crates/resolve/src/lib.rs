@@ -1,0 +1,57 @@
+//! # cnfkit-resolve
+//!
+//! The logic of a Cisco IP phone's boot over TFTP, as data and pure functions (no IO):
+//!
+//! - [`Recognised::parse`]: what a requested name is (`SEP<MAC>.cnf.xml.sgn`, `CTLSEP<MAC>.tlv`,
+//!   `XMLDefault.cnf.xml`, `termNN.default.loads`, an image...), with the MAC in any case;
+//! - [`SafePath`]: a requested name normalised to a path that cannot leave the served tree;
+//! - [`LoadsManifest`]: the images a firmware manifest needs, signed header skipped.
+//!
+//! ```
+//! use cnfkit_resolve::{FileKind, Recognised, SafePath};
+//!
+//! // A 7942 asks for a locale jar with a leading slash; the server must find it in the root.
+//! let path = SafePath::new(b"/mk-sip.jar")?;
+//! assert_eq!(path.as_str(), "mk-sip.jar");
+//! assert_eq!(Recognised::parse(path.as_str()).kind, FileKind::Other);
+//!
+//! // A miss on a trust list is normal traffic, not an incident.
+//! assert!(Recognised::parse("CTLSEP001122AABBCC.tlv").kind.miss_is_normal());
+//! # Ok::<(), cnfkit_resolve::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod loads;
+mod mac;
+mod name;
+mod path;
+
+pub use loads::{LoadsManifest, ManifestImage};
+pub use mac::Mac;
+pub use name::{FileKind, Protection, Recognised};
+pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
+
+/// What went wrong in this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Text that is not a MAC address.
+    #[error("not a MAC address: {text:?} (want 12 hex digits, optionally separated by : - or .)")]
+    BadMac {
+        /// The text given.
+        text: String,
+    },
+    /// A requested name that could leave the served tree, or is not a file name at all.
+    #[error("requested name refused: {reason}")]
+    PathRefused {
+        /// Why.
+        reason: PathRefusal,
+    },
+    /// A firmware manifest that cannot be read.
+    #[error("bad .loads manifest: {reason}")]
+    BadManifest {
+        /// What is wrong.
+        reason: String,
+    },
+}
