@@ -5,7 +5,10 @@
 //! - [`Recognised::parse`]: what a requested name is (`SEP<MAC>.cnf.xml.sgn`, `CTLSEP<MAC>.tlv`,
 //!   `XMLDefault.cnf.xml`, `termNN.default.loads`, an image...), with the MAC in any case;
 //! - [`SafePath`]: a requested name normalised to a path that cannot leave the served tree;
-//! - [`LoadsManifest`]: the images a firmware manifest needs, signed header skipped.
+//! - [`LoadsManifest`]: the images a firmware manifest needs, signed header skipped;
+//! - [`boot_requests`]: the ordered requests a phone of a given model, protocol and security
+//!   makes, and what a miss on each means, from a [`ModelTable`] a user can extend;
+//! - [`firmware_decision`]: upgrade, downgrade, or blocked (the 8.5(2) signature step).
 //!
 //! ```
 //! use cnfkit_resolve::{FileKind, Recognised, SafePath};
@@ -22,11 +25,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod boot;
+mod family;
+mod firmware;
 mod loads;
 mod mac;
 mod name;
 mod path;
 
+pub use boot::{
+    OnMiss, PhoneSetup, PlannedRequest, Protocol, Purpose, SecurityMode, boot_requests,
+};
+pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
+pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 pub use loads::{LoadsManifest, ManifestImage};
 pub use mac::Mac;
 pub use name::{FileKind, Protection, Recognised};
@@ -48,6 +59,18 @@ pub enum Error {
         /// Why.
         reason: PathRefusal,
     },
+    /// A model no family in the table has.
+    #[error("unknown phone model {model:?}: add its family to the model table")]
+    UnknownModel {
+        /// The model asked about.
+        model: String,
+    },
+    /// A model whose family has no firmware for the requested protocol.
+    #[error("phone model {model:?} has no firmware for that protocol")]
+    UnsupportedProtocol {
+        /// The model asked about.
+        model: String,
+    },
     /// A firmware manifest that cannot be read.
     #[error("bad .loads manifest: {reason}")]
     BadManifest {
@@ -55,3 +78,8 @@ pub enum Error {
         reason: String,
     },
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
