@@ -8,7 +8,11 @@
 //! - [`LoadsManifest`]: the images a firmware manifest needs, signed header skipped;
 //! - [`boot_requests`]: the ordered requests a phone of a given model, protocol and security
 //!   makes, and what a miss on each means, from a [`ModelTable`] a user can extend;
-//! - [`firmware_decision`]: upgrade, downgrade, or blocked (the 8.5(2) signature step).
+//! - [`firmware_decision`]: upgrade, downgrade, or blocked (the 8.5(2) signature step);
+//! - [`Resolver`]: the server's answer to a requested name over a [`Directory`] (exact, other
+//!   letter case, generated from an inventory, signed on the fly, default rebuilt, not found).
+//!
+//! The only IO is the optional `fs` feature's `FsDirectory`, a confined directory tree.
 //!
 //! ```
 //! use cnfkit_resolve::{FileKind, Recognised, SafePath};
@@ -28,20 +32,28 @@
 mod boot;
 mod family;
 mod firmware;
+#[cfg(feature = "fs")]
+mod fs;
 mod loads;
 mod mac;
 mod name;
 mod path;
+mod resolver;
 
 pub use boot::{
     OnMiss, PhoneSetup, PlannedRequest, Protocol, Purpose, SecurityMode, boot_requests,
 };
 pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
+#[cfg(feature = "fs")]
+pub use fs::FsDirectory;
 pub use loads::{LoadsManifest, ManifestImage};
 pub use mac::Mac;
 pub use name::{FileKind, Protection, Recognised};
 pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
+pub use resolver::{
+    Answer, ConfigGenerator, Directory, Found, Made, MemoryDirectory, Resolver, Signer,
+};
 
 /// What went wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,109 @@
+//! A [`Directory`] over a real directory tree.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::Directory;
+
+/// A directory tree on disk, confined: every path is resolved (symlinks followed) and must stay
+/// under the root, so a symlink that points out of the tree is treated as absent.
+///
+/// The check runs when a path is looked up and the canonical path is what gets opened; a tree
+/// whose directories an attacker can rename while the server runs is out of scope (serve from a
+/// tree only the admin writes to).
+#[derive(Debug, Clone)]
+pub struct FsDirectory {
+    root: PathBuf,
+}
+
+impl FsDirectory {
+    /// Serves the tree under `root`.
+    ///
+    /// # Errors
+    /// When `root` does not exist or cannot be resolved.
+    pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
+        Ok(Self { root: root.as_ref().canonicalize()? })
+    }
+
+    /// The canonical root.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The canonical path of `path` (relative, `/`-separated), if it exists inside the root.
+    #[must_use]
+    pub fn confined(&self, path: &str) -> Option<PathBuf> {
+        let canonical = self.root.join(path).canonicalize().ok()?;
+        canonical.starts_with(&self.root).then_some(canonical)
+    }
+
+    /// Opens a regular file for streaming, with its length.
+    ///
+    /// # Errors
+    /// `NotFound` when the path is absent, leaves the tree, or is not a regular file.
+    pub fn open(&self, path: &str) -> std::io::Result<(File, u64)> {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let canonical = self.confined(path).ok_or_else(not_found)?;
+        let file = File::open(canonical)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        Ok((file, meta.len()))
+    }
+}
+
+impl Directory for FsDirectory {
+    fn exists(&self, path: &str) -> bool {
+        self.confined(path).is_some_and(|p| p.is_file())
+    }
+
+    fn list(&self, dir: &str) -> Vec<String> {
+        let Some(dir) = (if dir.is_empty() { Some(self.root.clone()) } else { self.confined(dir) })
+        else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()
+    }
+
+    fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        let (mut file, len) = self.open(path)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Writes a temporary file beside the target, syncs it, and renames it over the target.
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let target = self.root.join(path);
+        let parent = target
+            .parent()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let parent = parent.canonicalize()?;
+        if !parent.starts_with(&self.root) {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".tmp.{}", std::process::id()));
+        let temp = parent.join(temp_name);
+        let result = (|| {
+            let mut file = File::create(&temp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, parent.join(name))?;
+            // The rename is durable once the directory entry is.
+            File::open(&parent)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}

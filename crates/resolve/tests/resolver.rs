@@ -1,0 +1,242 @@
+//! The server's answers (issue: cnfkit-resolve, server side).
+
+use std::path::PathBuf;
+
+use cnfkit_resolve::{
+    Answer, ConfigGenerator, Directory, FileKind, Found, FsDirectory, Mac, Made, MemoryDirectory,
+    PathRefusal, Resolver, Signer,
+};
+
+struct Inventory;
+
+impl ConfigGenerator for Inventory {
+    fn device_config(&self, mac: Mac, kind: FileKind) -> Option<Vec<u8>> {
+        (mac.to_string() == "001122AABBCC")
+            .then(|| format!("<device>{kind:?}</device>").into_bytes())
+    }
+    fn default_config(&self) -> Option<Vec<u8>> {
+        Some(b"<Default>rebuilt</Default>".to_vec())
+    }
+}
+
+struct PrefixSigner;
+
+impl Signer for PrefixSigner {
+    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        Ok([format!("SIGNED {served_name}\n").as_bytes(), payload].concat())
+    }
+}
+
+fn bytes(resolver: &Resolver<MemoryDirectory>, name: &str) -> Vec<u8> {
+    match resolver.resolve(name.as_bytes()) {
+        Answer::File { path, .. } => resolver.directory().read(&path).unwrap(),
+        Answer::Generated { bytes, .. } => bytes,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn exact_then_case_insensitive_per_component_cisco_cnf_2_4() {
+    let dir = MemoryDirectory::new();
+    dir.insert("SEP001122AABBCC.cnf.xml", b"exact".to_vec());
+    dir.insert("sep00112233445a.cnf.xml", b"lower".to_vec());
+    dir.insert("English_United_States/mk-sip.jar", b"jar".to_vec());
+    let resolver = Resolver::new(dir);
+    assert_eq!(
+        resolver.resolve(b"SEP001122AABBCC.cnf.xml"),
+        Answer::File { path: "SEP001122AABBCC.cnf.xml".into(), found: Found::Exact }
+    );
+    assert_eq!(
+        resolver.resolve(b"SEP00112233445A.cnf.xml"),
+        Answer::File { path: "sep00112233445a.cnf.xml".into(), found: Found::CaseInsensitive }
+    );
+    assert_eq!(
+        resolver.resolve(b"/english_united_states\\MK-SIP.JAR"),
+        Answer::File {
+            path: "English_United_States/mk-sip.jar".into(),
+            found: Found::CaseInsensitive
+        }
+    );
+}
+
+#[test]
+fn misses_say_what_they_mean_and_which_are_normal() {
+    let resolver = Resolver::new(MemoryDirectory::new());
+    let Answer::NotFound { normal, why, .. } = resolver.resolve(b"ITLSEP001122AABBCC.tlv") else {
+        panic!()
+    };
+    assert!(normal && why.contains("trust list"));
+    let Answer::NotFound { normal, why, .. } = resolver.resolve(b"SEP001122AABBCC.cnf.xml") else {
+        panic!()
+    };
+    assert!(normal && why.contains("XMLDefault"));
+    let Answer::NotFound { normal, why, .. } = resolver.resolve(b"term42.default.loads") else {
+        panic!()
+    };
+    assert!(!normal && why.contains("Upgrading"));
+    assert!(matches!(
+        resolver.resolve(b"XMLDefault.cnf.xml"),
+        Answer::NotFound { normal: false, .. }
+    ));
+}
+
+#[test]
+fn hostile_names_are_refused_before_touching_the_directory() {
+    let resolver = Resolver::new(MemoryDirectory::new());
+    assert_eq!(
+        resolver.resolve(b"../../etc/passwd"),
+        Answer::Refused(PathRefusal::ParentComponent)
+    );
+    assert_eq!(resolver.resolve(b"a\0b"), Answer::Refused(PathRefusal::Nul));
+}
+
+#[test]
+fn known_devices_get_a_generated_config_unknown_ones_fall_back() {
+    let resolver = Resolver::new(MemoryDirectory::new()).with_generator(Inventory);
+    let answer = resolver.resolve(b"SEP001122aabbcc.cnf.xml");
+    assert!(matches!(answer, Answer::Generated { made: Made::FromInventory, .. }));
+    assert!(matches!(resolver.resolve(b"SEP0011223344FF.cnf.xml"), Answer::NotFound { .. }));
+}
+
+#[test]
+fn a_file_on_disk_wins_over_the_inventory() {
+    let dir = MemoryDirectory::new();
+    dir.insert("SEP001122AABBCC.cnf.xml", b"admin's own".to_vec());
+    let resolver = Resolver::new(dir).with_generator(Inventory);
+    assert_eq!(bytes(&resolver, "SEP001122AABBCC.cnf.xml"), b"admin's own");
+}
+
+#[test]
+fn signed_variants_are_signed_on_the_fly_from_the_plain_file_or_the_inventory() {
+    let dir = MemoryDirectory::new();
+    dir.insert("SEP0011223344FF.cnf.xml", b"<device/>".to_vec());
+    let resolver = Resolver::new(dir).with_generator(Inventory).with_signer(PrefixSigner);
+    assert_eq!(
+        bytes(&resolver, "SEP0011223344FF.cnf.xml.sgn"),
+        b"SIGNED SEP0011223344FF.cnf.xml.sgn\n<device/>"
+    );
+    let answer = resolver.resolve(b"SEP001122AABBCC.cnf.xml.sgn");
+    let Answer::Generated { made: Made::SignedOnTheFly { source }, .. } = answer else { panic!() };
+    assert_eq!(source.label(), "inventory");
+    assert!(matches!(resolver.resolve(b"SEP0011223344EE.cnf.xml.sgn"), Answer::NotFound { .. }));
+}
+
+#[test]
+fn without_a_signer_a_signed_request_misses_so_the_phone_falls_back() {
+    let dir = MemoryDirectory::new();
+    dir.insert("SEP0011223344FF.cnf.xml", b"<device/>".to_vec());
+    let resolver = Resolver::new(dir);
+    assert!(matches!(resolver.resolve(b"SEP0011223344FF.cnf.xml.sgn"), Answer::NotFound { .. }));
+}
+
+/// cnfkit's own documented feature: XMLDefault.cnf.xml is always served, rebuilt from the device
+/// defaults when missing, and written back so the tree heals.
+#[test]
+fn a_missing_xmldefault_is_rebuilt_and_written_back() {
+    let dir = MemoryDirectory::new();
+    dir.insert("XMLDefault.cnf.xml.old", b"<Default>old</Default>".to_vec());
+    let resolver = Resolver::new(dir).with_generator(Inventory);
+    let answer = resolver.resolve(b"XMLDefault.cnf.xml");
+    assert!(matches!(
+        answer,
+        Answer::Generated { made: Made::RebuiltDefault { written_back: true }, .. }
+    ));
+    assert_eq!(
+        resolver.directory().get("XMLDefault.cnf.xml").unwrap(),
+        b"<Default>rebuilt</Default>"
+    );
+    assert_eq!(
+        resolver.resolve(b"XMLDefault.cnf.xml").label(),
+        "exact",
+        "served from disk next time"
+    );
+
+    let resolver =
+        Resolver::new(MemoryDirectory::new()).with_generator(Inventory).write_back_default(false);
+    assert!(matches!(
+        resolver.resolve(b"XMLDefault.cnf.xml"),
+        Answer::Generated { made: Made::RebuiltDefault { written_back: false }, .. }
+    ));
+    assert!(resolver.directory().get("XMLDefault.cnf.xml").is_none());
+}
+
+/// A scratch directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("cnfkit-resolve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn fs_directory_confines_symlinks_to_the_root() {
+    let scratch = Scratch::new("symlinks");
+    let root = scratch.0.join("tftp");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(scratch.0.join("secret.txt"), b"outside").unwrap();
+    std::fs::write(root.join("sub/inside.txt"), b"inside").unwrap();
+    std::os::unix::fs::symlink(scratch.0.join("secret.txt"), root.join("escape.txt")).unwrap();
+    std::os::unix::fs::symlink(&scratch.0, root.join("escape-dir")).unwrap();
+    std::os::unix::fs::symlink(root.join("sub/inside.txt"), root.join("alias.txt")).unwrap();
+    let dir = FsDirectory::new(&root).unwrap();
+    assert!(!dir.exists("escape.txt"), "a symlink out of the root is absent");
+    assert!(!dir.exists("escape-dir/secret.txt"));
+    assert!(dir.open("escape.txt").is_err());
+    assert!(dir.exists("alias.txt"), "a symlink that stays inside is followed");
+    assert!(!dir.exists("sub"), "directories are not files");
+    let resolver = Resolver::new(dir);
+    assert!(matches!(resolver.resolve(b"escape.txt"), Answer::NotFound { .. }));
+    assert!(matches!(resolver.resolve(b"ESCAPE-DIR/secret.txt"), Answer::NotFound { .. }));
+    assert_eq!(resolver.resolve(b"SUB/INSIDE.TXT").label(), "case-insensitive");
+}
+
+#[test]
+fn fs_directory_rebuilds_xmldefault_after_it_was_renamed_to_old() {
+    let scratch = Scratch::new("rebuild");
+    std::fs::write(scratch.0.join("XMLDefault.cnf.xml.old"), b"old").unwrap();
+    let resolver = Resolver::new(FsDirectory::new(&scratch.0).unwrap()).with_generator(Inventory);
+    assert!(matches!(
+        resolver.resolve(b"XMLDefault.cnf.xml"),
+        Answer::Generated { made: Made::RebuiltDefault { written_back: true }, .. }
+    ));
+    assert_eq!(
+        std::fs::read(scratch.0.join("XMLDefault.cnf.xml")).unwrap(),
+        b"<Default>rebuilt</Default>"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left behind: {leftovers:?}");
+}
+
+#[test]
+fn a_failed_write_back_still_serves_the_rebuilt_default_and_leaves_no_temp_file() {
+    let scratch = Scratch::new("write-fails");
+    // A non-empty directory where the file should be: the rename over it fails (as root, too,
+    // unlike permission bits).
+    std::fs::create_dir_all(scratch.0.join("XMLDefault.cnf.xml/keep")).unwrap();
+    let resolver = Resolver::new(FsDirectory::new(&scratch.0).unwrap()).with_generator(Inventory);
+    assert!(matches!(
+        resolver.resolve(b"XMLDefault.cnf.xml"),
+        Answer::Generated { made: Made::RebuiltDefault { written_back: false }, .. }
+    ));
+    assert!(scratch.0.join("XMLDefault.cnf.xml/keep").is_dir(), "what was there is untouched");
+    let names: Vec<_> =
+        std::fs::read_dir(&scratch.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["XMLDefault.cnf.xml"], "no temporary file left behind");
+    assert!(resolver.directory().write_atomic("missing-dir/x", b"x").is_err());
+    assert!(!scratch.0.join("missing-dir").exists());
+}
