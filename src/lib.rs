@@ -6,6 +6,7 @@
 //! | feature | crate | what it is |
 //! |---|---|---|
 //! | `tftp-wire` (default) | [`cnfkit-tftp-wire`](tftp_wire) | TFTP packets, options and netascii: bytes in, bytes out |
+//! | `resolve` (default) | [`cnfkit-resolve`](resolve) | phone boot sequences, request names, path safety, fallback resolution |
 //!
 //! ```
 //! # #[cfg(feature = "tftp-wire")] {
@@ -22,6 +23,10 @@
 #[cfg(feature = "tftp-wire")]
 #[doc(inline)]
 pub use cnfkit_tftp_wire as tftp_wire;
+
+#[cfg(feature = "resolve")]
+#[doc(inline)]
+pub use cnfkit_resolve as resolve;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]
