@@ -9,7 +9,9 @@
 mod netascii;
 mod options;
 mod packet;
+mod resolve;
 
 pub use netascii::netascii;
 pub use options::options;
 pub use packet::packet;
+pub use resolve::resolve_names;

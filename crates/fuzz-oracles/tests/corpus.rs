@@ -13,6 +13,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("packet", cnfkit_fuzz_oracles::packet),
     ("options", cnfkit_fuzz_oracles::options),
     ("netascii", cnfkit_fuzz_oracles::netascii),
+    ("resolve_names", cnfkit_fuzz_oracles::resolve_names),
 ];
 
 fn fuzz_dir() -> PathBuf {
