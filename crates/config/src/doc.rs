@@ -683,10 +683,10 @@ impl<'d> Element<'d> {
         for c in &self.data().children {
             match c {
                 Child::Text(r) => {
-                    out.push_str(&encoding::unescape(self.bytes(r), self.doc.encoding))
+                    out.push_str(&encoding::unescape(self.bytes(r), self.doc.encoding));
                 }
                 Child::CData(r) => {
-                    out.push_str(&encoding::decode(self.bytes(r), self.doc.encoding))
+                    out.push_str(&encoding::decode(self.bytes(r), self.doc.encoding));
                 }
                 _ => {}
             }
