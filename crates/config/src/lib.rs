@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod build;
 mod codes;
 mod doc;
 mod encoding;
@@ -13,6 +14,9 @@ mod sip;
 mod validate;
 mod views;
 
+pub use build::{
+    CallManagerSpec, DefaultBuilder, LineRecord, Mac, MacCase, PhoneRecord, Protocol, build_device,
+};
 pub use codes::{CapfAuthMode, DeviceSecurityMode, DeviceType, FeatureId, TransportLayerProtocol};
 pub use doc::{CnfDocument, Element, ParseOptions, Repair, RepairKind};
 pub use encoding::{Encoding, EncodingSource};
