@@ -9,6 +9,8 @@
 //! - [`boot_requests`]: the ordered requests a phone of a given model, protocol and security
 //!   makes, and what a miss on each means, from a [`ModelTable`] a user can extend;
 //! - [`firmware_decision`]: upgrade, downgrade, or blocked (the 8.5(2) signature step);
+//! - [`BootSimulation`]: a phone's boot, request by request (sans-IO), to the configuration it
+//!   uses, its call managers, its firmware action, or why it is stuck;
 //! - [`Resolver`]: the server's answer to a requested name over a [`Directory`] (exact, other
 //!   letter case, generated from an inventory, signed on the fly, default rebuilt, not found).
 //!
@@ -39,6 +41,7 @@ mod mac;
 mod name;
 mod path;
 mod resolver;
+mod simulate;
 
 pub use boot::{
     OnMiss, PhoneSetup, PlannedRequest, Protocol, Purpose, SecurityMode, boot_requests,
@@ -54,6 +57,7 @@ pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
 pub use resolver::{
     Answer, ConfigGenerator, Directory, Found, Made, MemoryDirectory, Resolver, Signer,
 };
+pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord};
 
 /// What went wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
