@@ -157,6 +157,9 @@ struct El {
     /// End of the whole element (after its end tag).
     end: usize,
     self_closing: bool,
+    /// Closed by an end tag of its own (or self-closing); `false` when lenient parsing closed
+    /// it implicitly.
+    closed: bool,
     attrs: Vec<Attr>,
     parent: Option<usize>,
     children: Vec<Child>,
@@ -534,6 +537,9 @@ impl CnfDocument {
             });
         }
         let data = el.data();
+        if !data.closed {
+            return Err(implicit(&el));
+        }
         let (indent, nl) =
             (self.indent_of(data.start_tag.start), self.newline_near(data.start_tag.start));
         let mut ins = nl.to_vec();
@@ -850,6 +856,9 @@ impl<'d> Element<'d> {
         let unit = doc.indent_unit();
         if let Some(last) = self.children().last() {
             let ld = last.data();
+            if !ld.closed {
+                return Err(implicit(&last));
+            }
             let indent = doc.indent_of(ld.start_tag.start).to_vec();
             let mut ins = nl.to_vec();
             ins.extend_from_slice(&indent);
@@ -882,6 +891,13 @@ impl<'d> Element<'d> {
             });
         }
         Ok(vec![(content, body)])
+    }
+}
+
+fn implicit(e: &Element<'_>) -> Error {
+    Error::InvalidPath {
+        path: e.path(),
+        reason: "element has no end tag (lenient repair): apply_repairs before inserting after it",
     }
 }
 
@@ -949,7 +965,10 @@ impl Parser<'_> {
         } else {
             Cow::Owned(self.src.iter().map(|&b| if b.is_ascii() { b } else { b'a' }).collect())
         };
-        let mut reader = Reader::from_reader(&shadow[..]);
+        // A byte order mark is not given to the tokenizer (it would skip it without counting
+        // it in its positions): tokenize after it and shift every position.
+        let base = if shadow.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+        let mut reader = Reader::from_reader(&shadow[base..]);
         {
             let cfg = reader.config_mut();
             cfg.check_end_names = false;
@@ -960,27 +979,23 @@ impl Parser<'_> {
             cfg.allow_dangling_amp = self.options.lenient;
         }
         loop {
-            let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+            let start = base + usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX - 3);
             let event = match reader.read_event() {
                 Ok(ev) => ev,
                 Err(e) => {
-                    let at = usize::try_from(reader.error_position()).unwrap_or(0);
+                    let at = base + usize::try_from(reader.error_position()).unwrap_or(0);
                     return Err(Error::Syntax { message: e.to_string(), at: self.loc(at) });
                 }
             };
-            let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+            let end = base + usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX - 3);
             let start = start.min(end);
             match event {
                 Event::Text(_) => {
-                    if self.options.lenient
-                        && let Some(i) = self.src[start..end].iter().position(|&b| b == b'&')
-                    {
-                        let off = start + i;
-                        self.repair(
-                            RepairKind::BareAmpersand,
-                            off,
-                            Some((off..off + 1, b"&amp;".to_vec())),
-                        );
+                    if self.options.lenient {
+                        for off in (start..end).filter(|&i| self.src[i] == b'&') {
+                            let fix = Some((off..off + 1, b"&amp;".to_vec()));
+                            self.repair(RepairKind::BareAmpersand, off, fix);
+                        }
                     }
                     self.push_text(start..end);
                 }
@@ -1089,7 +1104,9 @@ impl Parser<'_> {
         let inner_end = if empty { tag.end - 2 } else { tag.end - 1 };
         let name_end = self.scan_name(lt + 1, inner_end);
         let name = lt + 1..name_end;
-        let attrs = self.attributes(&name, name_end, inner_end)?;
+        let mut pending = Vec::new();
+        let attrs = self.attributes(&name, name_end, inner_end, &mut pending)?;
+        self.repairs.extend(pending);
         let idx = self.elements.len();
         let parent = self.stack.last().copied();
         self.elements.push(El {
@@ -1098,6 +1115,7 @@ impl Parser<'_> {
             content_end: tag.end,
             end: tag.end,
             self_closing: empty,
+            closed: empty,
             attrs,
             parent,
             children: Vec::new(),
@@ -1124,6 +1142,7 @@ impl Parser<'_> {
         name: &Range<usize>,
         mut i: usize,
         end: usize,
+        pending: &mut Vec<Repair>,
     ) -> Result<Vec<Attr>, Error> {
         let src = self.src;
         let mut attrs: Vec<Attr> = Vec::new();
@@ -1168,7 +1187,7 @@ impl Parser<'_> {
             if let Some(lt) = src[v.clone()].iter().position(|&b| b == b'<') {
                 return Err(bad("'<' in an attribute value", v_start + lt));
             }
-            self.check_refs(&v)?;
+            self.check_refs(&v, pending)?;
             if attrs.iter().any(|a| src[a.name.clone()] == src[n.clone()]) {
                 return Err(Error::DuplicateAttribute {
                     name: self.name_str(&n),
@@ -1182,39 +1201,46 @@ impl Parser<'_> {
     }
 
     /// References in an attribute value: the same rules as in text. Lenient mode keeps them.
-    fn check_refs(&self, v: &Range<usize>) -> Result<(), Error> {
-        if self.options.lenient {
-            return Ok(());
-        }
+    fn check_refs(&self, v: &Range<usize>, pending: &mut Vec<Repair>) -> Result<(), Error> {
         let raw = &self.src[v.clone()];
         let mut i = 0;
         while let Some(j) = raw[i..].iter().position(|&b| b == b'&') {
             let at = i + j;
+            let off = v.start + at;
             let semi = raw[at..].iter().take(34).position(|&b| b == b';');
-            let loc = self.loc(v.start + at);
-            let Some(semi) = semi else {
-                return Err(Error::Syntax {
-                    message: "bare '&' in an attribute value".into(),
-                    at: loc,
-                });
+            let name = semi.map(|semi| &raw[at + 1..at + semi]);
+            let problem = match name.map(encoding::resolve_reference) {
+                Some(Reference::Char(_)) => None,
+                None => Some(RepairKind::BareAmpersand),
+                Some(_) => Some(RepairKind::UnknownEntity {
+                    name: String::from_utf8_lossy(name.unwrap_or_default()).into_owned(),
+                }),
             };
-            let name = &raw[at + 1..at + semi];
-            match encoding::resolve_reference(name) {
-                Reference::Char(_) => {}
-                Reference::BadCharRef => {
-                    return Err(Error::InvalidCharRef {
-                        value: String::from_utf8_lossy(name).into(),
-                        at: loc,
+            if let Some(kind) = problem {
+                let loc = self.loc(off);
+                if !self.options.lenient {
+                    return Err(match (kind, name.map(encoding::resolve_reference)) {
+                        (RepairKind::UnknownEntity { name }, Some(Reference::BadCharRef)) => {
+                            Error::InvalidCharRef { value: name, at: loc }
+                        }
+                        (RepairKind::UnknownEntity { name }, _) => {
+                            Error::UnknownEntity { name, at: loc }
+                        }
+                        _ => Error::Syntax {
+                            message: "bare '&' in an attribute value".into(),
+                            at: loc,
+                        },
                     });
                 }
-                Reference::UnknownEntity => {
-                    return Err(Error::UnknownEntity {
-                        name: String::from_utf8_lossy(name).into(),
-                        at: loc,
-                    });
-                }
+                pending.push(Repair {
+                    kind,
+                    at: loc,
+                    fix: Some((off..off + 1, b"&amp;".to_vec())),
+                });
+                i = at + 1;
+            } else {
+                i = at + semi.unwrap_or(0) + 1;
             }
-            i = at + semi + 1;
         }
         Ok(())
     }
@@ -1281,6 +1307,7 @@ impl Parser<'_> {
         let el = &mut self.elements[idx];
         el.content_end = content_end;
         el.end = end;
+        el.closed = end > content_end;
     }
 
     fn finish(&mut self) -> Result<(), Error> {

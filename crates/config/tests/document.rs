@@ -267,3 +267,17 @@ fn element_paths_round_trip_through_find() {
     assert!(doc.find("l[3]").is_none());
     assert!(doc.find("/x/l").is_none());
 }
+
+#[test]
+fn a_utf8_byte_order_mark_is_kept_and_edits_work_after_it() {
+    let src =
+        b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?><Default><a>\xc3\xa9</a></Default>";
+    let mut doc = round_trip(src);
+    assert_eq!(doc.encoding_source(), EncodingSource::ByteOrderMark);
+    assert_eq!(doc.find("a").unwrap().text(), "é");
+    doc.set_text("a", "x&y").unwrap();
+    assert_eq!(
+        doc.as_bytes(),
+        b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?><Default><a>x&amp;y</a></Default>"
+    );
+}
