@@ -6,12 +6,16 @@
 //! CI exercises the properties without the fuzzer.
 #![forbid(unsafe_code)]
 
+mod cnf_xml;
 mod netascii;
 mod options;
 mod packet;
 mod resolve;
+mod sip_cnf;
 
+pub use cnf_xml::cnf_xml;
 pub use netascii::netascii;
 pub use options::options;
 pub use packet::packet;
 pub use resolve::resolve_names;
+pub use sip_cnf::sip_cnf;

@@ -14,6 +14,8 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("options", cnfkit_fuzz_oracles::options),
     ("netascii", cnfkit_fuzz_oracles::netascii),
     ("resolve_names", cnfkit_fuzz_oracles::resolve_names),
+    ("cnf_xml", cnfkit_fuzz_oracles::cnf_xml),
+    ("sip_cnf", cnfkit_fuzz_oracles::sip_cnf),
 ];
 
 fn fuzz_dir() -> PathBuf {

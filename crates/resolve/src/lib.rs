@@ -36,6 +36,7 @@ mod family;
 mod firmware;
 #[cfg(feature = "fs")]
 mod fs;
+mod inventory;
 mod loads;
 mod mac;
 mod name;
@@ -50,6 +51,7 @@ pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]
 pub use fs::FsDirectory;
+pub use inventory::{DeviceDefaults, Inventory, InventoryGenerator, RowProblem};
 pub use loads::{LoadsManifest, ManifestImage};
 pub use mac::Mac;
 pub use name::{FileKind, Protection, Recognised};
@@ -86,6 +88,18 @@ pub enum Error {
     UnsupportedProtocol {
         /// The model asked about.
         model: String,
+    },
+    /// An inventory file with bad rows: every problem, with its line.
+    #[error("bad inventory: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    BadInventory {
+        /// The problems, in file order.
+        problems: Vec<RowProblem>,
+    },
+    /// A device defaults file that cannot be used.
+    #[error("bad device defaults: {reason}")]
+    BadDefaults {
+        /// What is wrong.
+        reason: String,
     },
     /// A firmware manifest that cannot be read.
     #[error("bad .loads manifest: {reason}")]

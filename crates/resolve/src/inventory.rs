@@ -1,0 +1,394 @@
+//! The inventory (which phone is which) and the device defaults (what XMLDefault says), as admins
+//! keep them: a CSV with a header row, and a small TOML file.
+
+use std::collections::BTreeMap;
+
+use cnfkit_config::{
+    CallManagerSpec, DefaultBuilder, DeviceType, LineRecord, MacCase, PhoneRecord,
+    Protocol as ConfigProtocol, build_device,
+};
+use serde::Deserialize;
+
+use crate::{ConfigGenerator, Error, FileKind, Mac};
+
+/// One problem in an inventory file, with its line (1-based, the header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// The line in the file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl core::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Splits one CSV line: commas separate, double quotes protect commas, `""` is a quote.
+fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = fields.last_mut().expect("at least one field");
+        match (c, quoted) {
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            (',', false) => fields.push(String::new()),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".to_owned());
+    }
+    Ok(fields.into_iter().map(|f| f.trim().to_owned()).collect())
+}
+
+/// The columns an inventory may have (header names compare ignoring case, `_` and spaces).
+const COLUMNS: &[&str] = &[
+    "mac",
+    "model",
+    "protocol",
+    "description",
+    "lines",
+    "load",
+    "locale",
+    "callmanagers",
+    "label",
+];
+
+fn column_key(header: &str) -> String {
+    header
+        .chars()
+        .filter(|c| !matches!(c, '_' | ' ' | '-'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Phones by MAC, read from a CSV with a header row.
+///
+/// Columns: `mac` and `model` (required), `protocol` (`SCCP` or `SIP`, default SCCP),
+/// `description`, `lines` (`100:Alice;101:Bob`, number then optional label), `load`, `locale`
+/// (`English_United_States`), `call_managers` (`10.0.0.1;10.0.0.2`, else the defaults'),
+/// `label`, and any number of `vendor:NAME` columns that go into `vendorConfig`.
+///
+/// ```
+/// use cnfkit_resolve::Inventory;
+///
+/// let csv = "mac,model,protocol,lines,vendor:webAccess\n001122AABBCC,7942,SIP,100:Alice,0\n";
+/// let inventory = Inventory::parse_csv(csv)?;
+/// let phone = inventory.get(&"001122aabbcc".parse()?).unwrap();
+/// assert_eq!(phone.lines[0].label.as_deref(), Some("Alice"));
+/// assert_eq!(phone.vendor_config, [("webAccess".to_owned(), "0".to_owned())]);
+/// # Ok::<(), cnfkit_resolve::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    phones: BTreeMap<Mac, PhoneRecord>,
+}
+
+impl Inventory {
+    /// Reads an inventory. Every bad row is reported, none skipped silently.
+    ///
+    /// # Errors
+    /// [`Error::BadInventory`] listing each problem with its line number.
+    pub fn parse_csv(text: &str) -> Result<Self, Error> {
+        let mut problems = Vec::new();
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let Some((header_index, header)) = lines.next() else {
+            return Err(Error::BadInventory {
+                problems: vec![RowProblem {
+                    line: 1,
+                    message: "empty file: a header row is needed".into(),
+                }],
+            });
+        };
+        let headers = csv_fields(header).map_err(|message| Error::BadInventory {
+            problems: vec![RowProblem { line: header_index + 1, message }],
+        })?;
+        for h in &headers {
+            if !COLUMNS.contains(&column_key(h).as_str())
+                && !h.to_ascii_lowercase().starts_with("vendor:")
+            {
+                problems.push(RowProblem {
+                    line: header_index + 1,
+                    message: format!("unknown column {h:?}"),
+                });
+            }
+        }
+        let column = |name: &str| headers.iter().position(|h| column_key(h) == name);
+        let (Some(mac_col), Some(model_col)) = (column("mac"), column("model")) else {
+            problems.push(RowProblem {
+                line: header_index + 1,
+                message: "the columns mac and model are required".into(),
+            });
+            return Err(Error::BadInventory { problems });
+        };
+        let mut phones = BTreeMap::new();
+        for (index, line) in lines {
+            let number = index + 1;
+            let mut fail = |message: String| problems.push(RowProblem { line: number, message });
+            let fields = match csv_fields(line) {
+                Ok(fields) if fields.len() == headers.len() => fields,
+                Ok(fields) => {
+                    fail(format!("{} fields, the header has {}", fields.len(), headers.len()));
+                    continue;
+                }
+                Err(e) => {
+                    fail(e);
+                    continue;
+                }
+            };
+            let get =
+                |name: &str| column(name).map(|i| fields[i].as_str()).filter(|v| !v.is_empty());
+            let mac: Mac = match fields[mac_col].parse() {
+                Ok(mac) => mac,
+                Err(_) => {
+                    fail(format!("{:?} is not a MAC address", fields[mac_col]));
+                    continue;
+                }
+            };
+            if fields[model_col].is_empty() {
+                fail("model is empty".into());
+                continue;
+            }
+            let protocol = match get("protocol").map(str::to_ascii_uppercase).as_deref() {
+                None | Some("SCCP") => ConfigProtocol::Sccp,
+                Some("SIP") => ConfigProtocol::Sip,
+                Some(other) => {
+                    fail(format!("protocol {other:?}: SCCP or SIP"));
+                    continue;
+                }
+            };
+            let lines = get("lines")
+                .map(|spec| {
+                    spec.split(';')
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| {
+                            let (number, label) =
+                                l.split_once(':').map_or((l, None), |(n, lab)| (n, Some(lab)));
+                            LineRecord {
+                                number: number.trim().to_owned(),
+                                label: label.map(|s| s.trim().to_owned()),
+                                ..LineRecord::default()
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let vendor_config = headers
+                .iter()
+                .zip(&fields)
+                .filter_map(|(h, v)| {
+                    Some((
+                        h.get(7..)
+                            .filter(|_| h.to_ascii_lowercase().starts_with("vendor:"))?
+                            .to_owned(),
+                        v.clone(),
+                    ))
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            let record = PhoneRecord {
+                mac: mac.to_string(),
+                model: fields[model_col].clone(),
+                protocol,
+                lines,
+                call_managers: get("callmanagers")
+                    .map(|s| {
+                        s.split(';')
+                            .filter(|h| !h.trim().is_empty())
+                            .map(|h| CallManagerSpec::new(h.trim()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                load: get("load").map(str::to_owned),
+                user_locale: get("locale").map(|l| (l.to_owned(), String::new())),
+                vendor_config,
+                phone_label: get("label").or_else(|| get("description")).map(str::to_owned),
+                ..PhoneRecord::default()
+            };
+            if phones.insert(mac, record).is_some() {
+                fail(format!("MAC {mac} appears twice"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { phones })
+        } else {
+            Err(Error::BadInventory { problems })
+        }
+    }
+
+    /// The record of a phone.
+    #[must_use]
+    pub fn get(&self, mac: &Mac) -> Option<&PhoneRecord> {
+        self.phones.get(mac)
+    }
+
+    /// Number of phones.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.phones.len()
+    }
+
+    /// Whether there is no phone.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.phones.is_empty()
+    }
+
+    /// Adds or replaces a phone.
+    pub fn insert(&mut self, mac: Mac, record: PhoneRecord) {
+        self.phones.insert(mac, record);
+    }
+}
+
+/// What every phone gets unless its inventory record says otherwise: the contents of the
+/// generated `XMLDefault.cnf.xml`.
+///
+/// ```
+/// use cnfkit_resolve::DeviceDefaults;
+///
+/// let defaults = DeviceDefaults::parse_toml(r#"
+/// call_managers = ["10.0.0.1", "10.0.0.2"]
+/// [loads]
+/// 434 = "SCCP42.9-4-2SR3-1S"   # by device type number
+/// "8845" = "sip8845_65.14-2-1-0001-14"   # or by model
+/// [urls]
+/// servicesURL = "http://10.0.0.3/services.xml"
+/// "#)?;
+/// let xml = String::from_utf8(defaults.xml_default()?)?;
+/// assert!(xml.contains("<loadInformation434"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDefaults {
+    /// Call managers in priority order (host names or addresses).
+    pub call_managers: Vec<String>,
+    /// Loads by device type number or model (`"434"` or `"7942"`).
+    #[serde(default)]
+    pub loads: BTreeMap<String, String>,
+    /// URL elements (`servicesURL`, `directoryURL`...).
+    #[serde(default)]
+    pub urls: BTreeMap<String, String>,
+    /// The call manager group's name.
+    #[serde(default)]
+    pub group_name: Option<String>,
+}
+
+impl DeviceDefaults {
+    /// Defaults with one call manager and no loads.
+    #[must_use]
+    pub fn with_call_manager(host: &str) -> Self {
+        Self { call_managers: vec![host.to_owned()], ..Self::default() }
+    }
+
+    /// Reads the TOML form.
+    ///
+    /// # Errors
+    /// [`Error::BadDefaults`] with the TOML parser's message (line and column).
+    pub fn parse_toml(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::BadDefaults { reason: e.to_string() })
+    }
+
+    /// The device type a `loads` key names: a number, or a model the device type table knows.
+    fn device_type(key: &str) -> Option<DeviceType> {
+        // A model first: "7961" is a model, not device type 7961 (no device type has 4 digits).
+        DeviceType::from_model(key).or_else(|| key.trim().parse().ok().map(DeviceType))
+    }
+
+    /// Builds `XMLDefault.cnf.xml`.
+    ///
+    /// # Errors
+    /// [`Error::BadDefaults`] when a load key is neither a device type number nor a known model,
+    /// or the builder refuses a value (no call manager, a host over 50 characters...).
+    pub fn xml_default(&self) -> Result<Vec<u8>, Error> {
+        let mut builder = DefaultBuilder::new();
+        if let Some(name) = &self.group_name {
+            builder = builder.group_name(name);
+        }
+        for host in &self.call_managers {
+            builder = builder.call_manager(CallManagerSpec::new(host));
+        }
+        for (key, load) in &self.loads {
+            let device_type = Self::device_type(key).ok_or_else(|| Error::BadDefaults {
+                reason: format!(
+                    "loads key {key:?} is neither a device type number nor a known model"
+                ),
+            })?;
+            builder = builder.load(device_type, load);
+        }
+        for (element, url) in &self.urls {
+            builder = builder.url(element, url);
+        }
+        let doc = builder.build().map_err(|e| Error::BadDefaults { reason: e.to_string() })?;
+        Ok(doc.into_bytes())
+    }
+
+    /// The load the defaults give a model, if any.
+    #[must_use]
+    pub fn load_for_model(&self, model: &str) -> Option<&str> {
+        let device_type = DeviceType::from_model(model);
+        self.loads
+            .iter()
+            .find(|(key, _)| {
+                key.eq_ignore_ascii_case(model)
+                    || (device_type.is_some() && Self::device_type(key) == device_type)
+            })
+            .map(|(_, load)| load.as_str())
+    }
+}
+
+/// A [`ConfigGenerator`] from an inventory and device defaults: `SEP<MAC>.cnf.xml` for every
+/// inventoried phone (call managers and load from the defaults unless its record sets them), and
+/// `XMLDefault.cnf.xml` from the defaults.
+#[derive(Debug, Clone)]
+pub struct InventoryGenerator {
+    /// The phones.
+    pub inventory: Inventory,
+    /// The defaults.
+    pub defaults: DeviceDefaults,
+}
+
+impl InventoryGenerator {
+    /// The full record a phone's file is built from: its own fields over the defaults.
+    #[must_use]
+    pub fn effective_record(&self, mac: &Mac) -> Option<PhoneRecord> {
+        let mut record = self.inventory.get(mac)?.clone();
+        if record.call_managers.is_empty() {
+            record.call_managers =
+                self.defaults.call_managers.iter().map(CallManagerSpec::new).collect();
+        }
+        if record.load.is_none() {
+            record.load = self.defaults.load_for_model(&record.model).map(str::to_owned);
+        }
+        Some(record)
+    }
+}
+
+impl ConfigGenerator for InventoryGenerator {
+    fn device_config(&self, mac: Mac, kind: FileKind) -> Option<Vec<u8>> {
+        if kind != FileKind::DeviceConfig(crate::Protection::Plain) {
+            return None;
+        }
+        let record = self.effective_record(&mac)?;
+        build_device(&record, MacCase::Upper).ok().map(|(_, doc)| doc.into_bytes())
+    }
+
+    fn default_config(&self) -> Option<Vec<u8>> {
+        self.defaults.xml_default().ok()
+    }
+}
