@@ -1,8 +1,11 @@
-use cnfkit_resolve::{LoadName, LoadsManifest, Recognised, SafePath, firmware_decision};
+use cnfkit_resolve::{
+    DeviceDefaults, Inventory, LoadName, LoadsManifest, Recognised, SafePath, firmware_decision,
+};
 
 /// `resolve_names`: the path sanitizer keeps any bytes inside the tree (tftp-anchors.md section 7
 /// target 5), and the name recogniser, load-name reader, manifest parser and firmware decision
-/// never panic on arbitrary input.
+/// never panic on arbitrary input; neither do the inventory CSV and device defaults TOML readers,
+/// and every inventory error names a line that exists.
 pub fn resolve_names(data: &[u8]) {
     if let Ok(path) = SafePath::new(data) {
         let text = path.as_str();
@@ -26,4 +29,16 @@ pub fn resolve_names(data: &[u8]) {
         text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));
     let _ = LoadName::new(a).version();
     let _ = firmware_decision(Some(a), Some(b));
+    match Inventory::parse_csv(&text) {
+        Ok(inventory) => assert!(inventory.len() <= text.lines().count()),
+        Err(cnfkit_resolve::Error::BadInventory { problems }) => {
+            assert!(!problems.is_empty());
+            let lines = text.lines().count().max(1);
+            assert!(problems.iter().all(|p| p.line >= 1 && p.line <= lines), "{problems:?}");
+        }
+        Err(other) => panic!("unexpected inventory error {other}"),
+    }
+    if let Ok(defaults) = DeviceDefaults::parse_toml(&text) {
+        let _ = defaults.xml_default();
+    }
 }
