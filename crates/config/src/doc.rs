@@ -653,7 +653,12 @@ impl<'d> Element<'d> {
     /// Whether the element is named exactly `name`.
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
-        self.bytes(&self.data().name) == name.as_bytes()
+        let raw = self.bytes(&self.data().name);
+        if self.doc.encoding == Encoding::Utf8 || raw.is_ascii() {
+            raw == name.as_bytes()
+        } else {
+            encoding::decode(raw, self.doc.encoding) == name
+        }
     }
 
     /// The value of an attribute (unescaped), by its name as written (`xsi:type`).
@@ -705,7 +710,7 @@ impl<'d> Element<'d> {
     #[must_use]
     pub fn text(&self) -> String {
         let t = self.raw_text();
-        let trimmed = t.trim();
+        let trimmed = t.trim_matches(is_xml_space);
         if trimmed.len() == t.len() { t } else { trimmed.to_owned() }
     }
 
@@ -836,9 +841,9 @@ impl<'d> Element<'d> {
         let content = d.start_tag.end..d.content_end;
         let only_text = d.children.iter().all(|c| matches!(c, Child::Text(_)));
         let raw = &self.doc.src[content.clone()];
-        let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let lead = raw.iter().take_while(|&&b| is_xml_space(char::from(b))).count();
         if only_text && lead < raw.len() {
-            let trail = raw.iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+            let trail = raw.iter().rev().take_while(|&&b| is_xml_space(char::from(b))).count();
             return Ok((content.start + lead..content.end - trail, escaped));
         }
         Ok((content, escaped))
@@ -892,6 +897,11 @@ impl<'d> Element<'d> {
         }
         Ok(vec![(content, body)])
     }
+}
+
+/// XML 1.0 `S`: space, tab, CR, LF (not form feed, not U+00A0).
+const fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
 fn implicit(e: &Element<'_>) -> Error {
@@ -1104,6 +1114,7 @@ impl Parser<'_> {
         let inner_end = if empty { tag.end - 2 } else { tag.end - 1 };
         let name_end = self.scan_name(lt + 1, inner_end);
         let name = lt + 1..name_end;
+        self.check_name(&name, "element")?;
         let mut pending = Vec::new();
         let attrs = self.attributes(&name, name_end, inner_end, &mut pending)?;
         self.repairs.extend(pending);
@@ -1128,6 +1139,30 @@ impl Parser<'_> {
             self.stack.push(idx);
         }
         Ok(())
+    }
+
+    /// XML 1.0 names, as far as ASCII goes: no punctuation but `_ - . :`, no control
+    /// characters, not starting with a digit, `-` or `.`. Other bytes (non-ASCII) are allowed.
+    fn check_name(&self, r: &Range<usize>, what: &str) -> Result<(), Error> {
+        let name = &self.src[r.clone()];
+        let bad_byte = |b: u8| {
+            b.is_ascii() && !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        };
+        let ok = match name.first() {
+            None => false,
+            Some(&f) => {
+                !(f.is_ascii_digit() || f == b'-' || f == b'.')
+                    && !name.iter().any(|&b| bad_byte(b))
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        let at = self.loc(r.start);
+        Err(Error::Syntax {
+            message: format!("invalid {what} name {:?}", String::from_utf8_lossy(name)),
+            at,
+        })
     }
 
     fn scan_name(&self, from: usize, to: usize) -> usize {
@@ -1165,6 +1200,7 @@ impl Parser<'_> {
                 i += 1;
             }
             let n = n_start..i;
+            self.check_name(&n, "attribute")?;
             while i < end && src[i].is_ascii_whitespace() {
                 i += 1;
             }

@@ -281,3 +281,18 @@ fn a_utf8_byte_order_mark_is_kept_and_edits_work_after_it() {
         b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?><Default><a>x&amp;y</a></Default>"
     );
 }
+
+#[test]
+fn names_must_be_xml_names() {
+    for bad in [
+        &b"<2a/>"[..],
+        b"<a\x01b/>",
+        b"<device><e\x11/></device>",
+        b"<a b\x01=\"1\"/>",
+        b"<a .x=\"1\"/>",
+    ] {
+        let err = CnfDocument::parse_with(bad, ParseOptions::lenient()).unwrap_err();
+        assert!(matches!(err, Error::Syntax { .. }), "{err}");
+    }
+    round_trip(b"<device xsi:type=\"t\"><a-b.c_d>1</a-b.c_d><_x/><Fran\xc3\xa7ais/></device>");
+}
