@@ -958,7 +958,16 @@ impl Parser<'_> {
     }
 
     fn name_str(&self, r: &Range<usize>) -> String {
-        String::from_utf8_lossy(&self.src[r.clone()]).into_owned()
+        let enc = if self.utf8 { Encoding::Utf8 } else { Encoding::Latin1 };
+        encoding::decode(&self.src[r.clone()], enc).into_owned()
+    }
+
+    /// `</name>` with the element's name bytes as written (any encoding).
+    fn end_tag_bytes(&self, idx: usize) -> Vec<u8> {
+        let mut fix = b"</".to_vec();
+        fix.extend_from_slice(&self.src[self.elements[idx].name.clone()]);
+        fix.push(b'>');
+        fix
     }
 
     fn repair(&mut self, kind: RepairKind, offset: usize, fix: Option<(Range<usize>, Vec<u8>)>) {
@@ -1151,8 +1160,7 @@ impl Parser<'_> {
         let ok = match name.first() {
             None => false,
             Some(&f) => {
-                !(f.is_ascii_digit() || f == b'-' || f == b'.')
-                    && !name.iter().any(|&b| bad_byte(b))
+                !(f.is_ascii_digit() || f == b'-' || f == b'.' || name.iter().any(|&b| bad_byte(b)))
             }
         };
         if ok {
@@ -1283,7 +1291,9 @@ impl Parser<'_> {
 
     fn close(&mut self, span: Range<usize>, found: &[u8]) -> Result<(), Error> {
         let name_start = span.start + 2;
-        let found_str = String::from_utf8_lossy(found).into_owned();
+        let found_str =
+            encoding::decode(found, if self.utf8 { Encoding::Utf8 } else { Encoding::Latin1 })
+                .into_owned();
         let Some(&top) = self.stack.last() else {
             if !self.options.lenient {
                 return Err(Error::UnexpectedEndTag { found: found_str, at: self.loc(span.start) });
@@ -1315,7 +1325,7 @@ impl Parser<'_> {
             while self.stack.len() > depth + 1 {
                 let open = self.stack.pop().unwrap_or(top);
                 let name = self.name_str(&self.elements[open].name);
-                let fix = format!("</{name}>").into_bytes();
+                let fix = self.end_tag_bytes(open);
                 self.end_element(open, span.start, span.start);
                 self.repair(
                     RepairKind::UnclosedElement { name },
@@ -1330,10 +1340,11 @@ impl Parser<'_> {
             self.stack.pop();
             self.end_element(top, span.start, span.end);
             let name_range = name_start..name_start + found.len();
+            let expected_raw = self.src[self.elements[top].name.clone()].to_vec();
             self.repair(
                 RepairKind::MismatchedEndTag { expected: expected.clone(), found: found_str },
                 span.start,
-                Some((name_range, expected.into_bytes())),
+                Some((name_range, expected_raw)),
             );
         }
         Ok(())
@@ -1358,7 +1369,7 @@ impl Parser<'_> {
             }
             while let Some(open) = self.stack.pop() {
                 let name = self.name_str(&self.elements[open].name);
-                let fix = format!("</{name}>").into_bytes();
+                let fix = self.end_tag_bytes(open);
                 self.end_element(open, end, end);
                 self.repair(RepairKind::UnclosedElement { name }, end, Some((end..end, fix)));
             }
