@@ -11,50 +11,41 @@ pub fn netascii(data: &[u8]) {
     assert_eq!(netascii::decode_to_vec(&whole), file, "decode(encode(x)) == x");
 
     let mut sizes = ChunkSizes(seed);
+    assert_eq!(chunked_encode(file, &mut sizes), whole, "chunked encode == whole encode");
+    assert_eq!(chunked_decode(&whole, &mut sizes), file, "chunked decode == original");
+    // Arbitrary bytes (not necessarily valid netascii) decode the same whole or chunked.
+    assert_eq!(
+        chunked_decode(file, &mut sizes),
+        netascii::decode_to_vec(file),
+        "decode is chunking-independent"
+    );
+}
+
+fn chunked_encode(mut input: &[u8], sizes: &mut ChunkSizes) -> Vec<u8> {
     let mut encoder = Encoder::new();
     let mut wire = Vec::new();
-    let mut input = file;
     loop {
         let mut out = vec![0u8; sizes.next()];
         let (read, written) = encoder.encode(&input[..sizes.next().min(input.len())], &mut out);
         input = &input[read..];
         wire.extend_from_slice(&out[..written]);
         if input.is_empty() && !encoder.has_pending() {
-            break;
+            return wire;
         }
     }
-    assert_eq!(wire, whole, "chunked encode == whole encode");
+}
 
+fn chunked_decode(mut input: &[u8], sizes: &mut ChunkSizes) -> Vec<u8> {
     let mut decoder = Decoder::new();
-    let mut back = Vec::new();
-    let mut input = &wire[..];
-    loop {
+    let mut file = Vec::new();
+    while !input.is_empty() {
         let mut out = vec![0u8; sizes.next()];
         let (read, written) = decoder.decode(&input[..sizes.next().min(input.len())], &mut out);
         input = &input[read..];
-        back.extend_from_slice(&out[..written]);
-        if input.is_empty() {
-            break;
-        }
+        file.extend_from_slice(&out[..written]);
     }
-    back.extend(decoder.finish());
-    assert_eq!(back, file, "chunked decode == original");
-
-    // Arbitrary bytes (not necessarily valid netascii) decode the same whole or chunked.
-    let mut decoder = Decoder::new();
-    let mut chunked = Vec::new();
-    let mut input = file;
-    loop {
-        let mut out = vec![0u8; sizes.next()];
-        let (read, written) = decoder.decode(&input[..sizes.next().min(input.len())], &mut out);
-        input = &input[read..];
-        chunked.extend_from_slice(&out[..written]);
-        if input.is_empty() {
-            break;
-        }
-    }
-    chunked.extend(decoder.finish());
-    assert_eq!(chunked, netascii::decode_to_vec(file), "decode is chunking-independent");
+    file.extend(decoder.finish());
+    file
 }
 
 /// Deterministic chunk sizes in 1..=16 from a seed (a small xorshift).
