@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Side-by-side TFTP throughput on loopback: the same file, the same client, several servers.
+
+Serves one random file (40 MiB by default) from cnf-server (if built), tftpd-hpa and atftpd, and
+fetches it with the same client (atftp, which can ask for blksize and windowsize) over a grid of
+blksize x windowsize, interleaving servers run by run, checking every byte, and prints medians and
+ratios against the best peer. A run that takes longer than --limit seconds counts as a stall.
+
+    python3 benches/tftp-throughput.py [--size-mib 40] [--runs 5] [--limit 60]
+
+Needs the peers (sudo bash peers/install.sh) and, for cnf-server,
+`cargo build --release --example cnf-server`. Loopback only; every process is stopped at the end.
+"""
+import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SERVE = os.path.join(REPO, "peers", "serve.sh")
+CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+def start(name, root):
+    port = free_port()
+    if name == "cnf-server":
+        proc = subprocess.Popen([CNF_SERVER, "--root", root, "--bind", f"127.0.0.1:{port}",
+                                 "--max-blksize", "65464", "--max-windowsize", "64"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        return port, proc.pid
+    out = subprocess.run(["bash", SERVE, name, root, str(port)], capture_output=True, text=True, check=True)
+    return port, int(out.stdout.strip())
+
+def fetch(port, blksize, windowsize, out, limit):
+    argv = ["atftp", "--option", f"blksize {blksize}", "--option", "tsize 0"]
+    if windowsize > 1:
+        argv += ["--option", f"windowsize {windowsize}"]
+    argv += ["-g", "-r", "file.bin", "-l", out, "127.0.0.1", str(port)]
+    started = time.perf_counter()
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=limit, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    except subprocess.CalledProcessError:
+        return "error"
+    return time.perf_counter() - started
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=40)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--limit", type=float, default=60)
+    ap.add_argument("--blksizes", default="512,1468,8192,65464")
+    ap.add_argument("--windowsizes", default="1,8,16,64")
+    args = ap.parse_args()
+    if not shutil.which("atftp"):
+        sys.exit("atftp not installed: sudo bash peers/install.sh")
+    servers = ["tftpd-hpa", "atftpd"]
+    if os.path.exists(CNF_SERVER):
+        servers.insert(0, "cnf-server")
+    else:
+        print("cnf-server not built (cargo build --release --example cnf-server): peers only", file=sys.stderr)
+    root = tempfile.mkdtemp(prefix="cnfkit-throughput-")
+    os.chmod(root, 0o755)
+    data = os.urandom(args.size_mib << 20)
+    with open(os.path.join(root, "file.bin"), "wb") as f:
+        f.write(data)
+    os.chmod(os.path.join(root, "file.bin"), 0o644)
+    running = {}
+    try:
+        for name in servers:
+            running[name] = start(name, root)
+        out = os.path.join(tempfile.mkdtemp(prefix="cnfkit-out-"), "out.bin")
+        grid = [(int(b), int(w)) for b in args.blksizes.split(",") for w in args.windowsizes.split(",")]
+        print(f"{args.size_mib} MiB, {args.runs} runs, atftp client, median MB/s (10^6 B/s); "
+              f"'stall' = over {args.limit:.0f} s")
+        print("| blksize | windowsize | " + " | ".join(servers) + " | cnf-server / best peer |")
+        print("|---:|---:|" + "---:|" * len(servers) + "---:|")
+        for blksize, windowsize in grid:
+            times = {name: [] for name in servers}
+            for _ in range(args.runs):
+                for name in servers:  # interleaved: the machine's noise hits everyone alike
+                    if os.path.exists(out):
+                        os.remove(out)
+                    t = fetch(running[name][0], blksize, windowsize, out, args.limit)
+                    if isinstance(t, float):
+                        with open(out, "rb") as f:
+                            if f.read() != data:
+                                t = "corrupt"
+                    times[name].append(t)
+            cells, rates = [], {}
+            for name in servers:
+                good = [t for t in times[name] if isinstance(t, float)]
+                if len(good) == len(times[name]):
+                    rate = len(data) / statistics.median(good) / 1e6
+                    rates[name] = rate
+                    cells.append(f"{rate:.0f}")
+                else:
+                    bad = [t for t in times[name] if not isinstance(t, float)]
+                    cells.append("stall" if None in bad else str(bad[0]))
+            peers = [rates[n] for n in servers if n != "cnf-server" and n in rates]
+            ratio = f"{rates['cnf-server'] / max(peers):.2f}x" if "cnf-server" in rates and peers else "-"
+            print(f"| {blksize} | {windowsize} | " + " | ".join(cells) + f" | {ratio} |", flush=True)
+    finally:
+        for name, (_, pid) in running.items():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(root, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
