@@ -67,7 +67,7 @@ impl Default for Policy {
             max_timeout: Duration::from_secs(8),
             max_retries: 5,
             rollover: Rollover::ToZero,
-            dally: Duration::from_secs(2),
+            dally: Duration::from_secs(5),
             max_netascii_bytes: 8 << 20,
             max_write_bytes: None,
         }
