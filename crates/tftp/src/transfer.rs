@@ -205,9 +205,9 @@ impl Transfer {
         let mut t = Self::new(role, phase, opts, policy, now);
         t.oack = oack;
         if opts.oack {
-            t.out.push_back(Out::Oack)
+            t.out.push_back(Out::Oack);
         } else {
-            t.send_window()
+            t.send_window();
         }
         t
     }
@@ -266,8 +266,10 @@ impl Transfer {
         let netascii = options.mode == Mode::Netascii;
         let decoder = netascii.then(netascii::Decoder::new);
         let role = Role::Receiver { sink, received: 0, since_ack: 0, nudged: false, decoder };
-        let mut opts = Negotiated::default();
-        opts.timeout = options.timeout.map(|s| Duration::from_secs(u64::from(s)));
+        let opts = Negotiated {
+            timeout: options.timeout.map(|s| Duration::from_secs(u64::from(s))),
+            ..Negotiated::default()
+        };
         let mut t = Self::new(role, Phase::AwaitReply, opts, policy, now);
         t.netascii = netascii;
         t.request = Some((filename.to_vec(), false, options));
@@ -285,8 +287,10 @@ impl Transfer {
         now: Instant,
     ) -> Self {
         let role = Role::Sender { source, acked: 0, sent: 0, last: None };
-        let mut opts = Negotiated::default();
-        opts.timeout = options.timeout.map(|s| Duration::from_secs(u64::from(s)));
+        let opts = Negotiated {
+            timeout: options.timeout.map(|s| Duration::from_secs(u64::from(s))),
+            ..Negotiated::default()
+        };
         let mut t = Self::new(role, Phase::AwaitReply, opts, policy, now);
         t.request = Some((filename.to_vec(), true, options));
         t.out.push_back(Out::Request);
@@ -408,7 +412,7 @@ impl Transfer {
                 self.fail(Outcome::PeerError { code, message }, None);
             }
             Packet::Oack(options) if self.phase == Phase::AwaitReply => {
-                self.client_oack(now, &options)
+                self.client_oack(now, &options);
             }
             Packet::Ack { block } => self.on_ack(now, block),
             Packet::Data { block, data } => self.on_data(now, block, data),
@@ -616,11 +620,12 @@ impl Transfer {
                 let mut out = vec![0u8; data.len() + 1];
                 let (_, n) = decoder.decode(data, &mut out);
                 let mut n = n;
-                if data.len() < usize::from(self.opts.blksize) {
-                    if let Some(cr) = decoder.finish() {
-                        out[n] = cr;
-                        n += 1;
-                    }
+                // The last block: a CR left dangling by the sender is kept as a CR.
+                if data.len() < usize::from(self.opts.blksize)
+                    && let Some(cr) = decoder.finish()
+                {
+                    out[n] = cr;
+                    n += 1;
                 }
                 sink.write(&out[..n]).map(|()| n)
             }

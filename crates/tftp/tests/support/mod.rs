@@ -1,6 +1,6 @@
 //! In-memory pair: a client and a server transfer joined by a lossy, duplicating, reordering
 //! link on a virtual clock (the quinn-proto `Pair` idea). No sockets, no sleeps.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::must_use_candidate)] // shared by several test binaries
 
 use std::time::{Duration, Instant};
 
@@ -41,13 +41,19 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next_f64(&mut self) -> f64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// How the server side accepts the first request.
+type Accept = dyn FnMut(&Incoming, Instant) -> Transfer;
 
 pub struct Pair {
     pub now: Instant,
@@ -56,7 +62,7 @@ pub struct Pair {
     pub link: Link,
     rng: Rng,
     policy: Policy,
-    accept: Box<dyn FnMut(&Incoming, Instant) -> Transfer>,
+    accept: Box<Accept>,
     to_server: Vec<(Instant, Vec<u8>)>,
     to_client: Vec<(Instant, Vec<u8>)>,
     /// Every datagram each side emitted, before the link.
@@ -200,5 +206,5 @@ impl Pair {
 
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    (0..len).map(|_| (rng.next_f64() * 256.0) as u8).collect()
+    (0..len).map(|_| rng.next_u64().to_le_bytes()[7]).collect()
 }
