@@ -41,6 +41,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod driver;
 mod io;
 mod negotiate;
 mod policy;
@@ -52,3 +54,25 @@ pub use negotiate::Negotiated;
 pub use policy::{Policy, Rollover};
 pub use server::{Direction, Incoming, Refusal};
 pub use transfer::{ClientOptions, Event, Outcome, Summary, Transfer};
+
+/// What went wrong in the driver (the sans-IO engine reports through [`Event`]s instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket error.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The transfer ended without completing.
+    #[error("transfer failed: {}", describe(&.0.outcome))]
+    Transfer(Summary),
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Completed => "completed".into(),
+        Outcome::TimedOut => "the peer stopped answering".into(),
+        Outcome::PeerError { code, message } => format!("the peer sent ERROR {code}: {message}"),
+        Outcome::OptionRefused(why) => format!("refused the server's options: {why}"),
+        Outcome::Local(why) => why.clone(),
+    }
+}

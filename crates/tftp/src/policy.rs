@@ -28,8 +28,13 @@ impl Rollover {
 /// Limits and defaults for transfers.
 ///
 /// The defaults suit a provisioning server on a LAN: blocks up to 65464 bytes, windows up to 64
-/// blocks and 1 MiB, a 1 s initial timeout doubling to 8 s, 5 retries (tftp-hpa: 1 s doubling, 6
-/// tries).
+/// blocks and 64 KiB, a 1 s initial timeout doubling to 8 s, 5 retries (tftp-hpa: 1 s doubling,
+/// 6 tries).
+///
+/// Why 64 KiB of window: the peer's receive buffer is what a window must fit in, and a client's
+/// is usually the system default (212992 bytes on Linux, counted with per-datagram overhead).
+/// A larger window overruns it and every window loses its tail: atftpd stalls for minutes at
+/// 8192 x 16 on loopback for this reason (tftp-anchors.md section 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Largest `blksize` granted; larger requests are clamped down to it (RFC 2348).
@@ -62,7 +67,7 @@ impl Default for Policy {
         Self {
             max_blksize: 65464,
             max_windowsize: 64,
-            max_window_bytes: 1 << 20,
+            max_window_bytes: 64 << 10,
             initial_timeout: Duration::from_secs(1),
             max_timeout: Duration::from_secs(8),
             max_retries: 5,

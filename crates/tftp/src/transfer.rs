@@ -297,6 +297,26 @@ impl Transfer {
         t
     }
 
+    /// Payload bytes so far: sent (sender) or received and written (receiver).
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The bytes one window may put in flight, for sizing socket buffers: the negotiated window,
+    /// or for a client before the answer, the window it asks for.
+    #[must_use]
+    pub fn window_bytes_hint(&self) -> usize {
+        let (blksize, windowsize) = match &self.request {
+            Some((_, _, asked)) if self.phase == Phase::AwaitReply => {
+                (asked.blksize.unwrap_or(512), asked.windowsize.unwrap_or(1))
+            }
+            _ => (self.opts.blksize, self.opts.windowsize),
+        };
+        // Each datagram costs more than its payload in a socket buffer.
+        (usize::from(blksize) + 64) * usize::from(windowsize)
+    }
+
     /// The options in force (final once the first reply has arrived).
     #[must_use]
     pub fn options(&self) -> Negotiated {

@@ -1,0 +1,473 @@
+//! The tokio driver: real sockets for the sans-IO engine.
+//!
+//! The server listens on one socket and answers every accepted request from a socket of its own
+//! on an ephemeral port (RFC 1350 transfer IDs); a datagram from any other address on that socket
+//! gets ERROR 5 and does not disturb the transfer. Concurrency is bounded overall and per peer
+//! address; a request over a limit is dropped (not refused), so a phone in a boot storm simply
+//! retransmits it a second later instead of treating an ERROR as "file not found".
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cnfkit_tftp_wire::{ErrorCode, Packet};
+use tokio::net::UdpSocket;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::{
+    ClientOptions, DataSink, DataSource, Direction, Event, Incoming, Outcome, Policy, Summary,
+    Transfer,
+};
+
+/// What a server does with requests. Return `Err((code, message))` to refuse; the message goes
+/// to the peer, so it must not contain server paths.
+pub trait Handler: Send + Sync + 'static {
+    /// A read request: the bytes to send.
+    ///
+    /// # Errors
+    /// The ERROR to answer (`FILE_NOT_FOUND`, `ACCESS_VIOLATION`...).
+    fn open_read(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSource>, (ErrorCode, String)>;
+
+    /// A write request: where the bytes go. Refuse by default (WRQ off unless a handler opts in).
+    ///
+    /// # Errors
+    /// The ERROR to answer; by default `ACCESS_VIOLATION`.
+    fn open_write(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSink>, (ErrorCode, String)> {
+        let _ = (peer, request);
+        Err((ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()))
+    }
+}
+
+/// Server limits.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Transfer rules (block sizes, windows, timeouts, retries).
+    pub policy: Policy,
+    /// Transfers at once, all peers together.
+    pub max_transfers: usize,
+    /// Transfers at once from one peer address.
+    pub max_per_peer: usize,
+    /// Socket buffer ceiling: buffers are sized to a window (`blksize x windowsize`) up to this.
+    pub max_socket_buffer: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            max_transfers: 2048,
+            max_per_peer: 16,
+            max_socket_buffer: 4 << 20,
+        }
+    }
+}
+
+/// Counts the driver keeps (for logs and benchmarks).
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Transfers that completed.
+    pub completed: std::sync::atomic::AtomicU64,
+    /// Transfers that failed (timeouts, peer errors, local errors).
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Requests refused by the handler (file not found...).
+    pub refused: std::sync::atomic::AtomicU64,
+    /// Requests dropped over a concurrency limit, or repeated while their transfer runs.
+    pub dropped: std::sync::atomic::AtomicU64,
+    /// Datagrams retransmitted after a timeout.
+    pub retransmits: std::sync::atomic::AtomicU64,
+}
+
+/// A TFTP server on tokio.
+pub struct Server<H> {
+    socket: UdpSocket,
+    handler: Arc<H>,
+    config: ServerConfig,
+    stats: Arc<ServerStats>,
+}
+
+type Active = Arc<Mutex<HashMap<SocketAddr, ()>>>;
+
+impl<H: Handler> Server<H> {
+    /// Binds the listening socket.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn bind(addr: SocketAddr, handler: H, config: ServerConfig) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        Ok(Self { socket, handler: Arc::new(handler), config, stats: Arc::default() })
+    }
+
+    /// The address it listens on (with the port chosen when bound to port 0).
+    ///
+    /// # Errors
+    /// As the socket's.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The server's counters.
+    #[must_use]
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets running transfers finish
+    /// for up to `grace` before aborting them.
+    ///
+    /// # Errors
+    /// When the listening socket fails.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let mut tasks = JoinSet::new();
+        let active: Active = Arc::default();
+        let mut buf = vec![0u8; 65536];
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                received = self.socket.recv_from(&mut buf) => {
+                    let (n, peer) = match received {
+                        Ok(r) => r,
+                        // ICMP port unreachable from an earlier send shows up here on some OSes.
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+                        Err(e) => return Err(e),
+                    };
+                    self.on_request(&buf[..n], peer, &active, &mut tasks).await;
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        info!(running = tasks.len(), "shutting down: no new transfers");
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => {
+                    warn!(aborted = tasks.len(), "grace period over");
+                    tasks.abort_all();
+                    break;
+                }
+                next = tasks.join_next() => if next.is_none() { break },
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_request(
+        &self,
+        datagram: &[u8],
+        peer: SocketAddr,
+        active: &Active,
+        tasks: &mut JoinSet<()>,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let incoming = match Incoming::parse(datagram, &self.config.policy) {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => return,
+            Err(refusal) => {
+                debug!(%peer, reason = %refusal.reason, "request refused");
+                let _ = self.socket.send_to(&refusal.datagram, peer).await;
+                return;
+            }
+        };
+        let limits = {
+            let mut active = active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if active.contains_key(&peer) {
+                // A retransmitted request: its transfer is already answering it.
+                Err("repeated request")
+            } else if active.len() >= self.config.max_transfers {
+                Err("transfer limit")
+            } else if active.keys().filter(|a| a.ip() == peer.ip()).count()
+                >= self.config.max_per_peer
+            {
+                Err("per-peer limit")
+            } else {
+                active.insert(peer, ());
+                Ok(())
+            }
+        };
+        if let Err(why) = limits {
+            self.stats.dropped.fetch_add(1, Relaxed);
+            debug!(%peer, why, "request dropped");
+            return;
+        }
+        let name = String::from_utf8_lossy(incoming.filename()).into_owned();
+        let span = info_span!("transfer", %peer, file = %name, dir = ?incoming.direction());
+        let opened = match incoming.direction() {
+            Direction::Read => self
+                .handler
+                .open_read(peer, &incoming)
+                .map(|s| incoming.accept_read(s, Instant::now())),
+            Direction::Write => self
+                .handler
+                .open_write(peer, &incoming)
+                .map(|s| incoming.accept_write(s, Instant::now())),
+        };
+        let local =
+            SocketAddr::new(self.socket.local_addr().map_or(unspecified(peer), |a| a.ip()), 0);
+        let socket = match transfer_socket(local, &opened, self.config.max_socket_buffer) {
+            Ok(socket) => socket,
+            Err(e) => {
+                warn!(parent: &span, error = %e, "no socket for the transfer");
+                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                return;
+            }
+        };
+        let transfer = match opened {
+            Ok(transfer) => transfer,
+            Err((code, message)) => {
+                self.stats.refused.fetch_add(1, Relaxed);
+                if code == ErrorCode::FILE_NOT_FOUND {
+                    // Phones miss trust lists and their own file all the time.
+                    debug!(parent: &span, "file not found");
+                } else {
+                    info!(parent: &span, %code, "refused");
+                }
+                // The ERROR goes from the transfer's own TID, as RFC 1350 answers every request.
+                let _ = socket.send_to(&incoming.refuse(code, &message), peer).await;
+                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                return;
+            }
+        };
+        let stats = self.stats.clone();
+        let active = active.clone();
+        tasks.spawn(
+            async move {
+                let summary = drive(socket, peer, transfer).await;
+                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                match summary {
+                    Ok(s) if s.outcome == Outcome::Completed => {
+                        stats.completed.fetch_add(1, Relaxed);
+                        stats.retransmits.fetch_add(s.retransmits, Relaxed);
+                        info!(
+                            bytes = s.bytes,
+                            ms = u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
+                            retransmits = s.retransmits,
+                            blksize = s.options.blksize,
+                            windowsize = s.options.windowsize,
+                            "completed"
+                        );
+                    }
+                    Ok(s) => {
+                        stats.failed.fetch_add(1, Relaxed);
+                        stats.retransmits.fetch_add(s.retransmits, Relaxed);
+                        info!(outcome = ?s.outcome, bytes = s.bytes, "failed");
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Relaxed);
+                        warn!(error = %e, "socket error");
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+fn unspecified(peer: SocketAddr) -> IpAddr {
+    if peer.is_ipv4() { IpAddr::from([0, 0, 0, 0]) } else { IpAddr::from([0u16; 8]) }
+}
+
+/// A socket for one transfer, its buffers sized to one window (capped).
+fn transfer_socket<B: std::borrow::Borrow<Transfer>, T>(
+    local: SocketAddr,
+    transfer: &Result<B, T>,
+    cap: usize,
+) -> std::io::Result<UdpSocket> {
+    let domain = if local.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Ok(transfer) = transfer {
+        let window = transfer.borrow().window_bytes_hint();
+        let size = (window * 2).clamp(64 * 1024, cap.max(64 * 1024));
+        // Best effort: the kernel caps it at net.core.{w,r}mem_max.
+        let _ = socket.set_send_buffer_size(size);
+        let _ = socket.set_recv_buffer_size(size);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// What is left of a transfer that finished but must dally: run it in the background.
+type Rest = Option<(UdpSocket, SocketAddr, Transfer)>;
+
+/// The event loop: send what the engine has, then wait for a datagram or its deadline, until
+/// the `Finished` event (or, dally included, the end).
+///
+/// `target` is where datagrams go; `peer` is the transfer ID datagrams must come from. A server
+/// knows both from the request. A client starts with the server's well-known port as target and
+/// no peer: the first answer from the server's address fixes both (RFC 1350 section 4).
+async fn event_loop(
+    socket: UdpSocket,
+    mut target: SocketAddr,
+    mut peer: Option<SocketAddr>,
+    mut transfer: Transfer,
+    mut on_progress: impl FnMut(&Transfer, Option<u64>),
+) -> std::io::Result<(Summary, Rest)> {
+    let mut out = vec![0u8; transfer.max_datagram_len()];
+    let mut input = vec![0u8; 65536 + 4];
+    let mut finished: Option<Summary> = None;
+    let mut size = None;
+    loop {
+        if out.len() < transfer.max_datagram_len() {
+            out.resize(transfer.max_datagram_len(), 0);
+        }
+        while let Some(n) = transfer.poll_transmit(&mut out) {
+            socket.send_to(&out[..n], target).await?;
+        }
+        while let Some(event) = transfer.poll_event() {
+            match event {
+                Event::Size(s) => size = Some(s),
+                Event::Finished(summary) => finished = Some(summary),
+            }
+        }
+        on_progress(&transfer, size);
+        if transfer.is_done() {
+            let summary = finished.unwrap_or_else(|| Summary {
+                outcome: Outcome::Local("ended without a result".into()),
+                bytes: transfer.bytes(),
+                duration: Duration::ZERO,
+                retransmits: 0,
+                options: transfer.options(),
+            });
+            return Ok((summary, None));
+        }
+        if let Some(summary) = &finished {
+            // Finished but dallying: hand the rest back to run in the background.
+            return Ok((summary.clone(), Some((socket, target, transfer))));
+        }
+        let deadline =
+            transfer.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        tokio::select! {
+            received = socket.recv_from(&mut input) => {
+                let (n, from) = match received {
+                    Ok(r) => r,
+                    // ICMP port unreachable from an earlier send surfaces here on some systems.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+                    Err(e) => return Err(e),
+                };
+                match peer {
+                    Some(p) if p != from => {
+                        // RFC 1350 section 4: a wrong TID gets ERROR 5, the transfer goes on.
+                        let mut err = Vec::new();
+                        let _ = Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, message: b"Unknown transfer ID" }
+                            .encode(&mut err);
+                        let _ = socket.send_to(&err, from).await;
+                        continue;
+                    }
+                    None if from.ip() != target.ip() => continue,
+                    None => {
+                        peer = Some(from);
+                        target = from;
+                    }
+                    Some(_) => {}
+                }
+                transfer.handle(Instant::now(), &input[..n]);
+            }
+            () = tokio::time::sleep_until(deadline.into()) => transfer.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Runs the rest of a dallying transfer in the background.
+fn dally_in_background(rest: Rest) {
+    if let Some((socket, peer, transfer)) = rest {
+        tokio::spawn(async move {
+            let _ = event_loop(socket, peer, Some(peer), transfer, |_, _| {}).await;
+        });
+    }
+}
+
+/// Runs a server-side transfer to its end.
+async fn drive(
+    socket: UdpSocket,
+    peer: SocketAddr,
+    transfer: Transfer,
+) -> std::io::Result<Summary> {
+    let (summary, rest) = event_loop(socket, peer, Some(peer), transfer, |_, _| {}).await?;
+    dally_in_background(rest);
+    Ok(summary)
+}
+
+/// Progress of a client transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes so far.
+    pub bytes: u64,
+    /// The total, when the server announced it (`tsize`) or the source knows it.
+    pub total: Option<u64>,
+}
+
+async fn client(
+    server: SocketAddr,
+    transfer: Transfer,
+    total: Option<u64>,
+    mut progress: impl FnMut(Progress),
+) -> Result<Summary, crate::Error> {
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    // Buffers for the largest window the client may be granted.
+    let socket = transfer_socket(local, &Ok::<_, ()>(&transfer), 4 << 20)?;
+    let (summary, rest) = event_loop(socket, server, None, transfer, |t, size| {
+        progress(Progress { bytes: t.bytes(), total: size.or(total) });
+    })
+    .await?;
+    dally_in_background(rest);
+    if summary.outcome == Outcome::Completed {
+        Ok(summary)
+    } else {
+        Err(crate::Error::Transfer(summary))
+    }
+}
+
+/// Fetches `filename` from `server` into `sink`, calling `progress` as bytes arrive. Returns as
+/// soon as the last block is in; the final ACK's dally goes on in a background task.
+///
+/// # Errors
+/// [`crate::Error::Io`] for socket errors, [`crate::Error::Transfer`] when the transfer fails
+/// (with its summary: the server's ERROR, a timeout...).
+pub async fn get(
+    server: SocketAddr,
+    filename: &[u8],
+    options: ClientOptions,
+    sink: Box<dyn DataSink>,
+    policy: Policy,
+    progress: impl FnMut(Progress),
+) -> Result<Summary, crate::Error> {
+    let transfer = Transfer::get(filename, options, sink, policy, Instant::now());
+    client(server, transfer, None, progress).await
+}
+
+/// Sends `source` to `server` as `filename`.
+///
+/// # Errors
+/// As [`get`].
+pub async fn put(
+    server: SocketAddr,
+    filename: &[u8],
+    options: ClientOptions,
+    source: Box<dyn DataSource>,
+    policy: Policy,
+    progress: impl FnMut(Progress),
+) -> Result<Summary, crate::Error> {
+    let total = source.size();
+    let transfer = Transfer::put(filename, options, source, policy, Instant::now());
+    client(server, transfer, total, progress).await
+}
