@@ -792,18 +792,61 @@ impl<'d> Element<'d> {
         let mut parts = Vec::new();
         let mut cur = *self;
         while let Some(p) = cur.parent() {
-            let name = cur.name().into_owned();
-            let same: Vec<_> = p.children_named(&name).map(|c| c.idx).collect();
-            if same.len() > 1 {
-                let n = same.iter().position(|&i| i == cur.idx).unwrap_or(0) + 1;
-                parts.push(format!("{name}[{n}]"));
-            } else {
-                parts.push(name);
-            }
+            let (n, total) = cur.sibling_position(&p);
+            let name = cur.name();
+            parts.push(if total > 1 { format!("{name}[{n}]") } else { name.into_owned() });
             cur = p;
         }
         parts.reverse();
         parts.join("/")
+    }
+
+    /// 1-based position among the parent's children of the same name, and how many there
+    /// are: one pass over the siblings, comparing name bytes.
+    fn sibling_position(&self, parent: &Element<'d>) -> (usize, usize) {
+        let own = self.bytes(&self.data().name);
+        let (mut n, mut total) = (0, 0);
+        for c in &parent.data().children {
+            if let Child::Element(i) = c
+                && self.doc.src[self.doc.elements[*i].name.clone()] == *own
+            {
+                total += 1;
+                if *i <= self.idx {
+                    n += 1;
+                }
+            }
+        }
+        (n.max(1), total)
+    }
+
+    /// The paths of all child elements, in order: like calling [`Element::path`] on each, in
+    /// one pass over the children instead of one per child.
+    #[must_use]
+    pub fn child_paths(&self) -> Vec<(Element<'d>, String)> {
+        let prefix =
+            if self.parent().is_some() { format!("{}/", self.path()) } else { String::new() };
+        let mut counts: std::collections::HashMap<&[u8], (usize, usize)> =
+            std::collections::HashMap::new();
+        let children: Vec<Element<'d>> = self.children().collect();
+        for c in &children {
+            counts.entry(c.bytes(&c.data().name)).or_default().0 += 1;
+        }
+        children
+            .into_iter()
+            .map(|c| {
+                let entry = counts.get_mut(c.bytes(&c.data().name)).map_or((1, 1), |e| {
+                    e.1 += 1;
+                    (e.1, e.0)
+                });
+                let name = c.name();
+                let path = if entry.1 > 1 {
+                    format!("{prefix}{name}[{}]", entry.0)
+                } else {
+                    format!("{prefix}{name}")
+                };
+                (c, path)
+            })
+            .collect()
     }
 
     fn matches(&self, seg: &Segment) -> bool {

@@ -509,7 +509,7 @@ impl CnfDocument {
     #[must_use]
     pub fn firmware(&self) -> Firmware {
         let mut entries = Vec::new();
-        for e in self.root().children() {
+        for (e, path) in self.root().child_paths() {
             let name = e.name();
             if let Some(kind) = load_name(&name) {
                 let (form, number) = match kind {
@@ -521,7 +521,7 @@ impl CnfDocument {
                     model: e.attribute("model"),
                     load: e.text(),
                     form,
-                    path: e.path(),
+                    path,
                 });
             } else if name == "inactiveLoadInformation" {
                 entries.push(LoadEntry {
@@ -529,7 +529,7 @@ impl CnfDocument {
                     model: None,
                     load: e.text(),
                     form: LoadForm::Inactive,
-                    path: e.path(),
+                    path,
                 });
             } else if name == "addOnModules" {
                 for m in e.children_named("addOnModule") {

@@ -296,3 +296,14 @@ fn names_must_be_xml_names() {
     }
     round_trip(b"<device xsi:type=\"t\"><a-b.c_d>1</a-b.c_d><_x/><Fran\xc3\xa7ais/></device>");
 }
+
+#[test]
+fn child_paths_agree_with_path_for_every_child() {
+    let doc = round_trip(b"<d><l>1</l><m/><l>2</l><n><l/><l/></n></d>");
+    for e in [doc.root(), doc.find("n").unwrap()] {
+        let paths: Vec<String> = e.child_paths().into_iter().map(|(_, p)| p).collect();
+        let each: Vec<String> = e.children().map(|c| c.path()).collect();
+        assert_eq!(paths, each);
+    }
+    assert_eq!(doc.find("n/l[2]").unwrap().path(), "n/l[2]");
+}
