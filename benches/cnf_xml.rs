@@ -11,7 +11,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 /// A CUCM-style XMLDefault: a two-member call manager group, 150 loads (the known device types
 /// first, then made-up numbers), comments between groups, URLs. Deterministic.
 fn xmldefault() -> Vec<u8> {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- cnfkit bench XMLDefault -->\n<Default>\n");
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- cnfkit bench XMLDefault -->\n<Default>\n",
+    );
     s.push_str("  <callManagerGroup>\n    <members>\n");
     for (prio, host) in [(0, "10.20.0.10"), (1, "10.20.0.11")] {
         write!(
@@ -26,13 +28,25 @@ fn xmldefault() -> Vec<u8> {
         if i % 25 == 0 {
             writeln!(s, "<!-- group {} -->", i / 25).unwrap();
         }
-        let (n, model) = known.get(i).map_or((40_000 + i, "Cisco Lab Device"), |(n, m)| {
-            (usize::try_from(*n).unwrap(), *m)
-        });
-        let load = if i % 7 == 3 { String::new() } else { format!("SCCP{:02}.9-4-2SR4-{}S", i % 100, i % 9) };
-        writeln!(s, "    <loadInformation{n}  model=\"{model}\">{load}</loadInformation{n}>").unwrap();
+        let (n, model) = known
+            .get(i)
+            .map_or((40_000 + i, "Cisco Lab Device"), |(n, m)| (usize::try_from(*n).unwrap(), *m));
+        let load = if i % 7 == 3 {
+            String::new()
+        } else {
+            format!("SCCP{:02}.9-4-2SR4-{}S", i % 100, i % 9)
+        };
+        writeln!(s, "    <loadInformation{n}  model=\"{model}\">{load}</loadInformation{n}>")
+            .unwrap();
     }
-    for url in ["authenticationURL", "directoryURL", "idleURL", "informationURL", "messagesURL", "servicesURL"] {
+    for url in [
+        "authenticationURL",
+        "directoryURL",
+        "idleURL",
+        "informationURL",
+        "messagesURL",
+        "servicesURL",
+    ] {
         writeln!(s, "  <{url}>http://10.20.0.20/cisco/{url}.php</{url}>").unwrap();
     }
     s.push_str("</Default>\n");
@@ -41,7 +55,11 @@ fn xmldefault() -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let input = xmldefault();
-    assert!((13 * 1024..16 * 1024).contains(&input.len()), "bench document is {} bytes", input.len());
+    assert!(
+        (13 * 1024..16 * 1024).contains(&input.len()),
+        "bench document is {} bytes",
+        input.len()
+    );
     let mut group = c.benchmark_group("cnf_xml");
     group.throughput(Throughput::Bytes(input.len() as u64));
     group.bench_function("parse", |b| b.iter(|| CnfDocument::parse(black_box(&input)).unwrap()));
