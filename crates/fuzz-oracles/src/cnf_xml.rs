@@ -21,14 +21,24 @@ pub fn cnf_xml(data: &[u8]) {
             }
         };
         assert_eq!(doc.as_bytes(), data, "to_bytes(parse(x)) == x");
-        let _ = doc.summary();
+        let summary = doc.summary();
+        for entry in &summary.firmware.entries {
+            let e = doc
+                .find(&entry.path)
+                .unwrap_or_else(|| panic!("load path {:?} does not resolve", entry.path));
+            assert_eq!(e.text(), entry.load, "load at {:?}", entry.path);
+        }
         for w in doc.validate() {
+            assert!(w.path.is_empty() || doc.find(&w.path).is_some(), "warning path {:?}", w.path);
             let _ = w.to_string();
         }
+        let fast: Vec<String> =
+            doc.root().child_paths().into_iter().take(64).map(|(_, p)| p).collect();
         for r in doc.repairs() {
             let _ = r.to_string();
         }
         let elements: Vec<String> = doc.root().children().take(64).map(|e| e.path()).collect();
+        assert_eq!(fast, elements, "child_paths agrees with path");
         for path in &elements {
             assert!(doc.find(path).is_some(), "path {path:?} does not resolve");
         }
