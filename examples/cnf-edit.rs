@@ -461,3 +461,79 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cnf-edit-test-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn set_in_place_is_atomic_and_keeps_the_previous_file_as_old() {
+        let dir = scratch("set");
+        let file = dir.join("SEP001122334455.cnf.xml");
+        let before = b"<device>\r\n\t<loadInformation>A</loadInformation>\r\n</device>\r\n";
+        fs::write(&file, before).unwrap();
+        set(&file, &["loadInformation=B&C".into(), "@ctiid=7".into()], None).unwrap();
+        assert_eq!(fs::read(dir.join("SEP001122334455.cnf.xml.old")).unwrap(), before);
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            b"<device ctiid=\"7\">\r\n\t<loadInformation>B&amp;C</loadInformation>\r\n</device>\r\n"
+        );
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        // A bad path leaves the file alone.
+        assert!(set(&file, &["a[0]=x".into()], None).is_err());
+        assert!(fs::read(&file).unwrap().starts_with(b"<device ctiid"));
+    }
+
+    #[test]
+    fn sip_files_are_recognised_and_edited_as_text() {
+        let dir = scratch("sip");
+        let file = dir.join("SIPDefault.cnf");
+        fs::write(&file, b"image_version: \"P0S3-8-12-00\"\r\n").unwrap();
+        let out = dir.join("out.cnf");
+        set(&file, &["image_version=P0S3-9-0-00".into()], Some(&out)).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"image_version: \"P0S3-9-0-00\"\r\n");
+        assert!(!dir.join("SIPDefault.cnf.old").exists(), "-o leaves the input alone");
+    }
+
+    #[test]
+    fn check_fails_on_not_well_formed_files_and_copy_repair_fixes_them() {
+        let dir = scratch("check");
+        let file = dir.join("bad.cnf.xml");
+        fs::write(&file, b"<device><WlanProfile2>0</WlanProfile1></device>").unwrap();
+        assert_eq!(check(&file), Ok(false));
+        let fixed = dir.join("fixed.cnf.xml");
+        assert!(copy(&file, &fixed, false).is_err());
+        copy(&file, &fixed, true).unwrap();
+        assert_eq!(fs::read(&fixed).unwrap(), b"<device><WlanProfile2>0</WlanProfile2></device>");
+        assert_eq!(check(&fixed), Ok(true));
+    }
+
+    #[test]
+    fn new_device_writes_sep_mac_file_named_in_upper_case() {
+        let dir = scratch("new");
+        let path = new(NewKind::Device {
+            mac: "00:11:22:aa:bb:cc".into(),
+            model: "7942".into(),
+            sip: true,
+            lines: vec!["1001:pw:Desk".into()],
+            call_managers: vec!["10.0.0.1".into()],
+            load: Some("SIP42.9-4-2SR3-1S".into()),
+            locale: Some("English_United_States:en_US".into()),
+            vendor: vec!["webAccess=0".into()],
+            lower: false,
+            dir: dir.clone(),
+        })
+        .unwrap();
+        assert_eq!(path, dir.join("SEP001122AABBCC.cnf.xml"));
+        let doc = CnfDocument::parse(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(doc.sip_profile().unwrap().lines[0].feature_label.as_deref(), Some("Desk"));
+    }
+}
