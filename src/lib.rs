@@ -7,6 +7,9 @@
 //! |---|---|---|
 //! | `tftp-wire` (default) | [`cnfkit-tftp-wire`](tftp_wire) | TFTP packets, options and netascii: bytes in, bytes out |
 //! | `resolve` (default) | [`cnfkit-resolve`](resolve) | phone boot sequences, request names, path safety, fallback resolution |
+//! | `config` (default) | [`cnfkit-config`](config) | cnf.xml and SIP .cnf: lossless documents, typed views, builders |
+//! | `tftp` (default) | [`cnfkit-tftp`](tftp) | sans-IO TFTP engine and tokio driver |
+//! | `server` (default) | [`serve`] | a provisioning server: the driver answering through the resolver |
 //!
 //! ```
 //! # #[cfg(feature = "tftp-wire")] {
@@ -27,6 +30,17 @@ pub use cnfkit_tftp_wire as tftp_wire;
 #[cfg(feature = "resolve")]
 #[doc(inline)]
 pub use cnfkit_resolve as resolve;
+
+#[cfg(feature = "config")]
+#[doc(inline)]
+pub use cnfkit_config as config;
+
+#[cfg(feature = "tftp")]
+#[doc(inline)]
+pub use cnfkit_tftp as tftp;
+
+#[cfg(feature = "server")]
+pub mod serve;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

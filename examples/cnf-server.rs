@@ -1,0 +1,157 @@
+//! `cnf-server`: a TFTP provisioning server for Cisco IP phones.
+//!
+//! ```text
+//! cargo run --release --example cnf-server                       # embedded demo tree on 127.0.0.1:6969
+//! cargo run --release --example cnf-server -- --root /srv/tftp --bind 0.0.0.0:69 \
+//!     --inventory phones.csv --defaults defaults.toml
+//! ```
+//!
+//! Thin: argument parsing and wiring. The answers are cnfkit-resolve's, the transfers cnfkit-tftp's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use cnfkit::resolve::{DeviceDefaults, FsDirectory, Inventory, InventoryGenerator, Resolver};
+use cnfkit::serve::{OpenFile, ProvisioningHandler, Writes, demo_resolver};
+use cnfkit::tftp::Policy;
+use cnfkit::tftp::driver::{Server, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "cnf-server",
+    about = "TFTP provisioning server for Cisco IP phones (SEP<MAC> -> XMLDefault fallback, firmware loads)"
+)]
+struct Args {
+    /// Directory to serve; without it, an embedded demo tree is served from memory.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6969")]
+    bind: SocketAddr,
+    /// Phones (CSV with a header row: mac,model,protocol,description,lines,load,...): their
+    /// SEP<MAC>.cnf.xml is generated when the tree has none.
+    #[arg(long, requires = "root")]
+    inventory: Option<PathBuf>,
+    /// Device defaults (TOML: call_managers, [loads], [urls]): XMLDefault.cnf.xml is rebuilt from
+    /// them when the tree lacks it, and they fill inventory records.
+    #[arg(long, requires = "root")]
+    defaults: Option<PathBuf>,
+    /// Largest blksize granted (RFC 2348).
+    #[arg(long, default_value_t = 65464, value_parser = clap::value_parser!(u16).range(8..=65464))]
+    max_blksize: u16,
+    /// Largest windowsize granted (RFC 7440).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    max_windowsize: u16,
+    /// Accept write requests (into --root, atomically).
+    #[arg(long, requires = "root")]
+    allow_write: bool,
+    /// With --allow-write, let a write replace an existing file.
+    #[arg(long, requires = "allow_write")]
+    allow_overwrite: bool,
+    /// Transfers at once.
+    #[arg(long, default_value_t = 2048)]
+    max_transfers: usize,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cnf-server: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let config = ServerConfig {
+        policy: Policy {
+            max_blksize: args.max_blksize,
+            max_windowsize: args.max_windowsize,
+            ..Policy::default()
+        },
+        max_transfers: args.max_transfers,
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    match &args.root {
+        None => {
+            let resolver = demo_resolver(&args.bind.ip().to_string());
+            println!("cnf-server: serving the embedded demo tree on {}", args.bind);
+            println!(
+                "  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml",
+                args.bind
+            );
+            println!("       curl -s -o demo.bin tftp://{}/demo-1MiB.bin", args.bind);
+            runtime.block_on(serve(ProvisioningHandler::new(resolver), args.bind, config))
+        }
+        Some(root) => {
+            let dir =
+                FsDirectory::new(root).map_err(|e| format!("--root {}: {e}", root.display()))?;
+            let mut resolver = Resolver::new(dir.clone());
+            if args.inventory.is_some() || args.defaults.is_some() {
+                let inventory = match &args.inventory {
+                    Some(path) => Inventory::parse_csv(&read(path)?)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                    None => Inventory::default(),
+                };
+                let defaults = match &args.defaults {
+                    Some(path) => DeviceDefaults::parse_toml(&read(path)?)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                    None => DeviceDefaults::with_call_manager(&args.bind.ip().to_string()),
+                };
+                defaults.xml_default().map_err(|e| format!("device defaults: {e}"))?;
+                println!("cnf-server: {} phones in the inventory", inventory.len());
+                resolver = resolver.with_generator(InventoryGenerator { inventory, defaults });
+            }
+            let writes = if args.allow_write {
+                Writes::On { root: dir, overwrite: args.allow_overwrite }
+            } else {
+                Writes::Off
+            };
+            println!("cnf-server: serving {} on {}", root.display(), args.bind);
+            runtime.block_on(serve(
+                ProvisioningHandler::new(resolver).with_writes(writes),
+                args.bind,
+                config,
+            ))
+        }
+    }
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn serve<D: OpenFile>(
+    handler: ProvisioningHandler<D>,
+    bind: SocketAddr,
+    config: ServerConfig,
+) -> Result<(), String> {
+    let server = Server::bind(bind, handler, config)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!(
+            "cnf-server: Ctrl-C: finishing running transfers (up to 10 s; Ctrl-C again to quit now)"
+        );
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    };
+    server.run(shutdown, Duration::from_secs(10)).await.map_err(|e| e.to_string())
+}
