@@ -1,0 +1,217 @@
+//! Real TFTP clients against cnfkit's provisioning server, byte-compared: curl, tftp-hpa, atftp,
+//! busybox and tftpy (tftp-anchors.md section 6 command lines). Loopback only, every client
+//! bounded in time. Locally a missing client skips with a message; under `CI=true` it fails.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use cnfkit::resolve::{FsDirectory, Resolver};
+use cnfkit::serve::{ProvisioningHandler, Writes};
+use cnfkit::tftp::driver::{Server, ServerConfig};
+use cnfkit_tftp_wire::{ErrorCode, Packet, netascii};
+use support::{Scratch, pseudo_random, require, require_tftpy, run};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Running {
+    addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn serve(root: &std::path::Path, writes: bool) -> Running {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = FsDirectory::new(root).unwrap();
+    let writes = if writes { Writes::On { root: dir.clone(), overwrite: false } } else { Writes::Off };
+    let handler = ProvisioningHandler::new(Resolver::new(dir)).with_writes(writes);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), handler, ServerConfig::default()))
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    runtime.spawn(server.run(std::future::pending(), Duration::ZERO));
+    Running { addr, _runtime: runtime }
+}
+
+fn text_file() -> Vec<u8> {
+    b"<Default>\n  <loadInformation>SCCP42.9-4-2SR3-1S</loadInformation>\r\n  bare\rcr\n</Default>\n".repeat(300)
+}
+
+fn tree() -> (Scratch, Vec<u8>, Vec<u8>) {
+    let scratch = Scratch::new("interop-clients");
+    let binary = pseudo_random(1_500_000, 7);
+    scratch.write("file.bin", &binary);
+    scratch.write("XMLDefault.cnf.xml", &text_file());
+    (scratch, binary, text_file())
+}
+
+fn check(what: &str, output: &std::process::Output, got: &[u8], want: &[u8]) {
+    assert!(output.status.success(), "{what}: {:?}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(got == want, "{what}: {} bytes received, {} expected", got.len(), want.len());
+}
+
+#[test]
+fn curl_default_blksize_no_options_and_netascii() {
+    if !require("curl") {
+        return;
+    }
+    let (scratch, binary, text) = tree();
+    let server = serve(scratch.path(), false);
+    let out = scratch.path().join("out");
+    let url = |name: &str| format!("tftp://{}/{name}", server.addr);
+    for (what, extra) in [
+        ("curl default (tsize, blksize 512, timeout 6)", vec![]),
+        ("curl --tftp-blksize 1468", vec!["--tftp-blksize", "1468"]),
+        ("curl --tftp-no-options", vec!["--tftp-no-options"]),
+    ] {
+        let output = run(Command::new("curl").args(["-sS", "-o"]).arg(&out).args(&extra).arg(url("file.bin")), LIMIT);
+        check(what, &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+    }
+    // curl does not decode netascii (tftp-anchors.md 1.6): it writes the wire bytes.
+    let output = run(Command::new("curl").args(["-sS", "-B", "-o"]).arg(&out).arg(url("XMLDefault.cnf.xml")), LIMIT);
+    check("curl -B (netascii, with tsize)", &output, &std::fs::read(&out).unwrap_or_default(), &netascii::encode_to_vec(&text));
+}
+
+#[test]
+fn tftp_hpa_binary_and_its_default_netascii() {
+    if !require("tftp") {
+        return;
+    }
+    let (scratch, binary, text) = tree();
+    let server = serve(scratch.path(), false);
+    let out = scratch.path().join("out");
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let output = run(Command::new("tftp").args(["-m", "binary", &host, &port, "-c", "get", "file.bin"]).arg(&out), LIMIT);
+    check("tftp-hpa -m binary", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+    let output = run(Command::new("tftp").args([&host, &port, "-c", "get", "XMLDefault.cnf.xml"]).arg(&out), LIMIT);
+    check("tftp-hpa default netascii", &output, &std::fs::read(&out).unwrap_or_default(), &text);
+}
+
+#[test]
+fn atftp_blksize_windowsize_tsize() {
+    if !require("atftp") {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let server = serve(scratch.path(), false);
+    let out = scratch.path().join("out");
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let output = run(
+        Command::new("atftp")
+            .args(["--option", "blksize 1468", "--option", "windowsize 8", "--option", "tsize 0", "-g", "-r", "file.bin", "-l"])
+            .arg(&out)
+            .args([&host, &port]),
+        LIMIT,
+    );
+    check("atftp blksize 1468 windowsize 8 tsize", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+}
+
+#[test]
+fn busybox_blksize_1468() {
+    if !require("busybox") {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let server = serve(scratch.path(), false);
+    let out = scratch.path().join("out");
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let output = run(
+        Command::new("busybox").args(["tftp", "-b", "1468", "-g", "-r", "file.bin", "-l"]).arg(&out).args([&host, &port]),
+        LIMIT,
+    );
+    check("busybox tftp -b 1468", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+}
+
+#[test]
+fn tftpy_blksize_1468_tsize() {
+    if !require_tftpy() {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let server = serve(scratch.path(), false);
+    let out = scratch.path().join("out");
+    let script = format!(
+        "import logging,tftpy; logging.disable(logging.CRITICAL); tftpy.TftpClient('{}', {}, options={{'blksize': 1468, 'tsize': 0}}).download('file.bin', '{}', timeout=5)",
+        server.addr.ip(),
+        server.addr.port(),
+        out.display()
+    );
+    let output = run(Command::new("python3").args(["-c", &script]), LIMIT);
+    check("tftpy blksize 1468 tsize", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+}
+
+#[test]
+fn uploads_with_curl_and_atftp_land_whole_and_never_overwrite() {
+    if !require("curl") || !require("atftp") {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let server = serve(scratch.path(), true);
+    let upload = scratch.write("upload.src", &binary);
+    let output = run(Command::new("curl").args(["-sS", "-T"]).arg(&upload).arg(format!("tftp://{}/up-curl.bin", server.addr)), LIMIT);
+    assert!(output.status.success(), "curl -T: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read(scratch.path().join("up-curl.bin")).unwrap(), binary);
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let output = run(Command::new("atftp").args(["-p", "-l"]).arg(&upload).args(["-r", "up-atftp.bin", &host, &port]), LIMIT);
+    assert!(output.status.success(), "atftp -p: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read(scratch.path().join("up-atftp.bin")).unwrap(), binary);
+    // An existing file is not replaced (ERROR 6), and no partial file is left anywhere.
+    let output = run(Command::new("curl").args(["-sS", "-T"]).arg(&upload).arg(format!("tftp://{}/file.bin", server.addr)), LIMIT);
+    assert!(!output.status.success());
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Hostile names, sent raw: each is refused with ERROR 1 or 2, and no reply carries a server path.
+#[test]
+fn hostile_requests_are_refused_without_leaking_server_paths() {
+    let (scratch, _, _) = tree();
+    std::fs::write(scratch.path().join("../cnfkit-secret.txt"), b"secret").ok();
+    std::os::unix::fs::symlink("/etc/passwd", scratch.path().join("passwd-link")).unwrap();
+    std::os::unix::fs::symlink("/etc", scratch.path().join("etc-link")).unwrap();
+    let server = serve(scratch.path(), false);
+    let long = "a/".repeat(300);
+    let mut names: Vec<Vec<u8>> = [
+        "../etc/passwd", "../../../../../../etc/shadow", "/../etc/passwd", "..\\..\\etc\\passwd", "a/../../etc/passwd",
+        "....//....//etc/passwd", "..", "../", "./../x", "\\..\\windows\\win.ini", "a\\..\\..\\b", "/etc/passwd",
+        "C:\\Windows\\win.ini", "c:/boot.ini", "file.txt::$DATA", "passwd-link", "etc-link/passwd", "ETC-LINK/passwd",
+        "../cnfkit-secret.txt", "%2e%2e/%2e%2e/etc/passwd", "...", "a/.../b", "nonexistent.cnf.xml",
+        "SEP001122334455.cnf.xml", "CTLSEP001122334455.tlv", "/", "//", ".", "\\", "a\nb", "a\rb", "tab\there",
+        "\x1b[31mred", "del\x7f", &long,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    names.extend([b"x\0y".to_vec(), b"\xff\xfe".to_vec(), b"caf\xe9".to_vec(), b"\xc0\xae\xc0\xae/etc/passwd".to_vec(), vec![0x01]]);
+    assert!(names.len() >= 40, "{} names", names.len());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let root = scratch.path().to_string_lossy().into_owned();
+    for name in &names {
+        let mut rrq = b"\x00\x01".to_vec();
+        rrq.extend(name);
+        rrq.extend(b"\x00octet\x00");
+        socket.send_to(&rrq, server.addr).unwrap();
+        let mut buf = [0u8; 1024];
+        let (n, _) = socket.recv_from(&mut buf).unwrap_or_else(|e| panic!("{}: no answer: {e}", String::from_utf8_lossy(name)));
+        let reply = &buf[..n];
+        let shown = String::from_utf8_lossy(name);
+        match Packet::parse(reply) {
+            Ok(Packet::Error { code, message }) => {
+                assert!(
+                    [ErrorCode::FILE_NOT_FOUND, ErrorCode::ACCESS_VIOLATION, ErrorCode::ILLEGAL_OPERATION].contains(&code),
+                    "{shown}: code {code}"
+                );
+                let message = String::from_utf8_lossy(message);
+                assert!(!message.contains(&root) && !message.contains("/tmp") && !message.contains("/etc"), "{shown}: {message}");
+            }
+            other => panic!("{shown}: expected an ERROR, got {other:?}"),
+        }
+    }
+    std::fs::remove_file(scratch.path().join("../cnfkit-secret.txt")).ok();
+}
