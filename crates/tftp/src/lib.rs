@@ -76,3 +76,8 @@ fn describe(outcome: &Outcome) -> String {
         Outcome::Local(why) => why.clone(),
     }
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
