@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cnf_xml;
+mod engine;
 mod netascii;
 mod options;
 mod packet;
@@ -14,6 +15,7 @@ mod resolve;
 mod sip_cnf;
 
 pub use cnf_xml::cnf_xml;
+pub use engine::engine;
 pub use netascii::netascii;
 pub use options::options;
 pub use packet::packet;

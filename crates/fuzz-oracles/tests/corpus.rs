@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("resolve_names", cnfkit_fuzz_oracles::resolve_names),
     ("cnf_xml", cnfkit_fuzz_oracles::cnf_xml),
     ("sip_cnf", cnfkit_fuzz_oracles::sip_cnf),
+    ("engine", cnfkit_fuzz_oracles::engine),
 ];
 
 fn fuzz_dir() -> PathBuf {
