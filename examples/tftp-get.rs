@@ -1,0 +1,169 @@
+//! `tftp-get`: fetch a file over TFTP with chosen options, a progress bar, and a size check.
+//!
+//! ```text
+//! cargo run --release --example tftp-get -- 127.0.0.1:6969 demo-1MiB.bin -o demo.bin --blksize 1468 --windowsize 8
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cnfkit::tftp::driver::{self, Progress};
+use cnfkit::tftp::{ClientOptions, DataSink, Policy};
+use cnfkit_tftp_wire::Mode;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "tftp-get", about = "Fetch a file over TFTP (RFC 1350/2347/2348/2349/7440)")]
+struct Args {
+    /// Server address (`host:port`; TFTP's port is 69).
+    server: SocketAddr,
+    /// File to fetch.
+    file: String,
+    /// Where to write it (default: the file's base name); `-` writes to standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Block size to ask for (8..=65464); 0 asks for none (RFC 1350 512-byte blocks).
+    #[arg(long, default_value_t = 1468)]
+    blksize: u16,
+    /// Window size to ask for (RFC 7440); 1 is lockstep.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    windowsize: u16,
+    /// Do not ask for the size (tsize).
+    #[arg(long)]
+    no_tsize: bool,
+    /// Transfer in netascii mode (CR LF line ends on the wire, translated back).
+    #[arg(long)]
+    netascii: bool,
+    /// Send no option at all (pure RFC 1350).
+    #[arg(long)]
+    no_options: bool,
+}
+
+/// Writes to a temporary file renamed into place at the end, so a failed fetch leaves nothing.
+struct OutputFile {
+    file: Option<std::fs::File>,
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+impl DataSink for OutputFile {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(
+            self.file.as_mut().ok_or_else(|| std::io::Error::other("closed"))?,
+            data,
+        )
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(file) = self.file.take() {
+            file.sync_all()?;
+        }
+        std::fs::rename(&self.temp, &self.target)
+    }
+    fn abort(&mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+struct Stdout;
+
+impl DataSink for Stdout {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut std::io::stdout(), data)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mode = if args.netascii { Mode::Netascii } else { Mode::Octet };
+    let options = if args.no_options {
+        ClientOptions::none(mode)
+    } else {
+        ClientOptions {
+            mode,
+            blksize: (args.blksize != 0).then_some(args.blksize),
+            windowsize: (args.windowsize > 1).then_some(args.windowsize),
+            timeout: None,
+            tsize: !args.no_tsize,
+        }
+    };
+    let target = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(
+            args.file.rsplit(['/', '\\']).next().filter(|n| !n.is_empty()).unwrap_or("tftp.out"),
+        )
+    });
+    let to_stdout = target.as_os_str() == "-";
+    let sink: Box<dyn DataSink> = if to_stdout {
+        Box::new(Stdout)
+    } else {
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let temp = dir.join(format!(".tftp-get.{}.part", std::process::id()));
+        match std::fs::File::create(&temp) {
+            Ok(file) => Box::new(OutputFile { file: Some(file), temp, target: target.clone() }),
+            Err(e) => {
+                eprintln!("tftp-get: cannot write next to {}: {e}", target.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let bar = if to_stdout { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tftp-get: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(driver::get(
+        args.server,
+        args.file.as_bytes(),
+        options,
+        sink,
+        Policy::default(),
+        |p: Progress| {
+            if let Some(total) = p.total {
+                bar.set_length(total);
+            }
+            bar.set_position(p.bytes);
+        },
+    ));
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            if let Some(announced) = summary.options.tsize.filter(|_| mode == Mode::Octet) {
+                if announced != summary.bytes {
+                    eprintln!(
+                        "tftp-get: size mismatch: the server announced {announced} bytes, {} arrived",
+                        summary.bytes
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+            if !to_stdout {
+                eprintln!(
+                    "{}: {} bytes in {:.3} s (blksize {}, windowsize {}, {} retransmits)",
+                    target.display(),
+                    summary.bytes,
+                    summary.duration.as_secs_f64(),
+                    summary.options.blksize,
+                    summary.options.windowsize,
+                    summary.retransmits
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tftp-get: {}: {e}", args.file);
+            ExitCode::from(1)
+        }
+    }
+}
