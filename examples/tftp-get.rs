@@ -139,14 +139,14 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
     match result {
         Ok(summary) => {
-            if let Some(announced) = summary.options.tsize.filter(|_| mode == Mode::Octet) {
-                if announced != summary.bytes {
-                    eprintln!(
-                        "tftp-get: size mismatch: the server announced {announced} bytes, {} arrived",
-                        summary.bytes
-                    );
-                    return ExitCode::from(1);
-                }
+            if let Some(announced) = summary.options.tsize.filter(|_| mode == Mode::Octet)
+                && announced != summary.bytes
+            {
+                eprintln!(
+                    "tftp-get: size mismatch: the server announced {announced} bytes, {} arrived",
+                    summary.bytes
+                );
+                return ExitCode::from(1);
             }
             if !to_stdout {
                 eprintln!(
