@@ -22,9 +22,11 @@ struct Running {
 }
 
 fn serve(root: &std::path::Path, writes: bool) -> Running {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = FsDirectory::new(root).unwrap();
-    let writes = if writes { Writes::On { root: dir.clone(), overwrite: false } } else { Writes::Off };
+    let writes =
+        if writes { Writes::On { root: dir.clone(), overwrite: false } } else { Writes::Off };
     let handler = ProvisioningHandler::new(Resolver::new(dir)).with_writes(writes);
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), handler, ServerConfig::default()))
@@ -47,7 +49,12 @@ fn tree() -> (Scratch, Vec<u8>, Vec<u8>) {
 }
 
 fn check(what: &str, output: &std::process::Output, got: &[u8], want: &[u8]) {
-    assert!(output.status.success(), "{what}: {:?}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{what}: {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(got == want, "{what}: {} bytes received, {} expected", got.len(), want.len());
 }
 
@@ -65,12 +72,23 @@ fn curl_default_blksize_no_options_and_netascii() {
         ("curl --tftp-blksize 1468", vec!["--tftp-blksize", "1468"]),
         ("curl --tftp-no-options", vec!["--tftp-no-options"]),
     ] {
-        let output = run(Command::new("curl").args(["-sS", "-o"]).arg(&out).args(&extra).arg(url("file.bin")), LIMIT);
+        let output = run(
+            Command::new("curl").args(["-sS", "-o"]).arg(&out).args(&extra).arg(url("file.bin")),
+            LIMIT,
+        );
         check(what, &output, &std::fs::read(&out).unwrap_or_default(), &binary);
     }
     // curl does not decode netascii (tftp-anchors.md 1.6): it writes the wire bytes.
-    let output = run(Command::new("curl").args(["-sS", "-B", "-o"]).arg(&out).arg(url("XMLDefault.cnf.xml")), LIMIT);
-    check("curl -B (netascii, with tsize)", &output, &std::fs::read(&out).unwrap_or_default(), &netascii::encode_to_vec(&text));
+    let output = run(
+        Command::new("curl").args(["-sS", "-B", "-o"]).arg(&out).arg(url("XMLDefault.cnf.xml")),
+        LIMIT,
+    );
+    check(
+        "curl -B (netascii, with tsize)",
+        &output,
+        &std::fs::read(&out).unwrap_or_default(),
+        &netascii::encode_to_vec(&text),
+    );
 }
 
 #[test]
@@ -82,9 +100,17 @@ fn tftp_hpa_binary_and_its_default_netascii() {
     let server = serve(scratch.path(), false);
     let out = scratch.path().join("out");
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
-    let output = run(Command::new("tftp").args(["-m", "binary", &host, &port, "-c", "get", "file.bin"]).arg(&out), LIMIT);
+    let output = run(
+        Command::new("tftp")
+            .args(["-m", "binary", &host, &port, "-c", "get", "file.bin"])
+            .arg(&out),
+        LIMIT,
+    );
     check("tftp-hpa -m binary", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
-    let output = run(Command::new("tftp").args([&host, &port, "-c", "get", "XMLDefault.cnf.xml"]).arg(&out), LIMIT);
+    let output = run(
+        Command::new("tftp").args([&host, &port, "-c", "get", "XMLDefault.cnf.xml"]).arg(&out),
+        LIMIT,
+    );
     check("tftp-hpa default netascii", &output, &std::fs::read(&out).unwrap_or_default(), &text);
 }
 
@@ -99,12 +125,28 @@ fn atftp_blksize_windowsize_tsize() {
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
     let output = run(
         Command::new("atftp")
-            .args(["--option", "blksize 1468", "--option", "windowsize 8", "--option", "tsize 0", "-g", "-r", "file.bin", "-l"])
+            .args([
+                "--option",
+                "blksize 1468",
+                "--option",
+                "windowsize 8",
+                "--option",
+                "tsize 0",
+                "-g",
+                "-r",
+                "file.bin",
+                "-l",
+            ])
             .arg(&out)
             .args([&host, &port]),
         LIMIT,
     );
-    check("atftp blksize 1468 windowsize 8 tsize", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+    check(
+        "atftp blksize 1468 windowsize 8 tsize",
+        &output,
+        &std::fs::read(&out).unwrap_or_default(),
+        &binary,
+    );
 }
 
 #[test]
@@ -117,7 +159,10 @@ fn busybox_blksize_1468() {
     let out = scratch.path().join("out");
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
     let output = run(
-        Command::new("busybox").args(["tftp", "-b", "1468", "-g", "-r", "file.bin", "-l"]).arg(&out).args([&host, &port]),
+        Command::new("busybox")
+            .args(["tftp", "-b", "1468", "-g", "-r", "file.bin", "-l"])
+            .arg(&out)
+            .args([&host, &port]),
         LIMIT,
     );
     check("busybox tftp -b 1468", &output, &std::fs::read(&out).unwrap_or_default(), &binary);
@@ -149,15 +194,35 @@ fn uploads_with_curl_and_atftp_land_whole_and_never_overwrite() {
     let (scratch, binary, _) = tree();
     let server = serve(scratch.path(), true);
     let upload = scratch.write("upload.src", &binary);
-    let output = run(Command::new("curl").args(["-sS", "-T"]).arg(&upload).arg(format!("tftp://{}/up-curl.bin", server.addr)), LIMIT);
+    let output = run(
+        Command::new("curl")
+            .args(["-sS", "-T"])
+            .arg(&upload)
+            .arg(format!("tftp://{}/up-curl.bin", server.addr)),
+        LIMIT,
+    );
     assert!(output.status.success(), "curl -T: {}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(std::fs::read(scratch.path().join("up-curl.bin")).unwrap(), binary);
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
-    let output = run(Command::new("atftp").args(["-p", "-l"]).arg(&upload).args(["-r", "up-atftp.bin", &host, &port]), LIMIT);
+    let output = run(
+        Command::new("atftp").args(["-p", "-l"]).arg(&upload).args([
+            "-r",
+            "up-atftp.bin",
+            &host,
+            &port,
+        ]),
+        LIMIT,
+    );
     assert!(output.status.success(), "atftp -p: {}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(std::fs::read(scratch.path().join("up-atftp.bin")).unwrap(), binary);
     // An existing file is not replaced (ERROR 6), and no partial file is left anywhere.
-    let output = run(Command::new("curl").args(["-sS", "-T"]).arg(&upload).arg(format!("tftp://{}/file.bin", server.addr)), LIMIT);
+    let output = run(
+        Command::new("curl")
+            .args(["-sS", "-T"])
+            .arg(&upload)
+            .arg(format!("tftp://{}/file.bin", server.addr)),
+        LIMIT,
+    );
     assert!(!output.status.success());
     let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
         .unwrap()
@@ -177,17 +242,52 @@ fn hostile_requests_are_refused_without_leaking_server_paths() {
     let server = serve(scratch.path(), false);
     let long = "a/".repeat(300);
     let mut names: Vec<Vec<u8>> = [
-        "../etc/passwd", "../../../../../../etc/shadow", "/../etc/passwd", "..\\..\\etc\\passwd", "a/../../etc/passwd",
-        "....//....//etc/passwd", "..", "../", "./../x", "\\..\\windows\\win.ini", "a\\..\\..\\b", "/etc/passwd",
-        "C:\\Windows\\win.ini", "c:/boot.ini", "file.txt::$DATA", "passwd-link", "etc-link/passwd", "ETC-LINK/passwd",
-        "../cnfkit-secret.txt", "%2e%2e/%2e%2e/etc/passwd", "...", "a/.../b", "nonexistent.cnf.xml",
-        "SEP001122334455.cnf.xml", "CTLSEP001122334455.tlv", "/", "//", ".", "\\", "a\nb", "a\rb", "tab\there",
-        "\x1b[31mred", "del\x7f", &long,
+        "../etc/passwd",
+        "../../../../../../etc/shadow",
+        "/../etc/passwd",
+        "..\\..\\etc\\passwd",
+        "a/../../etc/passwd",
+        "....//....//etc/passwd",
+        "..",
+        "../",
+        "./../x",
+        "\\..\\windows\\win.ini",
+        "a\\..\\..\\b",
+        "/etc/passwd",
+        "C:\\Windows\\win.ini",
+        "c:/boot.ini",
+        "file.txt::$DATA",
+        "passwd-link",
+        "etc-link/passwd",
+        "ETC-LINK/passwd",
+        "../cnfkit-secret.txt",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "...",
+        "a/.../b",
+        "nonexistent.cnf.xml",
+        "SEP001122334455.cnf.xml",
+        "CTLSEP001122334455.tlv",
+        "/",
+        "//",
+        ".",
+        "\\",
+        "a\nb",
+        "a\rb",
+        "tab\there",
+        "\x1b[31mred",
+        "del\x7f",
+        &long,
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect();
-    names.extend([b"x\0y".to_vec(), b"\xff\xfe".to_vec(), b"caf\xe9".to_vec(), b"\xc0\xae\xc0\xae/etc/passwd".to_vec(), vec![0x01]]);
+    names.extend([
+        b"x\0y".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"caf\xe9".to_vec(),
+        b"\xc0\xae\xc0\xae/etc/passwd".to_vec(),
+        vec![0x01],
+    ]);
     assert!(names.len() >= 40, "{} names", names.len());
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -198,17 +298,29 @@ fn hostile_requests_are_refused_without_leaking_server_paths() {
         rrq.extend(b"\x00octet\x00");
         socket.send_to(&rrq, server.addr).unwrap();
         let mut buf = [0u8; 1024];
-        let (n, _) = socket.recv_from(&mut buf).unwrap_or_else(|e| panic!("{}: no answer: {e}", String::from_utf8_lossy(name)));
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{}: no answer: {e}", String::from_utf8_lossy(name)));
         let reply = &buf[..n];
         let shown = String::from_utf8_lossy(name);
         match Packet::parse(reply) {
             Ok(Packet::Error { code, message }) => {
                 assert!(
-                    [ErrorCode::FILE_NOT_FOUND, ErrorCode::ACCESS_VIOLATION, ErrorCode::ILLEGAL_OPERATION].contains(&code),
+                    [
+                        ErrorCode::FILE_NOT_FOUND,
+                        ErrorCode::ACCESS_VIOLATION,
+                        ErrorCode::ILLEGAL_OPERATION
+                    ]
+                    .contains(&code),
                     "{shown}: code {code}"
                 );
                 let message = String::from_utf8_lossy(message);
-                assert!(!message.contains(&root) && !message.contains("/tmp") && !message.contains("/etc"), "{shown}: {message}");
+                assert!(
+                    !message.contains(&root)
+                        && !message.contains("/tmp")
+                        && !message.contains("/etc"),
+                    "{shown}: {message}"
+                );
             }
             other => panic!("{shown}: expected an ERROR, got {other:?}"),
         }

@@ -80,7 +80,10 @@ fn our_client_against_dnsmasq() {
     if !require("dnsmasq") {
         return;
     }
-    let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root {
         eprintln!("SKIP: dnsmasq needs root to bind port 69");
         return;
@@ -89,7 +92,11 @@ fn our_client_against_dnsmasq() {
     let binary = pseudo_random(500_000, 4);
     scratch.write("file.bin", &binary);
     let output = support::run(
-        std::process::Command::new("bash").arg(support::repo_root().join("peers/serve.sh")).args(["dnsmasq"]).arg(scratch.path()).arg("127.0.0.77"),
+        std::process::Command::new("bash")
+            .arg(support::repo_root().join("peers/serve.sh"))
+            .args(["dnsmasq"])
+            .arg(scratch.path())
+            .arg("127.0.0.77"),
         Duration::from_secs(10),
     );
     assert!(output.status.success(), "dnsmasq: {}", String::from_utf8_lossy(&output.stderr));

@@ -27,7 +27,10 @@ pub fn require(program: &str) -> bool {
             .is_ok_and(|s| s.success())
     };
     if !found {
-        assert!(!under_ci(), "peer program {program} is missing under CI=true: run peers/install.sh");
+        assert!(
+            !under_ci(),
+            "peer program {program} is missing under CI=true: run peers/install.sh"
+        );
         eprintln!("SKIP: peer program {program} not installed (run `sudo bash peers/install.sh`)");
     }
     found
@@ -49,8 +52,12 @@ pub fn require_tftpy() -> bool {
 
 /// Runs a command with a deadline, killing it when the deadline passes.
 pub fn run(command: &mut Command, limit: Duration) -> Output {
-    let mut child =
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let started = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -73,7 +80,10 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("cnfkit-{name}-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
+        let path = std::env::temp_dir().join(
+            format!("cnfkit-{name}-{}-{:?}", std::process::id(), std::thread::current().id())
+                .replace(['(', ')'], ""),
+        );
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create scratch dir");
         Self(path)
@@ -151,10 +161,18 @@ impl Peer {
     fn spawn(name: &'static str, root: &Path) -> Option<Self> {
         let port = free_udp_port();
         let output = run(
-            Command::new("bash").arg(repo_root().join("peers/serve.sh")).arg(name).arg(root).arg(port.to_string()),
+            Command::new("bash")
+                .arg(repo_root().join("peers/serve.sh"))
+                .arg(name)
+                .arg(root)
+                .arg(port.to_string()),
             Duration::from_secs(10),
         );
-        assert!(output.status.success(), "serve.sh {name}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "serve.sh {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let pid = String::from_utf8_lossy(&output.stdout).trim().parse().expect("pid");
         Some(Self { name, port, pid })
     }
