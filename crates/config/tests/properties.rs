@@ -53,3 +53,41 @@ proptest! {
         prop_assert_eq!(again.find("b").unwrap().attribute("v"), Some(value));
     }
 }
+
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,20}".prop_filter("XML 1.0 characters", |s| !s.contains(['\u{FFFE}', '\u{FFFF}']))
+}
+
+proptest! {
+    #[test]
+    fn built_sip_device_files_parse_back_to_their_record(
+        host in "[a-z0-9.-]{1,50}",
+        number in "[0-9]{1,12}",
+        label in "\\PC{0,30}".prop_filter("XML 1.0 characters", |s| !s.contains(['\u{FFFE}', '\u{FFFF}'])),
+        password in text(),
+        vendor_value in text(),
+        load in text(),
+    ) {
+        use cnfkit_config::{build_device, CallManagerSpec, LineRecord, MacCase, PhoneRecord, Protocol};
+        let record = PhoneRecord {
+            mac: "0011223344AA".into(),
+            model: "7942".into(),
+            protocol: Protocol::Sip,
+            lines: vec![LineRecord { number: number.clone(), label: Some(label.clone()), password: Some(password.clone()), ..Default::default() }],
+            call_managers: vec![CallManagerSpec::new(host.clone())],
+            load: Some(load.clone()),
+            vendor_config: vec![("pcPort".into(), vendor_value.clone())],
+            ..Default::default()
+        };
+        let (_, built) = build_device(&record, MacCase::Upper).unwrap();
+        let doc = CnfDocument::parse(built.as_bytes()).unwrap();
+        let trim = |s: &str| s.trim_matches([' ', '\t', '\r', '\n']).to_owned();
+        let line = &doc.sip_profile().unwrap().lines[0];
+        prop_assert_eq!(line.name.clone(), Some(number));
+        prop_assert_eq!(line.feature_label.clone(), Some(trim(&label)));
+        prop_assert_eq!(line.auth_password.clone(), Some(trim(&password)));
+        prop_assert_eq!(doc.vendor_config(), vec![("pcPort".to_owned(), trim(&vendor_value))]);
+        prop_assert_eq!(doc.firmware().plain().unwrap().load.clone(), trim(&load));
+        prop_assert_eq!(doc.call_manager_group().unwrap().members[0].process_node_name.clone(), Some(host));
+    }
+}
