@@ -68,10 +68,9 @@ open_code! {
 }
 
 open_code! {
-    /// `capfAuthMode`: how the phone authenticates to CAPF to get a certificate.
+    /// `capfAuthMode`: how the phone authenticates to CAPF to get a certificate. Templates
+    /// also carry `0`, which no source explains: it stays `CapfAuthMode(0)`.
     CapfAuthMode(u8) {
-        /// 0: none (seen in templates).
-        NONE = 0, "none";
         /// 1: authentication string.
         PASSWORD = 1, "authentication string";
         /// 2: null string.
@@ -84,13 +83,14 @@ open_code! {
 }
 
 open_code! {
-    /// `featureID` of a SIP line button. 9 is a directory number line; 21 is a speed dial
-    /// (the `speedDialNumber` buttons of real files).
+    /// `featureID` of a SIP line button (usecallmanagernz: 9 = line, 2 = speed dial). Real
+    /// files also put `21` on buttons with a `speedDialNumber`; the source's list stops before
+    /// saying what 21 is, so it has no name here and stays `FeatureId(21)`.
     FeatureId(u16) {
+        /// 2: a speed dial.
+        SPEED_DIAL = 2, "speed dial";
         /// 9: a line (directory number).
         LINE = 9, "line";
-        /// 21: a speed dial.
-        SPEED_DIAL = 21, "speed dial";
     }
 }
 
@@ -131,7 +131,8 @@ impl DeviceType {
     pub const CISCO_7914: Self = Self(124);
 
     /// Device type numbers seen in real files, with the model they stand for (cisco-cnf.md
-    /// §4.2, mostly chan-sccp's XMLDefault.cnf.xml).
+    /// §4.2, mostly chan-sccp's XMLDefault.cnf.xml). Two numbers each are listed for the 7915
+    /// and 7916 expansion modules; the sources do not say which variant each one is.
     pub const KNOWN: &'static [(u32, &'static str)] = &[
         (6, "Cisco 7910"),
         (7, "Cisco 7960"),
@@ -141,10 +142,10 @@ impl DeviceType {
         (115, "Cisco 7941"),
         (119, "Cisco 7971"),
         (124, "Cisco 7914"),
-        (227, "Cisco 7915 12-Button"),
-        (228, "Cisco 7915 24-Button"),
-        (229, "Cisco 7916 12-Button"),
-        (230, "Cisco 7916 24-Button"),
+        (227, "Cisco 7915"),
+        (228, "Cisco 7915"),
+        (229, "Cisco 7916"),
+        (230, "Cisco 7916"),
         (302, "Cisco 7985"),
         (307, "Cisco 7911"),
         (308, "Cisco 7961G-GE"),

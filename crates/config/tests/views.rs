@@ -192,7 +192,7 @@ fn sip_sep_file_in_iso_8859_1_views_cnf_3_2() {
     let l2 = &p.lines[1];
     assert_eq!(
         (l2.feature_id, l2.speed_dial_number.as_deref()),
-        (Some(FeatureId::SPEED_DIAL), Some("1002"))
+        (Some(FeatureId(21)), Some("1002"))
     );
     let fw = doc.firmware();
     assert_eq!(fw.entries[1].form, LoadForm::Inactive);
