@@ -322,6 +322,13 @@ async fn event_loop(
     let mut input = vec![0u8; 65536 + 4];
     let mut finished: Option<Summary> = None;
     let mut size = None;
+    // One timer for the whole transfer. The engine moves its deadline later on every ACK; the
+    // timer is only moved earlier, and when it fires early the engine ignores it and it is
+    // re-armed: a timer operation per timeout period instead of per block.
+    let far = || Instant::now() + Duration::from_secs(86_400);
+    let mut armed = far();
+    let sleep = tokio::time::sleep_until(armed.into());
+    tokio::pin!(sleep);
     loop {
         if out.len() < transfer.max_datagram_len() {
             out.resize(transfer.max_datagram_len(), 0);
@@ -350,36 +357,54 @@ async fn event_loop(
             // Finished but dallying: hand the rest back to run in the background.
             return Ok((summary.clone(), Some((socket, target, transfer))));
         }
-        let deadline =
-            transfer.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
-        tokio::select! {
-            received = socket.recv_from(&mut input) => {
-                let (n, from) = match received {
-                    Ok(r) => r,
+        if let Some(deadline) = transfer.poll_timeout().filter(|d| *d < armed) {
+            armed = deadline;
+            sleep.as_mut().reset(deadline.into());
+        }
+        // Fast path: a datagram is already queued (the next ACK usually is by now).
+        let received = match socket.try_recv_from(&mut input) {
+            Ok(received) => Some(received),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            Err(e) => return Err(e),
+        };
+        let received = match received {
+            Some(received) => received,
+            None => tokio::select! {
+                received = socket.recv_from(&mut input) => match received {
+                    Ok(received) => received,
                     // ICMP port unreachable from an earlier send surfaces here on some systems.
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
                     Err(e) => return Err(e),
-                };
-                match peer {
-                    Some(p) if p != from => {
-                        // RFC 1350 section 4: a wrong TID gets ERROR 5, the transfer goes on.
-                        let mut err = Vec::new();
-                        let _ = Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, message: b"Unknown transfer ID" }
-                            .encode(&mut err);
-                        let _ = socket.send_to(&err, from).await;
-                        continue;
-                    }
-                    None if from.ip() != target.ip() => continue,
-                    None => {
-                        peer = Some(from);
-                        target = from;
-                    }
-                    Some(_) => {}
+                },
+                () = &mut sleep => {
+                    armed = far();
+                    transfer.handle_timeout(Instant::now());
+                    continue;
                 }
-                transfer.handle(Instant::now(), &input[..n]);
+            },
+        };
+        let (n, from) = received;
+        match peer {
+            Some(p) if p != from => {
+                // RFC 1350 section 4: a wrong TID gets ERROR 5, the transfer goes on.
+                let mut err = Vec::new();
+                let _ = Packet::Error {
+                    code: ErrorCode::UNKNOWN_TRANSFER_ID,
+                    message: b"Unknown transfer ID",
+                }
+                .encode(&mut err);
+                let _ = socket.send_to(&err, from).await;
+                continue;
             }
-            () = tokio::time::sleep_until(deadline.into()) => transfer.handle_timeout(Instant::now()),
+            None if from.ip() != target.ip() => continue,
+            None => {
+                peer = Some(from);
+                target = from;
+            }
+            Some(_) => {}
         }
+        transfer.handle(Instant::now(), &input[..n]);
     }
 }
 
