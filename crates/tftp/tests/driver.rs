@@ -78,7 +78,7 @@ async fn get_and_put_over_loopback_lockstep_and_windowed() {
         let summary = tokio::time::timeout(
             Duration::from_secs(30),
             driver::get(addr, b"big.bin", options, Box::new(got.clone()), Policy::default(), |p| {
-                last = Some(p)
+                last = Some(p);
             }),
         )
         .await
