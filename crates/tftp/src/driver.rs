@@ -439,15 +439,12 @@ pub struct Progress {
 
 async fn client(
     server: SocketAddr,
+    local: Option<IpAddr>,
     transfer: Transfer,
     total: Option<u64>,
     mut progress: impl FnMut(Progress),
 ) -> Result<Summary, crate::Error> {
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let local = SocketAddr::new(local.unwrap_or_else(|| unspecified(server)), 0);
     // Buffers for the largest window the client may be granted.
     let socket = transfer_socket(local, &Ok::<_, ()>(&transfer), 4 << 20)?;
     let (summary, rest) = event_loop(socket, server, None, transfer, |t, size| {
@@ -476,8 +473,25 @@ pub async fn get(
     policy: Policy,
     progress: impl FnMut(Progress),
 ) -> Result<Summary, crate::Error> {
+    get_from(None, server, filename, options, sink, policy, progress).await
+}
+
+/// [`get`] from a chosen local address (a simulator gives each phone its own 127.x.y.z, so
+/// that the server's per-peer limits see distinct peers).
+///
+/// # Errors
+/// As [`get`]; binding `local` can fail too.
+pub async fn get_from(
+    local: Option<IpAddr>,
+    server: SocketAddr,
+    filename: &[u8],
+    options: ClientOptions,
+    sink: Box<dyn DataSink>,
+    policy: Policy,
+    progress: impl FnMut(Progress),
+) -> Result<Summary, crate::Error> {
     let transfer = Transfer::get(filename, options, sink, policy, Instant::now());
-    client(server, transfer, None, progress).await
+    client(server, local, transfer, None, progress).await
 }
 
 /// Sends `source` to `server` as `filename`.
@@ -494,5 +508,5 @@ pub async fn put(
 ) -> Result<Summary, crate::Error> {
     let total = source.size();
     let transfer = Transfer::put(filename, options, source, policy, Instant::now());
-    client(server, transfer, total, progress).await
+    client(server, None, transfer, total, progress).await
 }
