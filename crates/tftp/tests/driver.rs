@@ -227,3 +227,42 @@ async fn shutdown_lets_running_transfers_finish() {
     .unwrap();
     assert!(err.is_err());
 }
+
+/// Over the per-peer limit a request is dropped, not refused: the client's retransmission gets
+/// served once a slot frees, so both transfers complete and the drop is counted.
+#[tokio::test]
+async fn requests_over_the_per_peer_limit_are_dropped_and_retried_by_the_client() {
+    let config = ServerConfig { max_per_peer: 1, ..ServerConfig::default() };
+    let server =
+        Server::bind("127.0.0.1:0".parse().unwrap(), Files { stored: SharedBuffer::new() }, config)
+            .await
+            .unwrap();
+    let addr = server.local_addr().unwrap();
+    let stats = server.stats();
+    tokio::spawn(server.run(std::future::pending(), Duration::ZERO));
+    let fetch = || {
+        let got = SharedBuffer::new();
+        let sink = Box::new(got.clone());
+        async move {
+            driver::get(
+                addr,
+                b"big.bin",
+                ClientOptions::none(cnfkit_tftp_wire::Mode::Octet),
+                sink,
+                Policy::default(),
+                |_| {},
+            )
+            .await
+            .map(|_| got.contents().len())
+        }
+    };
+    let (a, b) =
+        tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(fetch(), fetch()) })
+            .await
+            .unwrap();
+    assert_eq!((a.unwrap(), b.unwrap()), (3_000_000, 3_000_000));
+    assert!(
+        stats.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the second request waited its turn"
+    );
+}
