@@ -1,0 +1,354 @@
+//! RSA keys and X.509 certificates read from PEM or DER, behind our own types.
+//!
+//! Private keys are zeroized when dropped (the `rsa` crate's key type does this) and never
+//! printed: their `Debug` says only the size.
+
+use std::fmt;
+
+use rsa::pkcs1::{DecodeRsaPrivateKey as _, DecodeRsaPublicKey as _};
+use rsa::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
+use x509_cert::der::{Decode as _, Encode as _};
+
+use crate::Error;
+use crate::digest::{HashAlgorithm, hex};
+
+/// An RSA private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
+pub struct PrivateKey {
+    inner: rsa::PrivateKey,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({} bits)", self.bits())
+    }
+}
+
+impl PrivateKey {
+    /// Reads the first private key block of a PEM file (a file holding a key and a
+    /// certificate, as certutils writes them, is fine).
+    ///
+    /// # Errors
+    /// [`Error::BadKey`] when there is no private key block or it cannot be decoded;
+    /// encrypted PKCS#8 keys are refused with a hint.
+    pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        for block in pem_blocks(pem) {
+            let inner = match block.label {
+                "RSA PRIVATE KEY" => rsa::PrivateKey::from_pkcs1_pem(block.text)
+                    .map_err(|e| bad("private key", &e))?,
+                "PRIVATE KEY" => rsa::PrivateKey::from_pkcs8_pem(block.text)
+                    .map_err(|e| bad("private key", &e))?,
+                "ENCRYPTED PRIVATE KEY" => {
+                    return Err(Error::BadKey {
+                        what: "private key",
+                        reason:
+                            "it is encrypted; decrypt it first (openssl pkey -in KEY -out PLAIN)"
+                                .into(),
+                    });
+                }
+                _ => continue,
+            };
+            return Ok(Self { inner });
+        }
+        Err(Error::BadKey { what: "private key", reason: "no PRIVATE KEY block in the PEM".into() })
+    }
+
+    /// Reads a DER private key, PKCS#8 or PKCS#1.
+    ///
+    /// # Errors
+    /// [`Error::BadKey`].
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        rsa::PrivateKey::from_pkcs8_der(der)
+            .or_else(|_| rsa::PrivateKey::from_pkcs1_der(der))
+            .map(|inner| Self { inner })
+            .map_err(|e| bad("private key", &e))
+    }
+
+    /// Modulus size in bits.
+    #[must_use]
+    pub fn bits(&self) -> usize {
+        self.public().bits()
+    }
+
+    /// The matching public key.
+    #[must_use]
+    pub fn public(&self) -> PublicKey {
+        PublicKey { inner: self.inner.to_public_key() }
+    }
+
+    /// RSA PKCS#1 v1.5 signature of `message` hashed with `algorithm` (deterministic).
+    ///
+    /// # Errors
+    /// [`Error::Rsa`] when the key is too small for the digest.
+    pub fn sign(&self, algorithm: HashAlgorithm, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let r = match algorithm {
+            HashAlgorithm::Sha1 => self.inner.pkcs1v15_sign::<sha1::Sha1>(message),
+            HashAlgorithm::Sha256 => self.inner.pkcs1v15_sign::<sha2::Sha256>(message),
+            HashAlgorithm::Sha512 => self.inner.pkcs1v15_sign::<sha2::Sha512>(message),
+        };
+        r.map_err(|e| Error::Rsa(e.to_string()))
+    }
+
+    /// RSA PKCS#1 v1.5 decryption (key unwrapping). The `rsa` crate uses implicit
+    /// rejection: a wrong key yields a synthetic message rather than an error, so callers
+    /// must check the result (we check the plaintext digest).
+    pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        self.inner
+            .pkcs1v15_decrypt(ciphertext)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| Error::Decrypt(format!("cannot unwrap the AES key: {e}")))
+    }
+
+    /// Whether `public` is this key's public half.
+    #[must_use]
+    pub fn matches(&self, public: &PublicKey) -> bool {
+        self.public() == *public
+    }
+}
+
+/// An RSA public key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    inner: rsa::PublicKey,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({} bits)", self.bits())
+    }
+}
+
+impl PublicKey {
+    /// Reads a PKCS#1 `RSAPublicKey` DER (what trust-list records store in tag 7).
+    ///
+    /// # Errors
+    /// [`Error::BadKey`].
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, Error> {
+        rsa::PublicKey::from_pkcs1_der(der)
+            .map(|inner| Self { inner })
+            .map_err(|e| bad("public key", &e))
+    }
+
+    /// Reads a `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` PEM block.
+    ///
+    /// # Errors
+    /// [`Error::BadKey`].
+    pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        for block in pem_blocks(pem) {
+            let inner = match block.label {
+                "PUBLIC KEY" => rsa::PublicKey::from_public_key_pem(block.text)
+                    .map_err(|e| bad("public key", &e)),
+                "RSA PUBLIC KEY" => {
+                    rsa::PublicKey::from_pkcs1_pem(block.text).map_err(|e| bad("public key", &e))
+                }
+                _ => continue,
+            };
+            return inner.map(|inner| Self { inner });
+        }
+        Err(Error::BadKey { what: "public key", reason: "no PUBLIC KEY block in the PEM".into() })
+    }
+
+    /// Modulus size in bits.
+    #[must_use]
+    pub fn bits(&self) -> usize {
+        use rsa::traits::PublicKeyParts as _;
+        self.inner.n().bit_width() as usize
+    }
+
+    /// Verifies an RSA PKCS#1 v1.5 signature over `message`.
+    #[must_use]
+    pub fn verify(&self, algorithm: HashAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+        match algorithm {
+            HashAlgorithm::Sha1 => self.inner.pkcs1v15_verify::<sha1::Sha1>(message, signature),
+            HashAlgorithm::Sha256 => self.inner.pkcs1v15_verify::<sha2::Sha256>(message, signature),
+            HashAlgorithm::Sha512 => self.inner.pkcs1v15_verify::<sha2::Sha512>(message, signature),
+        }
+        .is_ok()
+    }
+
+    /// RSA PKCS#1 v1.5 encryption (key wrapping), random padding from the OS.
+    pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.inner.pkcs1v15_encrypt(plaintext).map_err(|e| Error::Rsa(e.to_string()))
+    }
+}
+
+/// An X.509 certificate, with the fields the Cisco formats copy out of it.
+#[derive(Clone)]
+pub struct Certificate {
+    der: Vec<u8>,
+    subject: String,
+    issuer: String,
+    serial: Vec<u8>,
+    public_key_bits: Vec<u8>,
+    public_key: Option<PublicKey>,
+    signature: Vec<u8>,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("serial", &hex(&self.serial))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Certificate {
+    /// Reads the first `CERTIFICATE` block of a PEM file.
+    ///
+    /// # Errors
+    /// [`Error::BadKey`].
+    pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        Self::all_from_pem(pem)?.into_iter().next().ok_or_else(|| Error::BadKey {
+            what: "certificate",
+            reason: "no CERTIFICATE block in the PEM".into(),
+        })
+    }
+
+    /// Reads every `CERTIFICATE` block of a PEM file, in order.
+    ///
+    /// # Errors
+    /// [`Error::BadKey`] when a block cannot be decoded.
+    pub fn all_from_pem(pem: &str) -> Result<Vec<Self>, Error> {
+        pem_blocks(pem)
+            .filter(|b| b.label == "CERTIFICATE")
+            .map(|b| {
+                let c: x509_cert::Certificate = x509_cert::der::DecodePem::from_pem(b.text)
+                    .map_err(|e| bad("certificate", &e))?;
+                Self::from_parsed(&c)
+            })
+            .collect()
+    }
+
+    /// Reads a DER certificate (what trust-list records store in tag 9).
+    ///
+    /// # Errors
+    /// [`Error::BadKey`].
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        let c = x509_cert::Certificate::from_der(der).map_err(|e| bad("certificate", &e))?;
+        Self::from_parsed(&c)
+    }
+
+    fn from_parsed(c: &x509_cert::Certificate) -> Result<Self, Error> {
+        let tbs = c.tbs_certificate();
+        let spki = tbs.subject_public_key_info();
+        let spki_der = spki.to_der().map_err(|e| bad("certificate", &e))?;
+        Ok(Self {
+            der: c.to_der().map_err(|e| bad("certificate", &e))?,
+            subject: dn_string(tbs.subject()),
+            issuer: dn_string(tbs.issuer()),
+            serial: strip_leading_zeros(tbs.serial_number().as_bytes()).to_vec(),
+            public_key_bits: spki.subject_public_key.raw_bytes().to_vec(),
+            public_key: rsa::PublicKey::from_public_key_der(&spki_der)
+                .ok()
+                .map(|inner| PublicKey { inner }),
+            signature: c.signature().raw_bytes().to_vec(),
+        })
+    }
+
+    /// The DER encoding.
+    #[must_use]
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Subject as the Cisco headers write it: `CN=..,O=..,OU=..` in certificate order.
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Issuer, formatted like [`Certificate::subject`].
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Serial number, big-endian, without leading zero bytes.
+    #[must_use]
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// The RSA public key; `None` for other key types (EC certificates may sit in trust
+    /// lists but cannot sign our files).
+    #[must_use]
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        self.public_key.as_ref()
+    }
+
+    /// The subjectPublicKey bits: PKCS#1 `RSAPublicKey` DER for RSA, the X9.62 point for EC
+    /// (trust-list record tag 7).
+    #[must_use]
+    pub fn public_key_bits(&self) -> &[u8] {
+        &self.public_key_bits
+    }
+
+    /// The certificate's own signature value (trust-list record tag 8).
+    #[must_use]
+    pub fn signature_value(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// `certHash` of the encrypted-config stub: lower-case hex MD5 of the DER.
+    #[must_use]
+    pub fn md5_hex(&self) -> String {
+        crate::md5_hex(&self.der)
+    }
+
+    /// Whether `serial` (as a header stores it, leading zeros or not) is this certificate's.
+    #[must_use]
+    pub fn has_serial(&self, serial: &[u8]) -> bool {
+        strip_leading_zeros(serial) == self.serial.as_slice()
+    }
+}
+
+/// Distinguished names compared the way they are written by different tools: spaces
+/// ignored, `;` and `,` alike.
+pub(crate) fn same_dn(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars().filter(|c| !c.is_whitespace()).map(|c| if c == ';' { ',' } else { c })
+    }
+    norm(a).eq(norm(b))
+}
+
+pub(crate) fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    &b[first..]
+}
+
+/// RFC 4514 attributes joined with `,` in certificate order (what certutils writes).
+fn dn_string(name: &x509_cert::name::Name) -> String {
+    name.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn bad(what: &'static str, e: &dyn fmt::Display) -> Error {
+    Error::BadKey { what, reason: e.to_string() }
+}
+
+struct PemBlock<'a> {
+    label: &'a str,
+    text: &'a str,
+}
+
+/// Splits a PEM file into its `-----BEGIN X----- ... -----END X-----` blocks.
+fn pem_blocks(pem: &str) -> impl Iterator<Item = PemBlock<'_>> {
+    let mut rest = pem;
+    std::iter::from_fn(move || {
+        loop {
+            let start = rest.find("-----BEGIN ")?;
+            let after = &rest[start + 11..];
+            let label_end = after.find("-----")?;
+            let label = &after[..label_end];
+            let end_marker = format!("-----END {label}-----");
+            let Some(end) = rest[start..].find(&end_marker) else {
+                rest = &rest[start + 11..];
+                continue;
+            };
+            let stop = start + end + end_marker.len();
+            let text = &rest[start..stop];
+            rest = &rest[stop..];
+            return Some(PemBlock { label, text });
+        }
+    })
+}
