@@ -296,6 +296,14 @@ impl Certificate {
         crate::md5_hex(&self.der)
     }
 
+    /// Whether a header naming `signer` names this certificate: same serial and same
+    /// issuer (how a phone finds the signer in its trust list; serials are only unique per
+    /// issuer).
+    #[must_use]
+    pub fn is_named_by(&self, signer: &crate::SignerInfo) -> bool {
+        self.has_serial(&signer.serial) && same_dn(&signer.issuer, &self.issuer)
+    }
+
     /// Whether `serial` (as a header stores it, leading zeros or not) is this certificate's.
     #[must_use]
     pub fn has_serial(&self, serial: &[u8]) -> bool {

@@ -53,3 +53,8 @@ pub use keys::{Certificate, PrivateKey, PublicKey};
 pub use repack::{Format, Repack, Secrets, detect, is_config_kind};
 pub use signed::{HeaderKind, SignedFile, SignerInfo, tag};
 pub use trust::{Record, Role, TrustList, record_tag};
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

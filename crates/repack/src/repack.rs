@@ -238,7 +238,7 @@ impl Repack {
 
     /// Whether a phone will accept the result signed by `cert`. With the phone's trust
     /// list, the certificate must be in it with the TFTP or CCM+TFTP role. Without one, the
-    /// certificate must be the original signer (same serial): a phone that trusted the
+    /// certificate must be the original signer (same issuer and serial): a phone that trusted the
     /// original signer knows no other.
     ///
     /// # Errors
@@ -259,7 +259,7 @@ impl Repack {
             )));
         }
         match self.original_signer() {
-            Some(orig) if !cert.has_serial(&orig.serial) => Err(Error::Untrusted(format!(
+            Some(orig) if !cert.is_named_by(&orig) => Err(Error::Untrusted(format!(
                 "the file was signed by {} (serial {}), you sign with {} (serial {}): a phone whose trust list holds only the original signer rejects the result. Pass the phone's trust list to check, or force it",
                 orig.name,
                 crate::hex(&orig.serial),

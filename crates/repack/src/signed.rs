@@ -427,10 +427,12 @@ impl SignedFile {
             e => e,
         })?;
         let signer = self.signer();
-        if !cert.has_serial(&signer.serial) {
+        if !cert.is_named_by(&signer) {
             return Err(Error::Untrusted(format!(
-                "the signature verifies, but the header names serial {} and the certificate has {}; a phone looks the signer up by serial and will not find it",
+                "the signature verifies, but the header names {} serial {} and the certificate is {} serial {}; a phone looks the signer up by issuer and serial and will not find it",
+                signer.issuer,
                 crate::hex(&signer.serial),
+                cert.issuer(),
                 crate::hex(cert.serial())
             )));
         }
