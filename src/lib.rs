@@ -8,6 +8,7 @@
 //! | `tftp-wire` (default) | [`cnfkit-tftp-wire`](tftp_wire) | TFTP packets, options and netascii: bytes in, bytes out |
 //! | `resolve` (default) | [`cnfkit-resolve`](resolve) | phone boot sequences, request names, path safety, fallback resolution |
 //! | `config` (default) | [`cnfkit-config`](config) | cnf.xml and SIP .cnf: lossless documents, typed views, builders |
+//! | `repack` (default) | [`cnfkit-repack`](repack) | signed `.sgn`, trust lists, encrypted `.enc.sgn`, OpenSSL profiles, repack |
 //! | `tftp` (default) | [`cnfkit-tftp`](tftp) | sans-IO TFTP engine and tokio driver |
 //! | `server` (default) | [`serve`] | a provisioning server: the driver answering through the resolver |
 //!
@@ -34,6 +35,10 @@ pub use cnfkit_resolve as resolve;
 #[cfg(feature = "config")]
 #[doc(inline)]
 pub use cnfkit_config as config;
+
+#[cfg(feature = "repack")]
+#[doc(inline)]
+pub use cnfkit_repack as repack;
 
 #[cfg(feature = "tftp")]
 #[doc(inline)]
