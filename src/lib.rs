@@ -47,6 +47,9 @@ pub use cnfkit_tftp as tftp;
 #[cfg(feature = "server")]
 pub mod serve;
 
+#[cfg(feature = "server")]
+pub mod signing;
+
 /// The README's examples run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
