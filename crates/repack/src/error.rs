@@ -96,6 +96,7 @@ impl Error {
         Self::BadTlv { tag, offset, reason }
     }
 
+    #[cfg(feature = "fs")]
     pub(crate) fn io(path: &std::path::Path, source: io::Error) -> Self {
         Self::Io { path: path.display().to_string(), source }
     }

@@ -11,7 +11,8 @@
 //! - [`profile`]: OpenSSL `Salted__` AES-256-CBC profiles of multiplatform phones.
 //! - [`Repack`]: open any of them, edit the config through `cnfkit-config`, and put it
 //!   back with the same cipher and key, signed again; [`write_replacing`] writes the result
-//!   without ever leaving a half-written file, keeping the previous one as `.old`.
+//!   without ever leaving a half-written file, keeping the previous one as `.old`
+//!   (feature `fs`, default; the rest of the crate does no IO).
 //!
 //! The byte layouts follow the community tools that drive real phones (certutils) and are
 //! checked against `openssl` in the tests. SHA-1, MD5, RSA PKCS#1 v1.5 and unauthenticated
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "fs")]
 mod atomic;
 mod digest;
 mod encrypted;
@@ -41,7 +43,9 @@ mod signed;
 pub mod tlv;
 mod trust;
 
+#[cfg(feature = "fs")]
 pub use atomic::{Replaced, write_new, write_replacing};
+#[cfg(feature = "fs")]
 #[doc(hidden)]
 pub use atomic::{Step, write_with};
 pub use digest::{HashAlgorithm, hex, md5_hex};

@@ -1,3 +1,4 @@
+#![cfg(feature = "fs")]
 //! "Nothing is ever half-written": every way a write can fail leaves the original file
 //! exactly as it was, and no temporary file behind.
 
