@@ -59,6 +59,6 @@ pub use signed::{HeaderKind, SignedFile, SignerInfo, tag};
 pub use trust::{Record, Role, TrustList, record_tag};
 
 /// The README's examples run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "fs"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,6 +1,6 @@
-#![cfg(feature = "fs")]
 //! "Nothing is ever half-written": every way a write can fail leaves the original file
 //! exactly as it was, and no temporary file behind.
+#![cfg(feature = "fs")]
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
