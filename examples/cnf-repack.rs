@@ -8,6 +8,7 @@
 //! cargo run --example cnf-repack -- decrypt FILE --phone-key PEM [-o OUT]
 //! cargo run --example cnf-repack -- encrypt FILE --phone-cert PEM --key PEM --cert PEM
 //! cargo run --example cnf-repack -- profile encrypt|decrypt FILE --password P [--md md5|sha256] [-o OUT]
+//! cargo run --example cnf-repack -- trust-list ITLFile.tlv --key SAST.pem --cert SAST.pem --record TFTP=tftp.pem
 //! cargo run --example cnf-repack -- md5 FILE...
 //! cargo run --example cnf-repack -- certhash PEM
 //! cargo run --example cnf-repack -- repack FILE [--set FIELD=VALUE]... [--edit] --key PEM --cert PEM [--phone-key PEM]
@@ -25,7 +26,7 @@ use clap::{Args, Parser, Subcommand};
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
     Certificate, EncryptedConfig, Error, Format, HashAlgorithm, HeaderKind, PrivateKey, Repack,
-    Secrets, SignedFile, TrustList, companion_stub, detect, hex, md5_hex, tlv, write_new,
+    Role, Secrets, SignedFile, TrustList, companion_stub, detect, hex, md5_hex, tlv, write_new,
     write_replacing,
 };
 use serde_json::json;
@@ -136,6 +137,23 @@ enum Command {
     Certhash {
         /// The certificate (PEM).
         cert: PathBuf,
+    },
+    /// Build a trust list (ITLFile.tlv / CTLFile.tlv) signed by a SAST key.
+    TrustList {
+        /// Output file (ITLFile.tlv, CTLFile.tlv, ITLSEP<MAC>.tlv...).
+        output: PathBuf,
+        /// The SAST signer (its certificate becomes the first record).
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Further records: ROLE=CERT.pem (roles SAST, CCM, CCM+TFTP, TFTP, CAPF, APP-SERVER, TVS).
+        #[arg(long = "record")]
+        records: Vec<String>,
+        /// File name in the header (default: ITLFile.tlv, or CTLFile.tlv for a CTL output name).
+        #[arg(long)]
+        filename: Option<String>,
+        /// Digest.
+        #[arg(long, default_value = "sha1")]
+        digest: HashAlgorithm,
     },
     /// Open, decrypt, edit, re-encrypt with the same key, re-sign, write (keeps FILE.old).
     Repack {
@@ -266,6 +284,9 @@ fn run(command: Command) -> Outcome {
         Command::Certhash { cert } => {
             println!("{}", load_cert(&cert)?.md5_hex());
             Ok(())
+        }
+        Command::TrustList { output, signer, records, filename, digest } => {
+            trust_list(&output, &signer, &records, filename.as_deref(), digest)
         }
         Command::Repack {
             file,
@@ -563,7 +584,9 @@ fn verify(path: &Path, cert: Option<&Path>, trust_list: Option<&Path>) -> Outcom
             );
         }
         (None, None) => {
-            return Err(Failure::Bad("give the signer's --cert or the phone's --trust-list".into()));
+            return Err(Failure::Bad(
+                "give the signer's --cert or the phone's --trust-list".into(),
+            ));
         }
     }
     Ok(())
@@ -689,6 +712,45 @@ fn profile_cmd(
     } else {
         write_or_stdout(output, &profile::encrypt(&bytes, pw, md, None)?)
     }
+}
+
+// ---- trust lists ----
+
+fn trust_list(
+    output: &Path,
+    signer: &SignerArgs,
+    records: &[String],
+    filename: Option<&str>,
+    digest: HashAlgorithm,
+) -> Outcome {
+    let (key, sast) = (load_key(&signer.key)?, load_cert(&signer.cert)?);
+    let mut entries = vec![(Role::SAST, sast.clone())];
+    for r in records {
+        let (role, pem) = r
+            .split_once('=')
+            .ok_or_else(|| Failure::Bad(format!("--record {r}: expected ROLE=CERT.pem")))?;
+        let role: Role = role.parse().map_err(Failure::Bad)?;
+        entries.push((role, load_cert(Path::new(pem))?));
+    }
+    let name = filename.map_or_else(
+        || {
+            if file_name(output).to_ascii_uppercase().starts_with("CTL") {
+                "CTLFile.tlv".to_owned()
+            } else {
+                "ITLFile.tlv".to_owned()
+            }
+        },
+        str::to_owned,
+    );
+    let refs: Vec<(Role, &Certificate)> = entries.iter().map(|(r, c)| (*r, c)).collect();
+    let mut tl = TrustList::new(&name, now(), digest, &refs);
+    tl.sign(&key, &sast)?;
+    if !entries.iter().any(|(r, _)| r.signs_configs()) {
+        eprintln!(
+            "note: no TFTP or CCM+TFTP record: phones holding this list accept no signed config"
+        );
+    }
+    write_out(output, &tl.to_bytes()?)
 }
 
 // ---- repack ----
@@ -994,6 +1056,21 @@ mod tests {
                 KeyDerivation::Md5,
                 None
             )),
+            2
+        );
+    }
+
+    #[test]
+    fn a_trust_list_built_here_verifies_and_vouches_for_its_tftp_record() {
+        let dir = scratch("itl");
+        let out = dir.join("ITLFile.tlv");
+        let sast = SignerArgs { key: data("test-sast.pem"), cert: data("test-sast.pem") };
+        let record = format!("TFTP={}", data("test-tftp.pem").display());
+        assert_eq!(exit_code(trust_list(&out, &sast, &[record], None, HashAlgorithm::Sha1)), 0);
+        assert_eq!(exit_code(verify(&out, None, None)), 0);
+        assert_eq!(exit_code(verify(&data("SEP001122334455.cnf.xml.sgn"), None, Some(&out))), 0);
+        assert_eq!(
+            exit_code(trust_list(&out, &sast, &["NOPE=x.pem".into()], None, HashAlgorithm::Sha1)),
             2
         );
     }
