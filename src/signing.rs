@@ -53,7 +53,8 @@ impl ConfigSigner {
     /// [`Error::Io`] naming the file, and as [`ConfigSigner::from_pem`].
     pub fn from_pem_files(key: &Path, cert: &Path, digest: HashAlgorithm) -> Result<Self, Error> {
         let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })
+            std::fs::read_to_string(p)
+                .map_err(|e| Error::Io { path: p.display().to_string(), source: e })
         };
         Self::from_pem(&read(key)?, &read(cert)?, digest)
     }
@@ -71,7 +72,8 @@ impl cnfkit_resolve::Signer for ConfigSigner {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-        let mut file = SignedFile::new(HeaderKind::Signed, served_name, now, self.digest, payload.to_vec());
+        let mut file =
+            SignedFile::new(HeaderKind::Signed, served_name, now, self.digest, payload.to_vec());
         file.sign(&self.key, &self.cert).map_err(|e| e.to_string())?;
         file.to_bytes().map_err(|e| e.to_string())
     }
