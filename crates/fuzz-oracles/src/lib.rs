@@ -7,17 +7,25 @@
 #![forbid(unsafe_code)]
 
 mod cnf_xml;
+mod enc_sgn;
 mod engine;
 mod netascii;
 mod options;
 mod packet;
+mod profile;
 mod resolve;
+mod sgn;
 mod sip_cnf;
+mod tlv;
 
 pub use cnf_xml::cnf_xml;
+pub use enc_sgn::enc_sgn;
 pub use engine::engine;
 pub use netascii::netascii;
 pub use options::options;
 pub use packet::packet;
+pub use profile::profile;
 pub use resolve::resolve_names;
+pub use sgn::sgn;
 pub use sip_cnf::sip_cnf;
+pub use tlv::tlv;

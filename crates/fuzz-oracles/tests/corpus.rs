@@ -17,6 +17,10 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("cnf_xml", cnfkit_fuzz_oracles::cnf_xml),
     ("sip_cnf", cnfkit_fuzz_oracles::sip_cnf),
     ("engine", cnfkit_fuzz_oracles::engine),
+    ("sgn", cnfkit_fuzz_oracles::sgn),
+    ("tlv", cnfkit_fuzz_oracles::tlv),
+    ("enc_sgn", cnfkit_fuzz_oracles::enc_sgn),
+    ("profile", cnfkit_fuzz_oracles::profile),
 ];
 
 fn fuzz_dir() -> PathBuf {
