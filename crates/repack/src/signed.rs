@@ -221,8 +221,9 @@ impl SignedFile {
     /// As [`SignedFile::to_bytes`].
     pub fn signed_message(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(self.header_encoded_len() + self.payload.len());
-        for e in &self.header {
-            if e.tag != tag::SIGNATURE {
+        let skip = self.signature_index();
+        for (i, e) in self.header.iter().enumerate() {
+            if Some(i) != skip {
                 e.encode(&mut out)?;
             }
         }
@@ -340,10 +341,29 @@ impl SignedFile {
         }
     }
 
-    /// The signature bytes, empty for an unsigned file.
+    /// The signature bytes: the first top-level signature element (a header has one; any
+    /// other element with tag 12 is kept as data and signed like the rest).
     #[must_use]
     pub fn signature(&self) -> Option<&[u8]> {
-        self.leaf(tag::SIGNATURE)
+        self.signature_index().and_then(|i| self.header[i].leaf())
+    }
+
+    fn signature_index(&self) -> Option<usize> {
+        self.header.iter().position(|e| e.tag == tag::SIGNATURE && matches!(e.body, Body::Value(_)))
+    }
+
+    fn set_signature(&mut self, value: Vec<u8>) {
+        match self.signature_index() {
+            Some(i) => self.header[i].body = Body::Value(value),
+            None => {
+                let at = self
+                    .header
+                    .iter()
+                    .position(|e| e.tag == tag::SIGNATURE_INFO)
+                    .map_or(self.header.len(), |i| i + 1);
+                self.header.insert(at, Tlv::value(tag::SIGNATURE, value));
+            }
+        }
     }
 
     /// The file name element, without its NUL.
@@ -471,19 +491,10 @@ impl SignedFile {
                 name: "SIGNATURE_MODULUS",
             });
         }
-        let sig_len = bits / 8;
-        if self.signature().is_none() {
-            let at = self
-                .header
-                .iter()
-                .position(|e| e.tag == tag::SIGNATURE_INFO)
-                .map_or(self.header.len(), |i| i + 1);
-            self.header.insert(at, Tlv::value(tag::SIGNATURE, Vec::new()));
-        }
-        self.set_leaf(tag::SIGNATURE, vec![0; sig_len]);
+        self.set_signature(vec![0; bits / 8]);
         self.fix_layout()?;
         let sig = key.sign(alg, &self.signed_message()?)?;
-        self.set_leaf(tag::SIGNATURE, sig);
+        self.set_signature(sig);
         Ok(())
     }
 
