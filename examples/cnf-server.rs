@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example cnf-server                       # embedded demo tree on 127.0.0.1:6969
 //! cargo run --release --example cnf-server -- --root /srv/tftp --bind 0.0.0.0:69 \
-//!     --inventory phones.csv --defaults defaults.toml
+//!     --inventory phones.csv --defaults defaults.toml [--sign-key tftp.pem --sign-cert tftp.pem]
 //! ```
 //!
 //! Thin: argument parsing and wiring. The answers are cnfkit-resolve's, the transfers cnfkit-tftp's.
@@ -14,8 +14,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use cnfkit::repack::HashAlgorithm;
 use cnfkit::resolve::{DeviceDefaults, FsDirectory, Inventory, InventoryGenerator, Resolver};
 use cnfkit::serve::{OpenFile, ProvisioningHandler, Writes, demo_resolver};
+use cnfkit::signing::ConfigSigner;
 use cnfkit::tftp::Policy;
 use cnfkit::tftp::driver::{Server, ServerConfig};
 
@@ -54,6 +56,17 @@ struct Args {
     /// Transfers at once.
     #[arg(long, default_value_t = 2048)]
     max_transfers: usize,
+    /// Sign configs on the fly with this private key (PEM): `X.sgn` is served from `X` when only
+    /// the plain file exists or is generated. Phones accept the signature only when the
+    /// certificate is in their trust list with the TFTP or CCM+TFTP role.
+    #[arg(long, requires = "sign_cert")]
+    sign_key: Option<PathBuf>,
+    /// The signing certificate (PEM) that goes with --sign-key.
+    #[arg(long, requires = "sign_key")]
+    sign_cert: Option<PathBuf>,
+    /// Digest of on-the-fly signatures (sha1 for 79xx-era phones, sha512 for newer loads).
+    #[arg(long, default_value = "sha1", requires = "sign_key")]
+    sign_digest: HashAlgorithm,
 }
 
 fn main() -> ExitCode {
@@ -86,9 +99,25 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let signer = match (&args.sign_key, &args.sign_cert) {
+        (Some(key), Some(cert)) => {
+            let signer = ConfigSigner::from_pem_files(key, cert, args.sign_digest)
+                .map_err(|e| format!("--sign-key/--sign-cert: {e}"))?;
+            println!(
+                "cnf-server: signing configs on the fly as {} (serial {})",
+                signer.certificate().subject(),
+                cnfkit::repack::hex(signer.certificate().serial())
+            );
+            Some(signer)
+        }
+        _ => None,
+    };
     match &args.root {
         None => {
-            let resolver = demo_resolver(&args.bind.ip().to_string());
+            let mut resolver = demo_resolver(&args.bind.ip().to_string());
+            if let Some(signer) = signer {
+                resolver = resolver.with_signer(signer);
+            }
             println!("cnf-server: serving the embedded demo tree on {}", args.bind);
             println!(
                 "  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml",
@@ -115,6 +144,9 @@ fn run(args: Args) -> Result<(), String> {
                 defaults.xml_default().map_err(|e| format!("device defaults: {e}"))?;
                 println!("cnf-server: {} phones in the inventory", inventory.len());
                 resolver = resolver.with_generator(InventoryGenerator { inventory, defaults });
+            }
+            if let Some(signer) = signer {
+                resolver = resolver.with_signer(signer);
             }
             let writes = if args.allow_write {
                 Writes::On { root: dir, overwrite: args.allow_overwrite }

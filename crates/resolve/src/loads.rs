@@ -42,7 +42,7 @@ pub struct LoadsManifest {
 
 /// Tag 1 (version, 2 bytes) then tag 2 (header length, u16 big-endian): how every Cisco signed
 /// header starts (crypto-formats.md section 1.2).
-fn signed_header_len(bytes: &[u8]) -> Result<usize, Error> {
+pub(crate) fn signed_header_len(bytes: &[u8]) -> Result<usize, Error> {
     match bytes {
         [0x01, 0x00, 0x02, _, _, 0x02, 0x00, 0x02, hi, lo, ..] => {
             let len = usize::from(u16::from_be_bytes([*hi, *lo]));

@@ -234,6 +234,18 @@ impl BootSimulation {
         // Later planned requests (the default after the own file) are not made.
         self.next = self.plan.len();
         self.report.config = Some(ConfigUsed { name: name.to_owned(), own });
+        // A signed config (`.sgn`) is the signed header and then the plain file; the phone
+        // checks the signature against its trust list and reads the rest. The simulator
+        // does not check signatures (cnfkit-repack does), it reads past the header.
+        let bytes = match crate::loads::signed_header_len(bytes) {
+            Ok(header) => &bytes[header..],
+            Err(_) => {
+                self.stick(format!(
+                    "{name}: the signed header is longer than the file: phones reject it"
+                ));
+                return;
+            }
+        };
         if name.ends_with(".cnf") {
             let device = SipCnf::parse(bytes);
             let empty = SipCnf::parse(b"");

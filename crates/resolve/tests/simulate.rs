@@ -198,3 +198,25 @@ fn case_insensitive_mac_on_disk_is_found_section_2_4() {
     let report = boot(&Resolver::new(dir), phone("7942", Protocol::Sccp), None);
     assert_eq!(report.call_managers, ["lower"]);
 }
+
+#[test]
+fn a_phone_with_a_trust_list_reads_its_signed_config_past_the_signed_header() {
+    let dir = tree();
+    // crypto-formats.md 1.3: version 1.0, header length 12 (the two elements and two padding
+    // bytes), then the plain file.
+    let mut sgn = vec![0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x00, 0x02, 0x00, 12, 0x0d, 0x0d];
+    sgn.extend_from_slice(XML_DEFAULT.replace("Default>", "device>").as_bytes());
+    dir.insert("SEP001122AABBCC.cnf.xml.sgn", sgn.clone());
+    let mut setup = phone("7942", Protocol::Sccp);
+    setup.has_trust_list = true;
+    let resolver = Resolver::new(dir);
+    let report = boot(&resolver, setup.clone(), None);
+    let config = report.config.as_ref().unwrap();
+    assert_eq!((config.name.as_str(), config.own), ("SEP001122AABBCC.cnf.xml.sgn", true));
+    assert_eq!(report.call_managers, ["10.0.0.1", "10.0.0.2"]);
+    // A header that claims more bytes than the file has: the phone rejects the file.
+    sgn[9] = 0xff;
+    resolver.directory().insert("SEP001122AABBCC.cnf.xml.sgn", sgn[..40].to_vec());
+    let report = boot(&resolver, setup, None);
+    assert!(report.stuck.as_deref().is_some_and(|s| s.contains("signed header")), "{report:?}");
+}
