@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
 use cnfkit::resolve::{DeviceDefaults, FsDirectory, Inventory, InventoryGenerator, Resolver};
-use cnfkit::serve::{OpenFile, ProvisioningHandler, Writes, demo_resolver};
+use cnfkit::serve::{OpenFile, ProvisioningHandler, Writes, demo_resolver, log_boots};
 use cnfkit::signing::ConfigSigner;
 use cnfkit::tftp::Policy;
 use cnfkit::tftp::driver::{Server, ServerConfig};
@@ -172,6 +172,11 @@ async fn serve<D: OpenFile>(
     bind: SocketAddr,
     config: ServerConfig,
 ) -> Result<(), String> {
+    // One info line per phone boot, written once the phone has been quiet for 3 s.
+    let handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
+    if let Some(log) = handler.boot_log() {
+        tokio::spawn(log_boots(log, Duration::from_millis(500)));
+    }
     let server = Server::bind(bind, handler, config)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;

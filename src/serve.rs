@@ -10,10 +10,12 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cnfkit_resolve::{
-    Answer, DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, MemoryDirectory,
-    Resolver, SafePath,
+    Answer, BootLog, DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator,
+    MemoryDirectory, Resolver, SafePath,
 };
 use cnfkit_tftp::driver::Handler;
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
@@ -39,7 +41,7 @@ impl OpenFile for MemoryDirectory {
     fn open_source(&self, path: &str) -> std::io::Result<Box<dyn DataSource>> {
         let bytes =
             self.get(path).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
-        Ok(Box::new(std::sync::Arc::<[u8]>::from(bytes)))
+        Ok(Box::new(Arc::<[u8]>::from(bytes)))
     }
 }
 
@@ -61,12 +63,27 @@ pub enum Writes {
 pub struct ProvisioningHandler<D> {
     resolver: Resolver<D>,
     writes: Writes,
+    boot_log: Option<Arc<Mutex<BootLog>>>,
 }
 
 impl<D: OpenFile> ProvisioningHandler<D> {
-    /// Serves through `resolver`; writes off.
+    /// Serves through `resolver`; writes off; no boot log.
     pub fn new(resolver: Resolver<D>) -> Self {
-        Self { resolver, writes: Writes::Off }
+        Self { resolver, writes: Writes::Off, boot_log: None }
+    }
+
+    /// Keeps one [`BootLog`] line per phone boot: requests are recorded as they are answered,
+    /// and [`log_boots`] writes each boot at info level once its phone has been quiet for
+    /// `quiet`. At most `max_peers` boots are tracked at once.
+    #[must_use]
+    pub fn with_boot_log(mut self, quiet: Duration, max_peers: usize) -> Self {
+        self.boot_log = Some(Arc::new(Mutex::new(BootLog::new(quiet, max_peers))));
+        self
+    }
+
+    /// The boot log, to hand to [`log_boots`].
+    pub fn boot_log(&self) -> Option<Arc<Mutex<BootLog>>> {
+        self.boot_log.clone()
     }
 
     /// Takes write requests as `writes` says.
@@ -90,6 +107,17 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
     ) -> Result<Box<dyn DataSource>, (ErrorCode, String)> {
         let answer = self.resolver.resolve(request.filename());
         let name = String::from_utf8_lossy(request.filename());
+        if let Some(log) = &self.boot_log {
+            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record(
+                Instant::now(),
+                peer.ip(),
+                &name,
+                answer.label(),
+            );
+            if let Some(line) = closed {
+                info!(target: "cnfkit::boot", "{line}");
+            }
+        }
         match answer {
             Answer::File { path, found } => {
                 debug!(%peer, file = %name, ?found, "serving from the tree");
@@ -99,15 +127,12 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                     .map_err(|_| (ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
             }
             Answer::Generated { bytes, made } => {
-                info!(%peer, file = %name, ?made, bytes = bytes.len(), "serving a generated file");
+                debug!(%peer, file = %name, ?made, bytes = bytes.len(), "serving a generated file");
                 Ok(Box::new(bytes))
             }
             Answer::NotFound { normal, why, .. } => {
-                if normal {
-                    debug!(%peer, file = %name, %why, "not found");
-                } else {
-                    info!(%peer, file = %name, %why, "not found");
-                }
+                // Misses are in the boot line; one by one they are debug detail.
+                debug!(%peer, file = %name, %why, normal, "not found");
                 Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
             }
             Answer::Refused(reason) => {
@@ -142,6 +167,19 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         let sink = AtomicFile::create(parent, &name, *overwrite).map_err(|_| denied())?;
         info!(%peer, file = %path, "receiving a write");
         Ok(Box::new(sink))
+    }
+}
+
+/// Writes the boots of `log` at info level (target `cnfkit::boot`) as their phones go quiet,
+/// checking every `every`; runs until the task is dropped.
+pub async fn log_boots(log: Arc<Mutex<BootLog>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let lines = log.lock().unwrap_or_else(PoisonError::into_inner).expired(Instant::now());
+        for line in lines {
+            info!(target: "cnfkit::boot", "{line}");
+        }
     }
 }
 

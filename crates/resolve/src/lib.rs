@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod boot;
+mod boot_log;
 mod family;
 mod firmware;
 #[cfg(feature = "fs")]
@@ -47,6 +48,7 @@ mod simulate;
 pub use boot::{
     OnMiss, PhoneSetup, PlannedRequest, Protocol, Purpose, SecurityMode, boot_requests,
 };
+pub use boot_log::{BootLine, BootLog, MAX_REQUESTS};
 pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]

@@ -253,7 +253,8 @@ impl<H: Handler> Server<H> {
                     Ok(s) if s.outcome == Outcome::Completed => {
                         stats.completed.fetch_add(1, Relaxed);
                         stats.retransmits.fetch_add(s.retransmits, Relaxed);
-                        info!(
+                        // Per transfer is debug detail: a provisioning server logs per boot.
+                        debug!(
                             bytes = s.bytes,
                             ms = u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
                             retransmits = s.retransmits,

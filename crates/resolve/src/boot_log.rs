@@ -1,0 +1,182 @@
+//! One line per phone boot, for a server's log: the requests a phone made and what each got,
+//! the configuration it ended up with (its own or the fallback), and the load it went for.
+//!
+//! Pure logic, clock passed in: the server [`records`](BootLog::record) every request with the
+//! answer it gave and, from a timer, collects the boots that have gone quiet
+//! ([`BootLog::expired`]). Memory is bounded: at most `max_peers` boots are tracked (the
+//! oldest is closed early when a new peer arrives) and at most [`MAX_REQUESTS`] requests are
+//! kept per boot.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::{FileKind, Mac, Recognised};
+
+/// Requests kept per boot; later ones are counted, not kept.
+pub const MAX_REQUESTS: usize = 32;
+
+/// Tracks boots per peer address.
+#[derive(Debug)]
+pub struct BootLog {
+    boots: HashMap<IpAddr, Boot>,
+    quiet: Duration,
+    max_peers: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Boot {
+    first: Instant,
+    last: Instant,
+    line: BootLine,
+}
+
+/// What one phone did in one boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootLine {
+    /// The phone's address.
+    pub peer: IpAddr,
+    /// Its MAC, from the first per-device name it asked for.
+    pub mac: Option<Mac>,
+    /// The requests, in order, with the answer each got (`exact`, `not-found`, `signed`...).
+    pub requests: Vec<(String, &'static str)>,
+    /// Requests past [`MAX_REQUESTS`], not kept.
+    pub more_requests: usize,
+    /// The configuration served: its name, and whether it was the phone's own.
+    pub config: Option<(String, bool)>,
+    /// The load manifest the phone asked for (`SCCP42.9-4-2SR4-3S` from its `.loads`).
+    pub load: Option<String>,
+    /// From the first to the last request.
+    pub duration: Duration,
+}
+
+impl BootLog {
+    /// A log that closes a boot after `quiet` without requests from its peer, tracking at most
+    /// `max_peers` at once.
+    #[must_use]
+    pub fn new(quiet: Duration, max_peers: usize) -> Self {
+        Self { boots: HashMap::new(), quiet, max_peers: max_peers.max(1) }
+    }
+
+    /// Records that `peer` asked for `name` and got `answer` (an [`Answer`](crate::Answer)
+    /// label). Returns a boot closed early to make room, if any.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        peer: IpAddr,
+        name: &str,
+        answer: &'static str,
+    ) -> Option<BootLine> {
+        let mut evicted = None;
+        if !self.boots.contains_key(&peer) && self.boots.len() >= self.max_peers {
+            let oldest = self.boots.iter().min_by_key(|(_, b)| b.last).map(|(ip, _)| *ip);
+            evicted = oldest.and_then(|ip| self.boots.remove(&ip)).map(Boot::finish);
+        }
+        let boot = self.boots.entry(peer).or_insert_with(|| Boot {
+            first: now,
+            last: now,
+            line: BootLine {
+                peer,
+                mac: None,
+                requests: Vec::new(),
+                more_requests: 0,
+                config: None,
+                load: None,
+                duration: Duration::ZERO,
+            },
+        });
+        boot.last = now;
+        let line = &mut boot.line;
+        let recognised = Recognised::parse(name);
+        if line.mac.is_none() {
+            line.mac = recognised.mac;
+        }
+        let served = answer != "not-found" && answer != "refused";
+        if served {
+            match recognised.kind {
+                FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig => {
+                    line.config = Some((name.to_owned(), true));
+                }
+                FileKind::XmlDefault(_) | FileKind::SipDefault if line.config.is_none() => {
+                    line.config = Some((name.to_owned(), false));
+                }
+                _ => {}
+            }
+        }
+        if matches!(recognised.kind, FileKind::Loads | FileKind::TermDefaultLoads { .. }) {
+            let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+            line.load = Some(file.strip_suffix(".loads").unwrap_or(file).to_owned());
+        }
+        if line.requests.len() < MAX_REQUESTS {
+            line.requests.push((name.to_owned(), answer));
+        } else {
+            line.more_requests += 1;
+        }
+        evicted
+    }
+
+    /// Closes and returns the boots whose peer has been quiet for the configured time.
+    pub fn expired(&mut self, now: Instant) -> Vec<BootLine> {
+        let quiet = self.quiet;
+        let done: Vec<IpAddr> = self
+            .boots
+            .iter()
+            .filter(|(_, b)| now.saturating_duration_since(b.last) >= quiet)
+            .map(|(ip, _)| *ip)
+            .collect();
+        let mut lines: Vec<BootLine> =
+            done.iter().filter_map(|ip| self.boots.remove(ip)).map(Boot::finish).collect();
+        lines.sort_by_key(|l| l.peer);
+        lines
+    }
+
+    /// Closes every open boot (at shutdown).
+    pub fn drain(&mut self) -> Vec<BootLine> {
+        let mut lines: Vec<BootLine> = self.boots.drain().map(|(_, b)| b.finish()).collect();
+        lines.sort_by_key(|l| l.peer);
+        lines
+    }
+
+    /// Boots open now.
+    #[must_use]
+    pub fn open(&self) -> usize {
+        self.boots.len()
+    }
+}
+
+impl Boot {
+    fn finish(mut self) -> BootLine {
+        self.line.duration = self.last.saturating_duration_since(self.first);
+        self.line
+    }
+}
+
+impl fmt::Display for BootLine {
+    /// `SEP001122334455 (10.0.0.5): own SEP001122334455.cnf.xml, load SCCP42.9-4-2SR4-3S; 6 requests
+    /// in 120 ms: CTLSEP001122334455.tlv not-found, ...`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mac {
+            Some(mac) => write!(f, "SEP{mac} ({})", self.peer)?,
+            None => write!(f, "{}", self.peer)?,
+        }
+        match &self.config {
+            Some((name, true)) => write!(f, ": own {name}")?,
+            Some((name, false)) => write!(f, ": fallback {name}")?,
+            None => f.write_str(": NO CONFIG served")?,
+        }
+        match &self.load {
+            Some(load) => write!(f, ", load {load}")?,
+            None => f.write_str(", no load requested")?,
+        }
+        let total = self.requests.len() + self.more_requests;
+        write!(f, "; {total} requests in {} ms:", self.duration.as_millis())?;
+        for (i, (name, answer)) in self.requests.iter().enumerate() {
+            write!(f, "{} {name} {answer}", if i == 0 { "" } else { "," })?;
+        }
+        if self.more_requests > 0 {
+            write!(f, ", and {} more", self.more_requests)?;
+        }
+        Ok(())
+    }
+}
