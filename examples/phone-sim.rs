@@ -7,7 +7,8 @@
 //! cargo run --release --example phone-sim -- --phones 100 --model 7942 --running-load SCCP42.8-5-4S
 //! ```
 //!
-//! Thin: the boot logic is cnfkit-resolve's `BootSimulation`, the transfers cnfkit-tftp's client.
+//! Thin: the boot logic is cnfkit-resolve's `BootSimulation`, driven over the network by
+//! `cnfkit::phone::boot_over_tftp` (cnfkit-tftp's client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,12 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use cnfkit::resolve::{
-    BootReport, BootSimulation, Fetch, FirmwareDecision, Mac, ModelTable, PhoneSetup, Protocol,
-};
-use cnfkit::tftp::driver;
-use cnfkit::tftp::{ClientOptions, Error, Outcome, Policy, SharedBuffer};
-use cnfkit_tftp_wire::ErrorCode;
+use cnfkit::phone::{PhoneClient, boot_over_tftp};
+use cnfkit::resolve::{BootReport, FirmwareDecision, Mac, ModelTable, PhoneSetup, Protocol};
+use cnfkit::tftp::ClientOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +80,7 @@ struct PhoneResult {
     mac: Mac,
     report: BootReport,
     elapsed: Duration,
+    retransmits: u64,
 }
 
 async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, String> {
@@ -97,38 +96,26 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
     };
     let mut setup = PhoneSetup::new(mac, &args.model, protocol);
     setup.factory_reset = args.factory_reset;
-    let mut boot = BootSimulation::new(&ModelTable::builtin(), setup, args.running_load.as_deref())
-        .map_err(|e| e.to_string())?;
     let options = ClientOptions {
         blksize: (args.blksize != 0).then_some(args.blksize),
         windowsize: (args.windowsize > 1).then_some(args.windowsize),
         ..ClientOptions::default()
     };
-    let started = Instant::now();
-    while let Some(name) = boot.next_request() {
-        let received = SharedBuffer::new();
-        let sink = Box::new(received.clone());
-        let fetch = match driver::get_from(
-            local,
-            args.server,
-            name.as_bytes(),
-            options,
-            sink,
-            Policy::default(),
-            |_| {},
-        )
-        .await
-        {
-            Ok(_) => Fetch::Found(received.contents()),
-            Err(Error::Transfer(summary)) => match summary.outcome {
-                Outcome::PeerError { code: ErrorCode::FILE_NOT_FOUND, .. } => Fetch::NotFound,
-                other => Fetch::Failed(format!("{other:?}")),
-            },
-            Err(e) => Fetch::Failed(e.to_string()),
-        };
-        boot.answer(fetch);
-    }
-    Ok(PhoneResult { mac, report: boot.report().clone(), elapsed: started.elapsed() })
+    let client = PhoneClient { local, options, keep_files: false };
+    let boot = boot_over_tftp(
+        &ModelTable::builtin(),
+        args.server,
+        setup,
+        args.running_load.as_deref(),
+        client,
+    )
+    .await?;
+    Ok(PhoneResult {
+        mac,
+        report: boot.report,
+        elapsed: boot.elapsed,
+        retransmits: boot.retransmits,
+    })
 }
 
 fn macs(args: &Args) -> Result<Vec<Mac>, String> {
@@ -214,12 +201,13 @@ fn main() -> ExitCode {
 fn report(args: &Args, mut results: Vec<Result<PhoneResult, String>>, wall: Duration) -> ExitCode {
     results.sort_by_key(|r| r.as_ref().map(|p| p.mac).ok());
     let all = args.verbose || args.json || results.len() <= 20;
-    let (mut ok, mut stuck, mut failed, mut fallback) = (0, 0, 0, 0);
+    let (mut ok, mut stuck, mut failed, mut fallback, mut retransmits) = (0, 0, 0, 0, 0);
     let mut times = Vec::new();
     for result in &results {
         match result {
             Ok(phone) => {
                 times.push(phone.elapsed);
+                retransmits += phone.retransmits;
                 if phone.report.config.as_ref().is_some_and(|c| !c.own) {
                     fallback += 1;
                 }
@@ -253,12 +241,13 @@ fn report(args: &Args, mut results: Vec<Result<PhoneResult, String>>, wall: Dura
                     "phones": results.len(), "ok": ok, "stuck": stuck, "failed": failed, "fallback": fallback,
                     "wall_ms": ms(wall), "p50_ms": ms(pct(50)), "p99_ms": ms(pct(99)),
                     "max_ms": ms(times.last().copied().unwrap_or_default()),
+                    "retransmits": retransmits,
                 }
             })
         );
     } else {
         println!(
-            "{} phones in {:.2} s: {ok} ok, {stuck} stuck, {failed} failed; {fallback} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "{} phones in {:.2} s: {ok} ok, {stuck} stuck, {failed} failed; {fallback} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {retransmits} retransmits",
             results.len(),
             wall.as_secs_f64(),
             pct(50).as_secs_f64() * 1000.0,
@@ -292,6 +281,7 @@ fn print_phone(args: &Args, phone: &PhoneResult) {
                 "firmware": firmware_label(&report.firmware),
                 "stuck": report.stuck,
                 "ms": ms(phone.elapsed),
+                "retransmits": phone.retransmits,
                 "requests": requests,
             })
         );

@@ -50,6 +50,9 @@ pub mod serve;
 #[cfg(feature = "server")]
 pub mod signing;
 
+#[cfg(feature = "server")]
+pub mod phone;
+
 /// The README's examples run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

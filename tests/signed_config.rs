@@ -7,14 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cnfkit::phone::{PhoneClient, boot_over_tftp};
 use cnfkit::repack::{HashAlgorithm, SignedFile, TrustList};
-use cnfkit::resolve::{
-    BootSimulation, Fetch, FsDirectory, Mac, ModelTable, PhoneSetup, Protocol, Resolver,
-};
+use cnfkit::resolve::{FsDirectory, Mac, ModelTable, PhoneSetup, Protocol, Resolver};
 use cnfkit::serve::ProvisioningHandler;
 use cnfkit::signing::ConfigSigner;
-use cnfkit::tftp::driver::{self, Server, ServerConfig};
-use cnfkit::tftp::{ClientOptions, Policy, SharedBuffer};
+use cnfkit::tftp::driver::{Server, ServerConfig};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/repack/tests/data").join(name)
@@ -35,31 +33,12 @@ async fn boot(
     server: SocketAddr,
     setup: PhoneSetup,
 ) -> (cnfkit::resolve::BootReport, Vec<(String, Vec<u8>)>) {
-    let mut boot =
-        BootSimulation::new(&ModelTable::builtin(), setup, Some("SCCP42.9-4-2SR4-3S")).unwrap();
-    let mut fetched = Vec::new();
-    while let Some(name) = boot.next_request() {
-        let received = SharedBuffer::new();
-        let got = driver::get_from(
-            None,
-            server,
-            name.as_bytes(),
-            ClientOptions::default(),
-            Box::new(received.clone()),
-            Policy::default(),
-            |_| {},
-        )
-        .await;
-        let fetch = match got {
-            Ok(_) => {
-                fetched.push((name.clone(), received.contents()));
-                Fetch::Found(received.contents())
-            }
-            Err(_) => Fetch::NotFound,
-        };
-        boot.answer(fetch);
-    }
-    (boot.report().clone(), fetched)
+    let client = PhoneClient { keep_files: true, ..PhoneClient::default() };
+    let boot =
+        boot_over_tftp(&ModelTable::builtin(), server, setup, Some("SCCP42.9-4-2SR4-3S"), client)
+            .await
+            .unwrap();
+    (boot.report, boot.files)
 }
 
 #[test]

@@ -1,0 +1,97 @@
+//! A simulated phone booting over the network: cnfkit-resolve's [`BootSimulation`] (what a
+//! phone asks for next, what each answer means) driven by cnfkit-tftp's client. `phone-sim`
+//! runs thousands of these; the scenario tests run one per story.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use cnfkit_resolve::{BootReport, BootSimulation, Fetch, ModelTable, PhoneSetup};
+use cnfkit_tftp::driver;
+use cnfkit_tftp::{ClientOptions, Error, Outcome, Policy, SharedBuffer};
+use cnfkit_tftp_wire::ErrorCode;
+
+/// What one phone's boot came to.
+#[derive(Debug, Clone)]
+pub struct PhoneBoot {
+    /// The requests, the config used, the firmware decision, or why it is stuck.
+    pub report: BootReport,
+    /// From the first request to the last answer.
+    pub elapsed: Duration,
+    /// Datagrams the phone's TFTP client sent again after a timeout.
+    pub retransmits: u64,
+    /// Bytes received.
+    pub bytes: u64,
+    /// Every file received, in request order (name and content), when asked to keep them.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// How the simulated phone talks TFTP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhoneClient {
+    /// The local address to send from (`None`: any): give each simulated phone its own
+    /// 127.x.y.z so the server sees distinct peers.
+    pub local: Option<IpAddr>,
+    /// Options the phone asks for.
+    pub options: ClientOptions,
+    /// Keep the content of every file received in [`PhoneBoot::files`].
+    pub keep_files: bool,
+}
+
+/// Boots `setup` (running `running_load`) against the TFTP server at `server`.
+///
+/// A "File not found" answer is a miss (the simulation decides what it means); any other
+/// failure is recorded as a failed request.
+///
+/// # Errors
+/// When the model or protocol is unknown to `table`.
+pub async fn boot_over_tftp(
+    table: &ModelTable,
+    server: SocketAddr,
+    setup: PhoneSetup,
+    running_load: Option<&str>,
+    client: PhoneClient,
+) -> Result<PhoneBoot, String> {
+    let mut boot = BootSimulation::new(table, setup, running_load).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let (mut retransmits, mut bytes, mut files) = (0, 0, Vec::new());
+    while let Some(name) = boot.next_request() {
+        let received = SharedBuffer::new();
+        let got = driver::get_from(
+            client.local,
+            server,
+            name.as_bytes(),
+            client.options,
+            Box::new(received.clone()),
+            Policy::default(),
+            |_| {},
+        )
+        .await;
+        let fetch = match got {
+            Ok(summary) => {
+                retransmits += summary.retransmits;
+                bytes += summary.bytes;
+                let content = received.contents();
+                if client.keep_files {
+                    files.push((name.clone(), content.clone()));
+                }
+                Fetch::Found(content)
+            }
+            Err(Error::Transfer(summary)) => {
+                retransmits += summary.retransmits;
+                match summary.outcome {
+                    Outcome::PeerError { code: ErrorCode::FILE_NOT_FOUND, .. } => Fetch::NotFound,
+                    other => Fetch::Failed(format!("{other:?}")),
+                }
+            }
+            Err(e) => Fetch::Failed(e.to_string()),
+        };
+        boot.answer(fetch);
+    }
+    Ok(PhoneBoot {
+        report: boot.report().clone(),
+        elapsed: started.elapsed(),
+        retransmits,
+        bytes,
+        files,
+    })
+}
