@@ -10,8 +10,8 @@ pub fn profile(data: &[u8]) {
     let md = if selector & 1 == 0 { KeyDerivation::Md5 } else { KeyDerivation::Sha256 };
     let file = profile::encrypt(plaintext, &password, md, Some([selector; 8])).expect("encrypt");
     assert_eq!(file.len(), 16 + (plaintext.len() / 16 + 1) * 16, "Salted__ + salt + PKCS#7 blocks");
-    let text =
-        plaintext.iter().all(|&c| c >= 0x20 && c != 0x7f || matches!(c, b'\t' | b'\r' | b'\n'));
+    let text = std::str::from_utf8(plaintext)
+        .is_ok_and(|s| s.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n')));
     let gzip = plaintext.starts_with(&[0x1f, 0x8b]);
     match profile::decrypt(&file, &password) {
         Ok(p) => {
