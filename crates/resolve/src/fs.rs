@@ -1,10 +1,20 @@
 //! A [`Directory`] over a real directory tree.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use crate::Directory;
+
+/// Directories whose case-folded index is kept (the served tree rarely has more).
+const INDEXED_DIRS: usize = 64;
+
+/// Lower-case name -> the names on disk with that spelling, per directory, with the
+/// directory's modification time when it was read: a changed directory is read again.
+type CaseIndex = HashMap<PathBuf, (SystemTime, Arc<HashMap<String, Vec<String>>>)>;
 
 /// A directory tree on disk, confined: every path is resolved (symlinks followed) and must stay
 /// under the root, so a symlink that points out of the tree is treated as absent.
@@ -12,9 +22,14 @@ use crate::Directory;
 /// The check runs when a path is looked up and the canonical path is what gets opened; a tree
 /// whose directories an attacker can rename while the server runs is out of scope (serve from a
 /// tree only the admin writes to).
+///
+/// Case-insensitive lookups answer from an index of each directory, rebuilt when the
+/// directory's modification time changes, so a miss costs a `stat` rather than a scan of
+/// thousands of SEP files.
 #[derive(Debug, Clone)]
 pub struct FsDirectory {
     root: PathBuf,
+    index: Arc<Mutex<CaseIndex>>,
 }
 
 impl FsDirectory {
@@ -23,7 +38,7 @@ impl FsDirectory {
     /// # Errors
     /// When `root` does not exist or cannot be resolved.
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
-        Ok(Self { root: root.as_ref().canonicalize()? })
+        Ok(Self { root: root.as_ref().canonicalize()?, index: Arc::default() })
     }
 
     /// The canonical root.
@@ -67,6 +82,42 @@ impl Directory for FsDirectory {
         };
         let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
         entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()
+    }
+
+    fn find_ignore_case(&self, dir: &str, name: &str) -> Option<String> {
+        let dir = if dir.is_empty() { Some(self.root.clone()) } else { self.confined(dir) }?;
+        let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?;
+        let cached = {
+            let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+            index.get(&dir).filter(|(at, _)| *at == modified).map(|(_, names)| names.clone())
+        };
+        let names = match cached {
+            Some(names) => names,
+            None => {
+                let mut names: HashMap<String, Vec<String>> = HashMap::new();
+                for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+                    if let Ok(name) = entry.file_name().into_string() {
+                        names.entry(name.to_ascii_lowercase()).or_default().push(name);
+                    }
+                }
+                let names = Arc::new(names);
+                // A listing taken in the same clock tick as the last change may miss a file
+                // added in that tick without the mtime moving (1 s granularity on some file
+                // systems): keep it only once the directory has been still for a while.
+                let settled =
+                    SystemTime::now().duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
+                if settled {
+                    let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+                    if index.len() >= INDEXED_DIRS {
+                        index.clear();
+                    }
+                    index.insert(dir, (modified, names.clone()));
+                }
+                names
+            }
+        };
+        let spellings = names.get(&name.to_ascii_lowercase())?;
+        spellings.iter().find(|n| *n == name).or_else(|| spellings.first()).cloned()
     }
 
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {

@@ -25,6 +25,17 @@ pub trait Directory {
     fn exists(&self, path: &str) -> bool;
     /// The file names in a directory (`""` is the root); empty when it does not exist.
     fn list(&self, dir: &str) -> Vec<String>;
+    /// The name of the entry of `dir` equal to `name` ignoring ASCII case (an exact match
+    /// preferred), or `None`. The default lists the directory; a directory with thousands of
+    /// files (a SEP file per phone) should answer from an index, as [`FsDirectory`] does:
+    /// every miss in a boot sequence asks this.
+    ///
+    /// [`FsDirectory`]: crate::FsDirectory
+    fn find_ignore_case(&self, dir: &str, name: &str) -> Option<String> {
+        let entries = self.list(dir);
+        let exact = entries.iter().find(|e| *e == name);
+        exact.or_else(|| entries.iter().find(|e| e.eq_ignore_ascii_case(name))).cloned()
+    }
     /// A whole file, for the small files a resolver generates from (templates, signing input).
     ///
     /// # Errors
@@ -229,14 +240,11 @@ impl<D: Directory> Resolver<D> {
         }
         let mut actual = String::new();
         for component in path.components() {
-            let entries = self.dir.list(&actual);
-            let exact = entries.iter().find(|e| *e == component);
-            let matched =
-                exact.or_else(|| entries.iter().find(|e| e.eq_ignore_ascii_case(component)))?;
+            let matched = self.dir.find_ignore_case(&actual, component)?;
             if !actual.is_empty() {
                 actual.push('/');
             }
-            actual.push_str(matched);
+            actual.push_str(&matched);
         }
         self.dir
             .exists(&actual)

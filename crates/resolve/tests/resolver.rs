@@ -240,3 +240,29 @@ fn a_failed_write_back_still_serves_the_rebuilt_default_and_leaves_no_temp_file(
     assert!(resolver.directory().write_atomic("missing-dir/x", b"x").is_err());
     assert!(!scratch.0.join("missing-dir").exists());
 }
+
+#[test]
+fn fs_directory_case_index_sees_files_added_and_removed_after_a_lookup() {
+    let scratch = Scratch::new("case-index");
+    std::fs::write(scratch.0.join("sep001122aabbcc.cnf.xml"), b"<device/>").unwrap();
+    let dir = FsDirectory::new(&scratch.0).unwrap();
+    assert_eq!(
+        dir.find_ignore_case("", "SEP001122AABBCC.cnf.xml").as_deref(),
+        Some("sep001122aabbcc.cnf.xml")
+    );
+    assert_eq!(dir.find_ignore_case("", "SEP0011223344FF.cnf.xml"), None);
+    // A phone's file copied in while the server runs: the directory changed, the index follows.
+    std::fs::write(scratch.0.join("Sep0011223344ff.cnf.xml"), b"<device/>").unwrap();
+    assert_eq!(
+        dir.find_ignore_case("", "SEP0011223344FF.cnf.xml").as_deref(),
+        Some("Sep0011223344ff.cnf.xml")
+    );
+    std::fs::remove_file(scratch.0.join("sep001122aabbcc.cnf.xml")).unwrap();
+    assert_eq!(dir.find_ignore_case("", "SEP001122AABBCC.cnf.xml"), None);
+    // Two spellings on disk: the exact one wins.
+    std::fs::write(scratch.0.join("SEP0011223344FF.cnf.xml"), b"<device/>").unwrap();
+    assert_eq!(
+        dir.find_ignore_case("", "SEP0011223344FF.cnf.xml").as_deref(),
+        Some("SEP0011223344FF.cnf.xml")
+    );
+}
