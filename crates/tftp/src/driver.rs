@@ -58,7 +58,8 @@ pub struct ServerConfig {
     pub max_transfers: usize,
     /// Transfers at once from one peer address.
     pub max_per_peer: usize,
-    /// Socket buffer ceiling: buffers are sized to a window (`blksize x windowsize`) up to this.
+    /// Socket buffer ceiling: transfer buffers are sized to a window (`blksize x windowsize`)
+    /// up to this; the listening socket's receive buffer is this size, for request bursts.
     pub max_socket_buffer: usize,
 }
 
@@ -104,7 +105,17 @@ impl<H: Handler> Server<H> {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn bind(addr: SocketAddr, handler: H, config: ServerConfig) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        // When a site's phones boot at once their requests arrive in one burst; the kernel
+        // counts each datagram at ~1 KiB of buffer, so the 208 KiB default holds ~200 requests
+        // and drops the rest, which then wait out the phones' retransmission timeout. Best
+        // effort: the kernel caps it at net.core.rmem_max.
+        let _ = socket.set_recv_buffer_size(config.max_socket_buffer);
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let socket = UdpSocket::from_std(socket.into())?;
         Ok(Self { socket, handler: Arc::new(handler), config, stats: Arc::default() })
     }
 
