@@ -5,16 +5,22 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::Directory;
 
 /// Directories whose case-folded index is kept (the served tree rarely has more).
 const INDEXED_DIRS: usize = 64;
 
-/// Lower-case name -> the names on disk with that spelling, per directory, with the
-/// directory's modification time when it was read: a changed directory is read again.
-type CaseIndex = HashMap<PathBuf, (SystemTime, Arc<HashMap<String, Vec<String>>>)>;
+/// Lower-case name -> the names on disk with that spelling, per directory.
+type Names = Arc<HashMap<String, Vec<String>>>;
+
+/// Per directory: its modification time when it was read, when it was read, whether it had
+/// been still for a while then, and the names. A changed directory is read again.
+type CaseIndex = HashMap<PathBuf, (SystemTime, Instant, bool, Names)>;
+
+/// How long a listing taken right after a change is trusted.
+const UNSETTLED_TTL: Duration = Duration::from_millis(500);
 
 /// A directory tree on disk, confined: every path is resolved (symlinks followed) and must stay
 /// under the root, so a symlink that points out of the tree is treated as absent.
@@ -50,6 +56,16 @@ impl FsDirectory {
     /// The canonical path of `path` (relative, `/`-separated), if it exists inside the root.
     #[must_use]
     pub fn confined(&self, path: &str) -> Option<PathBuf> {
+        // Fast path for the common case, a file directly under the (canonical) root: when it
+        // is not a symlink it cannot lead out, and one lstat replaces realpath's walk.
+        if !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\']) {
+            let full = self.root.join(path);
+            match std::fs::symlink_metadata(&full) {
+                Ok(meta) if !meta.file_type().is_symlink() => return Some(full),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
         let canonical = self.root.join(path).canonicalize().ok()?;
         canonical.starts_with(&self.root).then_some(canonical)
     }
@@ -89,7 +105,12 @@ impl Directory for FsDirectory {
         let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?;
         let cached = {
             let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-            index.get(&dir).filter(|(at, _)| *at == modified).map(|(_, names)| names.clone())
+            index
+                .get(&dir)
+                .filter(|(at, read, settled, _)| {
+                    *at == modified && (*settled || read.elapsed() < UNSETTLED_TTL)
+                })
+                .map(|(_, _, _, names)| names.clone())
         };
         let names = match cached {
             Some(names) => names,
@@ -103,16 +124,15 @@ impl Directory for FsDirectory {
                 let names = Arc::new(names);
                 // A listing taken in the same clock tick as the last change may miss a file
                 // added in that tick without the mtime moving (1 s granularity on some file
-                // systems): keep it only once the directory has been still for a while.
+                // systems): such a listing is trusted for UNSETTLED_TTL only; once the
+                // directory has been still for 2 s its listing is kept until it changes.
                 let settled =
                     SystemTime::now().duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
-                if settled {
-                    let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-                    if index.len() >= INDEXED_DIRS {
-                        index.clear();
-                    }
-                    index.insert(dir, (modified, names.clone()));
+                let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+                if index.len() >= INDEXED_DIRS {
+                    index.clear();
                 }
+                index.insert(dir, (modified, Instant::now(), settled, names.clone()));
                 names
             }
         };
