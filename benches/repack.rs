@@ -25,7 +25,7 @@ fn identity(name: &str) -> (PrivateKey, Certificate) {
     (PrivateKey::from_pem(&pem).expect("key"), Certificate::from_pem(&pem).expect("cert"))
 }
 
-/// A ~16 KiB SEP config: call manager group, vendorConfig, line settings, 60 speed dials.
+/// A ~16 KiB SEP config: call manager group, vendorConfig, line settings, 90 speed dials.
 fn sep_config() -> Vec<u8> {
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<device xsi:type=\"axl:XIPPhone\" ctiid=\"94\">\n",
@@ -40,7 +40,7 @@ fn sep_config() -> Vec<u8> {
         writeln!(s, "    <setting{i}>value number {i} with some text</setting{i}>").unwrap();
     }
     s.push_str("  </vendorConfig>\n  <sipProfile>\n    <sipLines>\n");
-    for i in 0..60 {
+    for i in 0..90 {
         writeln!(s, "      <line button=\"{i}\"><featureID>21</featureID><speedDialNumber>+4930123456{i:02}</speedDialNumber><label>Speed dial number {i}</label></line>").unwrap();
     }
     s.push_str("    </sipLines>\n  </sipProfile>\n</device>\n");
