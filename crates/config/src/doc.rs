@@ -943,6 +943,9 @@ impl<'d> Element<'d> {
 }
 
 /// XML 1.0 `S`: space, tab, CR, LF (not form feed, not U+00A0).
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 const fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -1022,15 +1025,25 @@ impl Parser<'_> {
         // quick-xml reads UTF-8 only. ISO-8859-1 markup is ASCII, so tokenize a copy in which
         // every non-ASCII byte is an ASCII letter: every offset stays the same, and names and
         // values are read from the real bytes.
-        let shadow: Cow<'_, [u8]> = if self.utf8 || self.src.is_ascii() {
+        // A byte order mark is not given to the tokenizer either: quick-xml skips one at the
+        // start of its input without counting it in its positions, so a file that starts with
+        // two (fuzz regression `double-bom-declaration`) would shift every later offset. The
+        // mark becomes three spaces; `flush_text` knows those bytes are the mark.
+        let bom = self.src.starts_with(BOM);
+        let shadow: Cow<'_, [u8]> = if !bom && (self.utf8 || self.src.is_ascii()) {
             Cow::Borrowed(self.src)
         } else {
-            Cow::Owned(self.src.iter().map(|&b| if b.is_ascii() { b } else { b'a' }).collect())
+            let mut copy: Vec<u8> = if self.utf8 || self.src.is_ascii() {
+                self.src.to_vec()
+            } else {
+                self.src.iter().map(|&b| if b.is_ascii() { b } else { b'a' }).collect()
+            };
+            if bom {
+                copy[..BOM.len()].copy_from_slice(b"   ");
+            }
+            Cow::Owned(copy)
         };
-        // A byte order mark is not given to the tokenizer (it would skip it without counting
-        // it in its positions): tokenize after it and shift every position.
-        let base = if shadow.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
-        let mut reader = Reader::from_reader(&shadow[base..]);
+        let mut reader = Reader::from_reader(&shadow[..]);
         {
             let cfg = reader.config_mut();
             cfg.check_end_names = false;
@@ -1041,15 +1054,15 @@ impl Parser<'_> {
             cfg.allow_dangling_amp = self.options.lenient;
         }
         loop {
-            let start = base + usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX - 3);
+            let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
             let event = match reader.read_event() {
                 Ok(ev) => ev,
                 Err(e) => {
-                    let at = base + usize::try_from(reader.error_position()).unwrap_or(0);
+                    let at = usize::try_from(reader.error_position()).unwrap_or(0);
                     return Err(Error::Syntax { message: e.to_string(), at: self.loc(at) });
                 }
             };
-            let end = base + usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX - 3);
+            let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
             let start = start.min(end);
             match event {
                 Event::Text(_) => {
@@ -1135,12 +1148,15 @@ impl Parser<'_> {
         let Some(r) = self.text.take() else { return Ok(()) };
         if let Some(&top) = self.stack.last() {
             self.elements[top].children.push(Child::Text(r));
-        } else if let Some(i) = self.src[r.clone()].iter().position(|b| !b.is_ascii_whitespace()) {
-            // A UTF-8 byte order mark before the declaration is not text.
-            let off = r.start + i;
-            if off == 0 && self.src.starts_with(&[0xEF, 0xBB, 0xBF]) && r.end == 3 {
+        } else {
+            // A UTF-8 byte order mark at the very start is not text.
+            let from = if r.start == 0 && self.src.starts_with(BOM) { BOM.len() } else { r.start };
+            let Some(i) =
+                self.src[from.min(r.end)..r.end].iter().position(|b| !b.is_ascii_whitespace())
+            else {
                 return Ok(());
-            }
+            };
+            let off = from + i;
             if !self.options.lenient {
                 return Err(Error::TextOutsideRoot { at: self.loc(off) });
             }

@@ -283,6 +283,26 @@ fn a_utf8_byte_order_mark_is_kept_and_edits_work_after_it() {
 }
 
 #[test]
+fn a_second_byte_order_mark_is_text_outside_the_root_and_offsets_stay_true() {
+    // Fuzz regression `double-bom-declaration`: the tokenizer used to skip the second mark
+    // silently, so every later offset was three bytes off and edits landed inside names.
+    let src = b"\xef\xbb\xbf\xef\xbb\xbf<Default><a>\xc3\xa9</a></Default>";
+    let err = CnfDocument::parse(src).unwrap_err();
+    assert!(matches!(err, Error::TextOutsideRoot { .. }), "{err}");
+    let mut doc = CnfDocument::parse_with(src, ParseOptions::lenient()).unwrap();
+    assert_eq!(doc.as_bytes(), src);
+    assert_eq!(doc.repairs().len(), 1, "{:?}", doc.repairs());
+    assert_eq!(doc.repairs()[0].at.offset, 3);
+    doc.set_text("a", "\u{20ac}").unwrap();
+    assert_eq!(doc.as_bytes(), "\u{feff}\u{feff}<Default><a>\u{20ac}</a></Default>".as_bytes());
+}
+
+#[test]
+fn whitespace_between_a_byte_order_mark_and_the_root_is_not_text() {
+    round_trip(b"\xef\xbb\xbf \r\n<Default/>");
+}
+
+#[test]
 fn names_must_be_xml_names() {
     for bad in [
         &b"<2a/>"[..],
