@@ -5,6 +5,7 @@ against the best peer. Loopback only; every process is stopped at the end.
 
     python3 benches/boot-storm.py [--runs 5] [--storms 100x50,1000x200,5000x1000] [--images]
                                   [--loss 0.01,0.05] [--loss-storm 1000x200] [--servers ...]
+                                  [--baseline path/to/older/cnf-server]
 
 Each phone does the real sequence: CTLSEP<MAC>.tlv, ITLSEP<MAC>.tlv, ITLFile.tlv (misses),
 SEP<MAC>.cnf.xml (every other phone has one), XMLDefault.cnf.xml (14 KiB) for the others; with
@@ -85,12 +86,13 @@ def build_tree(phones, images):
 
 
 class Server:
-    def __init__(self, name, root):
+    def __init__(self, name, root, baseline=None):
         self.name = name
-        if name == "cnf-server":
+        if name in ("cnf-server", "baseline"):
             self.port = free_port()
             self.addr = "127.0.0.1:%d" % self.port
-            self.proc = subprocess.Popen([CNF_SERVER, "--root", root, "--bind", self.addr],
+            binary = CNF_SERVER if name == "cnf-server" else baseline
+            self.proc = subprocess.Popen([binary, "--root", root, "--bind", self.addr],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.pid = self.proc.pid
             time.sleep(0.3)
@@ -185,13 +187,18 @@ def table(title, results, servers):
                 print("  %-10s %8.0f / %8.0f / %6.0f" % (name, med([r["from_server"] for r in ok]),
                                                         med([r["from_phones"] for r in ok]), med([r["dropped"] for r in ok])))
     ours = [r for r in results.get("cnf-server", []) if r]
-    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n != "cnf-server"}
+    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in ("cnf-server", "baseline")}
     peers = {n: v for n, v in peers.items() if v}
     if ours and peers:
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99")]:
             best = min(peers, key=lambda n: med([r[key] for r in peers[n]]))
             ratio = med([r[key] for r in ours]) / max(med([r[key] for r in peers[best]]), 1e-9)
             print("cnf-server %s / best peer (%s): %.2fx" % (label, best, ratio))
+    base = [r for r in results.get("baseline", []) if r]
+    if ours and base:
+        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
+            ratio = med([r[key] for r in ours]) / max(med([r[key] for r in base]), 1e-9)
+            print("cnf-server %s / baseline: %.2fx" % (label, ratio))
 
 
 def main():
@@ -203,7 +210,14 @@ def main():
     ap.add_argument("--loss-storm", default="1000x200")
     ap.add_argument("--servers", default="cnf-server,tftpd-hpa,atftpd,dnsmasq")
     ap.add_argument("--limit", type=float, default=300, help="seconds before a storm counts as stalled")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="another cnf-server build, run as server 'baseline' (A/B a change in one run)")
     args = ap.parse_args()
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            sys.exit("--baseline %s: not an executable" % args.baseline)
+        if "baseline" not in args.servers.split(","):
+            args.servers = "baseline," + args.servers
     for path in (CNF_SERVER, PHONE_SIM):
         if not os.path.exists(path):
             sys.exit("build first: cargo build --release --example cnf-server --example phone-sim")
@@ -219,7 +233,7 @@ def main():
                 print("dnsmasq skipped: needs root for port 69", file=sys.stderr)
                 continue
             try:
-                servers[name] = Server(name, root)
+                servers[name] = Server(name, root, args.baseline)
             except (RuntimeError, OSError) as e:
                 print("%s skipped: %s" % (name, e), file=sys.stderr)
         names = [n for n in wanted if n in servers]

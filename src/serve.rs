@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cnfkit_resolve::{
-    Answer, BootLog, DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator,
-    MemoryDirectory, Resolver, SafePath,
+    Answer, BootLog, Contents, DeviceDefaults, Directory, FsDirectory, Inventory,
+    InventoryGenerator, MemoryDirectory, Resolver, SafePath,
 };
 use cnfkit_tftp::driver::Handler;
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
@@ -33,7 +33,26 @@ pub trait OpenFile: Directory + Send + Sync + 'static {
 
 impl OpenFile for FsDirectory {
     fn open_source(&self, path: &str) -> std::io::Result<Box<dyn DataSource>> {
-        Ok(Box::new(self.open(path)?.0))
+        Ok(match self.open_contents(path)? {
+            Contents::Memory(bytes) => Box::new(bytes),
+            Contents::File(file, len) => Box::new(OpenedFile { file, len }),
+        })
+    }
+}
+
+/// A file streamed from disk, its length taken once when it was opened.
+struct OpenedFile {
+    file: File,
+    len: u64,
+}
+
+impl DataSource for OpenedFile {
+    fn size(&self) -> Option<u64> {
+        Some(self.len)
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        DataSource::read_at(&mut self.file, offset, buf)
     }
 }
 

@@ -1,8 +1,8 @@
 //! A [`Directory`] over a real directory tree.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, Metadata};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,6 +22,56 @@ type CaseIndex = HashMap<PathBuf, (SystemTime, Instant, bool, Names)>;
 /// How long a listing taken right after a change is trusted.
 const UNSETTLED_TTL: Duration = Duration::from_millis(500);
 
+/// Files up to this size are kept in memory once read: XMLDefault, SEP files, `.loads`
+/// manifests, trust lists, the files every phone of a site asks for in a boot storm.
+pub const CACHED_FILE_MAX: u64 = 64 << 10;
+
+/// Bytes of file contents kept in memory at most; past it the cache starts over.
+const CACHED_BYTES_MAX: usize = 16 << 20;
+
+/// What identifies one version of a file: a rewrite changes the length, modification or change
+/// time, a rename over it (an atomic replace) the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino()),
+        }
+    }
+}
+
+/// Small files by canonical path, with the stamp they had when read, and the bytes held.
+#[derive(Debug, Default)]
+struct FileCache {
+    files: HashMap<PathBuf, (Stamp, Arc<[u8]>)>,
+    bytes: usize,
+}
+
+/// A file opened for serving (see [`FsDirectory::open_contents`]).
+#[derive(Debug)]
+pub enum Contents {
+    /// A small file, from memory (shared: every phone gets the same bytes).
+    Memory(Arc<[u8]>),
+    /// A larger file, open for reading at offsets, with its length.
+    File(File, u64),
+}
+
 /// A directory tree on disk, confined: every path is resolved (symlinks followed) and must stay
 /// under the root, so a symlink that points out of the tree is treated as absent.
 ///
@@ -32,10 +82,15 @@ const UNSETTLED_TTL: Duration = Duration::from_millis(500);
 /// Case-insensitive lookups answer from an index of each directory, rebuilt when the
 /// directory's modification time changes, so a miss costs a `stat` rather than a scan of
 /// thousands of SEP files.
+///
+/// Files up to [`CACHED_FILE_MAX`] bytes are served from memory by
+/// [`open_contents`](Self::open_contents) while their size, times and inode stay the same
+/// (one `lstat` per request checks them), so a boot storm reads XMLDefault from disk once.
 #[derive(Debug, Clone)]
 pub struct FsDirectory {
     root: PathBuf,
     index: Arc<Mutex<CaseIndex>>,
+    files: Arc<Mutex<FileCache>>,
 }
 
 impl FsDirectory {
@@ -44,7 +99,11 @@ impl FsDirectory {
     /// # Errors
     /// When `root` does not exist or cannot be resolved.
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
-        Ok(Self { root: root.as_ref().canonicalize()?, index: Arc::default() })
+        Ok(Self {
+            root: root.as_ref().canonicalize()?,
+            index: Arc::default(),
+            files: Arc::default(),
+        })
     }
 
     /// The canonical root.
@@ -56,18 +115,23 @@ impl FsDirectory {
     /// The canonical path of `path` (relative, `/`-separated), if it exists inside the root.
     #[must_use]
     pub fn confined(&self, path: &str) -> Option<PathBuf> {
+        self.confined_with_metadata(path).map(|(path, _)| path)
+    }
+
+    /// [`confined`](Self::confined), with the file's metadata when the check already read it.
+    fn confined_with_metadata(&self, path: &str) -> Option<(PathBuf, Option<Metadata>)> {
         // Fast path for the common case, a file directly under the (canonical) root: when it
         // is not a symlink it cannot lead out, and one lstat replaces realpath's walk.
         if !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\']) {
             let full = self.root.join(path);
             match std::fs::symlink_metadata(&full) {
-                Ok(meta) if !meta.file_type().is_symlink() => return Some(full),
+                Ok(meta) if !meta.file_type().is_symlink() => return Some((full, Some(meta))),
                 Ok(_) => {}
                 Err(_) => return None,
             }
         }
         let canonical = self.root.join(path).canonicalize().ok()?;
-        canonical.starts_with(&self.root).then_some(canonical)
+        canonical.starts_with(&self.root).then_some((canonical, None))
     }
 
     /// Opens a regular file for streaming, with its length.
@@ -75,20 +139,96 @@ impl FsDirectory {
     /// # Errors
     /// `NotFound` when the path is absent, leaves the tree, or is not a regular file.
     pub fn open(&self, path: &str) -> std::io::Result<(File, u64)> {
-        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
         let canonical = self.confined(path).ok_or_else(not_found)?;
-        let file = File::open(canonical)?;
-        let meta = file.metadata()?;
+        open_regular(&canonical)
+    }
+
+    /// Opens a regular file for serving: a small one from memory when it has not changed
+    /// since it was last read, a larger one from disk.
+    ///
+    /// # Errors
+    /// `NotFound` when the path is absent, leaves the tree, or is not a regular file; the
+    /// error of reading it otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use cnfkit_resolve::{Contents, FsDirectory};
+    ///
+    /// let root = std::env::temp_dir().join(format!("cnfkit-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>")?;
+    /// let tree = FsDirectory::new(&root)?;
+    /// let Contents::Memory(first) = tree.open_contents("XMLDefault.cnf.xml")? else { panic!() };
+    /// let Contents::Memory(again) = tree.open_contents("XMLDefault.cnf.xml")? else { panic!() };
+    /// assert!(std::sync::Arc::ptr_eq(&first, &again), "read from disk once");
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_contents(&self, path: &str) -> std::io::Result<Contents> {
+        let (canonical, meta) = self.confined_with_metadata(path).ok_or_else(not_found)?;
+        let meta = match meta {
+            Some(meta) => meta,
+            None => std::fs::metadata(&canonical)?,
+        };
         if !meta.is_file() {
             return Err(not_found());
         }
-        Ok((file, meta.len()))
+        if meta.len() > CACHED_FILE_MAX {
+            let (file, len) = open_regular(&canonical)?;
+            return Ok(Contents::File(file, len));
+        }
+        let stamp = Stamp::of(&meta);
+        {
+            let cache = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, bytes)) = cache.files.get(&canonical).filter(|(s, _)| *s == stamp) {
+                return Ok(Contents::Memory(bytes.clone()));
+            }
+        }
+        let (mut file, len) = open_regular(&canonical)?;
+        if len > CACHED_FILE_MAX {
+            return Ok(Contents::File(file, len));
+        }
+        let opened = Stamp::of(&file.metadata()?);
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        let bytes: Arc<[u8]> = bytes.into();
+        // Kept only when what was read is the version that was checked: the same stamp
+        // before and after opening, and as many bytes as it says.
+        if opened == stamp && bytes.len() as u64 == stamp.len {
+            let mut cache = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.bytes + bytes.len() > CACHED_BYTES_MAX {
+                cache.files.clear();
+                cache.bytes = 0;
+            }
+            if let Some((_, old)) = cache.files.insert(canonical, (stamp, bytes.clone())) {
+                cache.bytes -= old.len();
+            }
+            cache.bytes += bytes.len();
+        }
+        Ok(Contents::Memory(bytes))
     }
+}
+
+fn not_found() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::NotFound)
+}
+
+/// Opens `path` if it is a regular file, with its length.
+fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_found());
+    }
+    Ok((file, meta.len()))
 }
 
 impl Directory for FsDirectory {
     fn exists(&self, path: &str) -> bool {
-        self.confined(path).is_some_and(|p| p.is_file())
+        self.confined_with_metadata(path)
+            .is_some_and(|(path, meta)| meta.map_or_else(|| path.is_file(), |m| m.is_file()))
     }
 
     fn list(&self, dir: &str) -> Vec<String> {
@@ -141,10 +281,14 @@ impl Directory for FsDirectory {
     }
 
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        let (mut file, len) = self.open(path)?;
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        std::io::Read::read_to_end(&mut file, &mut bytes)?;
-        Ok(bytes)
+        match self.open_contents(path)? {
+            Contents::Memory(bytes) => Ok(bytes.to_vec()),
+            Contents::File(mut file, len) => {
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }
+        }
     }
 
     /// Writes a temporary file beside the target, syncs it, and renames it over the target.

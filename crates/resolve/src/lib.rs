@@ -52,7 +52,7 @@ pub use boot_log::{BootLine, BootLog, MAX_REQUESTS};
 pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]
-pub use fs::FsDirectory;
+pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory};
 pub use inventory::{DeviceDefaults, Inventory, InventoryGenerator, RowProblem};
 pub use loads::{LoadsManifest, ManifestImage};
 pub use mac::Mac;

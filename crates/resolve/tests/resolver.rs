@@ -1,10 +1,11 @@
 //! The server's answers (issue: cnfkit-resolve, server side).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cnfkit_resolve::{
-    Answer, ConfigGenerator, Directory, FileKind, Found, FsDirectory, Mac, Made, MemoryDirectory,
-    PathRefusal, Resolver, Signer,
+    Answer, CACHED_FILE_MAX, ConfigGenerator, Contents, Directory, FileKind, Found, FsDirectory,
+    Mac, Made, MemoryDirectory, PathRefusal, Resolver, Signer,
 };
 
 struct Inventory;
@@ -265,4 +266,79 @@ fn fs_directory_case_index_sees_files_added_and_removed_after_a_lookup() {
         dir.find_ignore_case("", "SEP0011223344FF.cnf.xml").as_deref(),
         Some("SEP0011223344FF.cnf.xml")
     );
+}
+
+fn memory(contents: Contents) -> Arc<[u8]> {
+    match contents {
+        Contents::Memory(bytes) => bytes,
+        Contents::File(..) => panic!("expected a small file from memory"),
+    }
+}
+
+#[test]
+fn fs_directory_serves_a_small_file_from_memory_until_it_changes() {
+    let scratch = Scratch::new("file-cache");
+    let path = scratch.0.join("XMLDefault.cnf.xml");
+    std::fs::write(&path, b"<Default>one</Default>").unwrap();
+    let tree = FsDirectory::new(&scratch.0).unwrap();
+
+    let first = memory(tree.open_contents("XMLDefault.cnf.xml").unwrap());
+    let again = memory(tree.open_contents("XMLDefault.cnf.xml").unwrap());
+    assert!(Arc::ptr_eq(&first, &again), "a boot storm reads it from disk once");
+
+    // Rewritten in place with the same length: the modification and change times move.
+    std::fs::write(&path, b"<Default>two</Default>").unwrap();
+    assert_eq!(
+        &*memory(tree.open_contents("XMLDefault.cnf.xml").unwrap()),
+        b"<Default>two</Default>"
+    );
+
+    // Replaced atomically (a new inode renamed over it), as cnf-repack and the rebuild write.
+    let temp = scratch.0.join(".XMLDefault.tmp");
+    std::fs::write(&temp, b"<Default>three</Default>").unwrap();
+    std::fs::rename(&temp, &path).unwrap();
+    assert_eq!(
+        &*memory(tree.open_contents("XMLDefault.cnf.xml").unwrap()),
+        b"<Default>three</Default>"
+    );
+    assert_eq!(tree.read("XMLDefault.cnf.xml").unwrap(), b"<Default>three</Default>");
+
+    std::fs::remove_file(&path).unwrap();
+    let gone = tree.open_contents("XMLDefault.cnf.xml").unwrap_err();
+    assert_eq!(
+        gone.kind(),
+        std::io::ErrorKind::NotFound,
+        "a deleted file is not served from memory"
+    );
+}
+
+#[test]
+fn fs_directory_streams_large_files_and_refuses_what_is_not_a_file() {
+    let scratch = Scratch::new("file-cache-large");
+    let image = vec![7u8; usize::try_from(CACHED_FILE_MAX).unwrap() + 1];
+    std::fs::write(scratch.0.join("jar42sccp.sbn"), &image).unwrap();
+    std::fs::create_dir(scratch.0.join("dir")).unwrap();
+    let tree = FsDirectory::new(&scratch.0).unwrap();
+    match tree.open_contents("jar42sccp.sbn").unwrap() {
+        Contents::File(_, len) => assert_eq!(len, CACHED_FILE_MAX + 1),
+        Contents::Memory(_) => panic!("images are streamed from disk, not held in memory"),
+    }
+    for name in ["dir", "missing.cnf.xml", "../etc/passwd", "/etc/passwd"] {
+        let err = tree.open_contents(name).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{name}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn fs_directory_never_caches_a_symlink_that_leads_out() {
+    let scratch = Scratch::new("file-cache-symlink");
+    let root = scratch.0.join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(scratch.0.join("secret"), b"outside").unwrap();
+    std::os::unix::fs::symlink(scratch.0.join("secret"), root.join("SEP001122334455.cnf.xml"))
+        .unwrap();
+    let tree = FsDirectory::new(&root).unwrap();
+    assert!(tree.open_contents("SEP001122334455.cnf.xml").is_err());
+    assert!(tree.read("SEP001122334455.cnf.xml").is_err());
 }

@@ -92,6 +92,8 @@ pub struct ServerStats {
 /// A TFTP server on tokio.
 pub struct Server<H> {
     socket: UdpSocket,
+    /// The address transfer sockets bind to (the listening IP, port 0), taken once.
+    transfer_local: SocketAddr,
     handler: Arc<H>,
     config: ServerConfig,
     stats: Arc<ServerStats>,
@@ -116,7 +118,14 @@ impl<H: Handler> Server<H> {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let socket = UdpSocket::from_std(socket.into())?;
-        Ok(Self { socket, handler: Arc::new(handler), config, stats: Arc::default() })
+        let transfer_local = SocketAddr::new(socket.local_addr()?.ip(), 0);
+        Ok(Self {
+            socket,
+            transfer_local,
+            handler: Arc::new(handler),
+            config,
+            stats: Arc::default(),
+        })
     }
 
     /// The address it listens on (with the port chosen when bound to port 0).
@@ -228,16 +237,7 @@ impl<H: Handler> Server<H> {
                 .open_write(peer, &incoming)
                 .map(|s| incoming.accept_write(s, Instant::now())),
         };
-        let local =
-            SocketAddr::new(self.socket.local_addr().map_or(unspecified(peer), |a| a.ip()), 0);
-        let socket = match transfer_socket(local, &opened, self.config.max_socket_buffer) {
-            Ok(socket) => socket,
-            Err(e) => {
-                warn!(parent: &span, error = %e, "no socket for the transfer");
-                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
-                return;
-            }
-        };
+        let local = self.transfer_local;
         let transfer = match opened {
             Ok(transfer) => transfer,
             Err((code, message)) => {
@@ -248,8 +248,18 @@ impl<H: Handler> Server<H> {
                 } else {
                     info!(parent: &span, %code, "refused");
                 }
-                // The ERROR goes from the transfer's own TID, as RFC 1350 answers every request.
-                let _ = socket.send_to(&incoming.refuse(code, &message), peer).await;
+                // The ERROR goes from a TID of its own, as RFC 1350 answers every request.
+                if let Err(e) = send_once(local, peer, &incoming.refuse(code, &message)) {
+                    debug!(parent: &span, error = %e, "refusal not sent");
+                }
+                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                return;
+            }
+        };
+        let socket = match transfer_socket(local, &transfer, self.config.max_socket_buffer) {
+            Ok(socket) => socket,
+            Err(e) => {
+                warn!(parent: &span, error = %e, "no socket for the transfer");
                 active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                 return;
             }
@@ -295,23 +305,34 @@ fn unspecified(peer: SocketAddr) -> IpAddr {
 }
 
 /// A socket for one transfer, its buffers sized to one window (capped).
-fn transfer_socket<B: std::borrow::Borrow<Transfer>, T>(
+fn transfer_socket(
     local: SocketAddr,
-    transfer: &Result<B, T>,
+    transfer: &Transfer,
     cap: usize,
 ) -> std::io::Result<UdpSocket> {
+    let socket = new_socket(local)?;
+    let size = (transfer.window_bytes_hint() * 2).clamp(64 * 1024, cap.max(64 * 1024));
+    // Best effort: the kernel caps it at net.core.{w,r}mem_max.
+    let _ = socket.set_send_buffer_size(size);
+    let _ = socket.set_recv_buffer_size(size);
+    UdpSocket::from_std(socket.into())
+}
+
+/// Sends one datagram from a fresh ephemeral port and closes it. Phones miss most of what
+/// they ask for (trust lists, their own file), so this is the commonest answer in a boot
+/// storm: a plain socket never registered with the reactor saves two epoll_ctl calls and a
+/// reactor slot per miss.
+fn send_once(local: SocketAddr, peer: SocketAddr, datagram: &[u8]) -> std::io::Result<()> {
+    new_socket(local)?.send_to(datagram, &peer.into()).map(|_| ())
+}
+
+/// A non-blocking UDP socket bound to `local` (port 0: a new transfer ID).
+fn new_socket(local: SocketAddr) -> std::io::Result<socket2::Socket> {
     let domain = if local.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if let Ok(transfer) = transfer {
-        let window = transfer.borrow().window_bytes_hint();
-        let size = (window * 2).clamp(64 * 1024, cap.max(64 * 1024));
-        // Best effort: the kernel caps it at net.core.{w,r}mem_max.
-        let _ = socket.set_send_buffer_size(size);
-        let _ = socket.set_recv_buffer_size(size);
-    }
     socket.set_nonblocking(true)?;
     socket.bind(&local.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket)
 }
 
 /// What is left of a transfer that finished but must dally: run it in the background.
@@ -328,10 +349,11 @@ async fn event_loop(
     mut target: SocketAddr,
     mut peer: Option<SocketAddr>,
     mut transfer: Transfer,
+    input_len: usize,
     mut on_progress: impl FnMut(&Transfer, Option<u64>),
 ) -> std::io::Result<(Summary, Rest)> {
     let mut out = vec![0u8; transfer.max_datagram_len()];
-    let mut input = vec![0u8; 65536 + 4];
+    let mut input = vec![0u8; input_len];
     let mut finished: Option<Summary> = None;
     let mut size = None;
     // One timer for the whole transfer. The engine moves its deadline later on every ACK; the
@@ -424,9 +446,18 @@ async fn event_loop(
 fn dally_in_background(rest: Rest) {
     if let Some((socket, peer, transfer)) = rest {
         tokio::spawn(async move {
-            let _ = event_loop(socket, peer, Some(peer), transfer, |_, _| {}).await;
+            let input_len = server_input_len(&transfer);
+            let _ = event_loop(socket, peer, Some(peer), transfer, input_len, |_, _| {}).await;
         });
     }
+}
+
+/// The receive buffer of a server-side transfer: the peer's largest valid datagram (DATA of
+/// the negotiated size for a write, an ACK or ERROR for a read) plus one byte, so that an
+/// oversized datagram reads as too long instead of being cut to a valid size. A phone on
+/// 512-byte blocks gets a 517-byte buffer, not 64 KiB zeroed per request.
+fn server_input_len(transfer: &Transfer) -> usize {
+    transfer.max_datagram_len() + 1
 }
 
 /// Runs a server-side transfer to its end.
@@ -435,7 +466,9 @@ async fn drive(
     peer: SocketAddr,
     transfer: Transfer,
 ) -> std::io::Result<Summary> {
-    let (summary, rest) = event_loop(socket, peer, Some(peer), transfer, |_, _| {}).await?;
+    let input_len = server_input_len(&transfer);
+    let (summary, rest) =
+        event_loop(socket, peer, Some(peer), transfer, input_len, |_, _| {}).await?;
     dally_in_background(rest);
     Ok(summary)
 }
@@ -458,8 +491,9 @@ async fn client(
 ) -> Result<Summary, crate::Error> {
     let local = SocketAddr::new(local.unwrap_or_else(|| unspecified(server)), 0);
     // Buffers for the largest window the client may be granted.
-    let socket = transfer_socket(local, &Ok::<_, ()>(&transfer), 4 << 20)?;
-    let (summary, rest) = event_loop(socket, server, None, transfer, |t, size| {
+    let socket = transfer_socket(local, &transfer, 4 << 20)?;
+    // The server's blocks may be as large as anything we asked for: room for the largest.
+    let (summary, rest) = event_loop(socket, server, None, transfer, 65536 + 4, |t, size| {
         progress(Progress { bytes: t.bytes(), total: size.or(total) });
     })
     .await?;

@@ -122,6 +122,33 @@ async fn file_not_found_is_a_transfer_error_with_the_servers_code() {
     assert!(matches!(summary.outcome, Outcome::PeerError { code: ErrorCode::FILE_NOT_FOUND, .. }));
 }
 
+/// RFC 1350 section 4: every request is answered from a TID of its own, a refusal too (a
+/// client that locks onto the first answer's port must not lock onto the listening port).
+#[tokio::test]
+async fn a_refusal_comes_from_a_fresh_port_for_every_request() {
+    let (addr, _, _stop, stats) = start().await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for _ in 0..3 {
+        client.send_to(b"\x00\x01ITLFile.tlv\x00octet\x00", addr).await.unwrap();
+        let mut buf = [0u8; 512];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(
+            matches!(
+                Packet::parse(&buf[..n]),
+                Ok(Packet::Error { code: ErrorCode::FILE_NOT_FOUND, .. })
+            ),
+            "{:?}",
+            &buf[..n]
+        );
+        assert_eq!(from.ip(), addr.ip());
+        assert_ne!(from.port(), addr.port(), "not from the listening port");
+    }
+    assert_eq!(stats.refused.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
 /// RFC 1350 section 4: a datagram from the wrong TID gets ERROR 5, and the transfer goes on.
 #[tokio::test]
 async fn a_stranger_on_the_transfer_port_gets_error_5_and_the_transfer_continues() {
