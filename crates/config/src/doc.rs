@@ -942,10 +942,10 @@ impl<'d> Element<'d> {
     }
 }
 
-/// XML 1.0 `S`: space, tab, CR, LF (not form feed, not U+00A0).
 /// The UTF-8 byte order mark.
 const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
+/// XML 1.0 `S`: space, tab, CR, LF (not form feed, not U+00A0).
 const fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -1029,20 +1029,15 @@ impl Parser<'_> {
         // start of its input without counting it in its positions, so a file that starts with
         // two (fuzz regression `double-bom-declaration`) would shift every later offset. The
         // mark becomes three spaces; `flush_text` knows those bytes are the mark.
-        let bom = self.src.starts_with(BOM);
-        let shadow: Cow<'_, [u8]> = if !bom && (self.utf8 || self.src.is_ascii()) {
-            Cow::Borrowed(self.src)
+        let latin1_bytes = !self.utf8 && !self.src.is_ascii();
+        let mut shadow: Cow<'_, [u8]> = if latin1_bytes {
+            Cow::Owned(self.src.iter().map(|&b| if b.is_ascii() { b } else { b'a' }).collect())
         } else {
-            let mut copy: Vec<u8> = if self.utf8 || self.src.is_ascii() {
-                self.src.to_vec()
-            } else {
-                self.src.iter().map(|&b| if b.is_ascii() { b } else { b'a' }).collect()
-            };
-            if bom {
-                copy[..BOM.len()].copy_from_slice(b"   ");
-            }
-            Cow::Owned(copy)
+            Cow::Borrowed(self.src)
         };
+        if self.src.starts_with(BOM) {
+            shadow.to_mut()[..BOM.len()].copy_from_slice(b"   ");
+        }
         let mut reader = Reader::from_reader(&shadow[..]);
         {
             let cfg = reader.config_mut();
