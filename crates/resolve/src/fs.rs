@@ -140,7 +140,7 @@ impl FsDirectory {
     /// `NotFound` when the path is absent, leaves the tree, or is not a regular file.
     pub fn open(&self, path: &str) -> std::io::Result<(File, u64)> {
         let canonical = self.confined(path).ok_or_else(not_found)?;
-        open_regular(&canonical)
+        open_regular(&canonical).map(|(file, meta)| (file, meta.len()))
     }
 
     /// Opens a regular file for serving: a small one from memory when it has not changed
@@ -176,8 +176,8 @@ impl FsDirectory {
             return Err(not_found());
         }
         if meta.len() > CACHED_FILE_MAX {
-            let (file, len) = open_regular(&canonical)?;
-            return Ok(Contents::File(file, len));
+            let (file, opened) = open_regular(&canonical)?;
+            return Ok(Contents::File(file, opened.len()));
         }
         let stamp = Stamp::of(&meta);
         {
@@ -186,11 +186,12 @@ impl FsDirectory {
                 return Ok(Contents::Memory(bytes.clone()));
             }
         }
-        let (mut file, len) = open_regular(&canonical)?;
+        let (mut file, opened) = open_regular(&canonical)?;
+        let len = opened.len();
         if len > CACHED_FILE_MAX {
             return Ok(Contents::File(file, len));
         }
-        let opened = Stamp::of(&file.metadata()?);
+        let opened = Stamp::of(&opened);
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.read_to_end(&mut bytes)?;
         let bytes: Arc<[u8]> = bytes.into();
@@ -215,14 +216,14 @@ fn not_found() -> std::io::Error {
     std::io::Error::from(std::io::ErrorKind::NotFound)
 }
 
-/// Opens `path` if it is a regular file, with its length.
-fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
+/// Opens `path` if it is a regular file, with the open file's metadata.
+fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_found());
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 impl Directory for FsDirectory {
