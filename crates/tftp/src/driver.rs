@@ -446,18 +446,24 @@ async fn event_loop(
 fn dally_in_background(rest: Rest) {
     if let Some((socket, peer, transfer)) = rest {
         tokio::spawn(async move {
-            let input_len = server_input_len(&transfer);
-            let _ = event_loop(socket, peer, Some(peer), transfer, input_len, |_, _| {}).await;
+            let _ = server_loop(socket, peer, transfer).await;
         });
     }
 }
 
-/// The receive buffer of a server-side transfer: the peer's largest valid datagram (DATA of
-/// the negotiated size for a write, an ACK or ERROR for a read) plus one byte, so that an
-/// oversized datagram reads as too long instead of being cut to a valid size. A phone on
-/// 512-byte blocks gets a 517-byte buffer, not 64 KiB zeroed per request.
-fn server_input_len(transfer: &Transfer) -> usize {
-    transfer.max_datagram_len() + 1
+/// The event loop of a server-side transfer, whose peer is known from the request.
+///
+/// Its receive buffer holds the peer's largest valid datagram (DATA of the negotiated size for
+/// a write, an ACK or ERROR for a read) plus one byte, so that an oversized datagram reads as
+/// too long instead of being cut to a valid size. A phone on 512-byte blocks gets a 517-byte
+/// buffer, not 64 KiB zeroed per request.
+async fn server_loop(
+    socket: UdpSocket,
+    peer: SocketAddr,
+    transfer: Transfer,
+) -> std::io::Result<(Summary, Rest)> {
+    let input_len = transfer.max_datagram_len() + 1;
+    event_loop(socket, peer, Some(peer), transfer, input_len, |_, _| {}).await
 }
 
 /// Runs a server-side transfer to its end.
@@ -466,9 +472,7 @@ async fn drive(
     peer: SocketAddr,
     transfer: Transfer,
 ) -> std::io::Result<Summary> {
-    let input_len = server_input_len(&transfer);
-    let (summary, rest) =
-        event_loop(socket, peer, Some(peer), transfer, input_len, |_, _| {}).await?;
+    let (summary, rest) = server_loop(socket, peer, transfer).await?;
     dally_in_background(rest);
     Ok(summary)
 }
