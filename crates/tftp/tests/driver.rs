@@ -125,7 +125,7 @@ async fn file_not_found_is_a_transfer_error_with_the_servers_code() {
 /// RFC 1350 section 4: every request is answered from a TID of its own, a refusal too (a
 /// client that locks onto the first answer's port must not lock onto the listening port).
 #[tokio::test]
-async fn a_refusal_comes_from_a_fresh_port_for_every_request() {
+async fn every_refusal_comes_from_a_port_other_than_the_listening_one() {
     let (addr, _, _stop, stats) = start().await;
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for _ in 0..3 {
