@@ -6,7 +6,10 @@ fetches it with the same client (atftp, which can ask for blksize and windowsize
 blksize x windowsize, interleaving servers run by run, checking every byte, and prints medians and
 ratios against the best peer. A run that takes longer than --limit seconds counts as a stall.
 
-    python3 benches/tftp-throughput.py [--size-mib 40] [--runs 5] [--limit 60]
+    python3 benches/tftp-throughput.py [--size-mib 40] [--runs 5] [--limit 60] [--busy-poll-us 100]
+
+With --busy-poll-us N a second cnf-server runs with `--busy-poll-us N` (an opt-in: it polls its
+socket instead of sleeping while a transfer runs alone) and gets a column and a ratio of its own.
 
 Needs the peers (sudo bash peers/install.sh) and, for cnf-server,
 `cargo build --release --example cnf-server`. Loopback only; every process is stopped at the end.
@@ -17,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SERVE = os.path.join(REPO, "peers", "serve.sh")
 CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
+POLLING = "cnf-server (busy-poll)"
 
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -25,12 +29,14 @@ def free_port():
     s.close()
     return port
 
-def start(name, root):
+def start(name, root, busy_poll_us):
     port = free_port()
-    if name == "cnf-server":
-        proc = subprocess.Popen([CNF_SERVER, "--root", root, "--bind", f"127.0.0.1:{port}",
-                                 "--max-blksize", "65464", "--max-windowsize", "64"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if name in ("cnf-server", POLLING):
+        argv = [CNF_SERVER, "--root", root, "--bind", f"127.0.0.1:{port}",
+                "--max-blksize", "65464", "--max-windowsize", "64"]
+        if name == POLLING:
+            argv += ["--busy-poll-us", str(busy_poll_us)]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         return port, proc.pid
     out = subprocess.run(["bash", SERVE, name, root, str(port)], capture_output=True, text=True, check=True)
@@ -58,12 +64,16 @@ def main():
     ap.add_argument("--limit", type=float, default=60)
     ap.add_argument("--blksizes", default="512,1468,8192,65464")
     ap.add_argument("--windowsizes", default="1,8,16,64")
+    ap.add_argument("--busy-poll-us", type=int, default=0,
+                    help="also run cnf-server with --busy-poll-us N (0: no such column)")
     args = ap.parse_args()
     if not shutil.which("atftp"):
         sys.exit("atftp not installed: sudo bash peers/install.sh")
     servers = ["tftpd-hpa", "atftpd"]
+    ours = []
     if os.path.exists(CNF_SERVER):
-        servers.insert(0, "cnf-server")
+        ours = ["cnf-server"] + ([POLLING] if args.busy_poll_us > 0 else [])
+        servers = ours + servers
     else:
         print("cnf-server not built (cargo build --release --example cnf-server): peers only", file=sys.stderr)
     root = tempfile.mkdtemp(prefix="cnfkit-throughput-")
@@ -75,13 +85,15 @@ def main():
     running = {}
     try:
         for name in servers:
-            running[name] = start(name, root)
+            running[name] = start(name, root, args.busy_poll_us)
         out = os.path.join(tempfile.mkdtemp(prefix="cnfkit-out-"), "out.bin")
         grid = [(int(b), int(w)) for b in args.blksizes.split(",") for w in args.windowsizes.split(",")]
         print(f"{args.size_mib} MiB, {args.runs} runs, atftp client, median MB/s (10^6 B/s); "
-              f"'stall' = over {args.limit:.0f} s")
-        print("| blksize | windowsize | " + " | ".join(servers) + " | cnf-server / best peer |")
-        print("|---:|---:|" + "---:|" * len(servers) + "---:|")
+              f"'stall' = over {args.limit:.0f} s"
+              + (f"; busy-poll = --busy-poll-us {args.busy_poll_us}" if args.busy_poll_us else ""))
+        ratios = [f"{name} / best peer" for name in ours]
+        print("| blksize | windowsize | " + " | ".join(servers + ratios) + " |")
+        print("|---:|---:|" + "---:|" * (len(servers) + len(ratios)))
         for blksize, windowsize in grid:
             times = {name: [] for name in servers}
             for _ in range(args.runs):
@@ -104,9 +116,10 @@ def main():
                 else:
                     bad = [t for t in times[name] if not isinstance(t, float)]
                     cells.append("stall" if None in bad else str(bad[0]))
-            peers = [rates[n] for n in servers if n != "cnf-server" and n in rates]
-            ratio = f"{rates['cnf-server'] / max(peers):.2f}x" if "cnf-server" in rates and peers else "-"
-            print(f"| {blksize} | {windowsize} | " + " | ".join(cells) + f" | {ratio} |", flush=True)
+            peers = [rates[n] for n in servers if n not in ours and n in rates]
+            for name in ours:
+                cells.append(f"{rates[name] / max(peers):.2f}x" if name in rates and peers else "-")
+            print(f"| {blksize} | {windowsize} | " + " | ".join(cells) + " |", flush=True)
     finally:
         for name, (_, pid) in running.items():
             try:

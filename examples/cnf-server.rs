@@ -56,6 +56,11 @@ struct Args {
     /// Transfers at once.
     #[arg(long, default_value_t = 2048)]
     max_transfers: usize,
+    /// Busy-poll for up to this many microseconds per block instead of sleeping, while a
+    /// transfer runs alone and its client answers that fast (loopback, a fast LAN). Keeps a core
+    /// busy during such a transfer; 0 (the default) never polls.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    busy_poll_us: u32,
     /// Sign configs on the fly with this private key (PEM): `X.sgn` is served from `X` when only
     /// the plain file exists or is generated. Phones accept the signature only when the
     /// certificate is in their trust list with the TFTP or CCM+TFTP role.
@@ -93,6 +98,8 @@ fn run(args: Args) -> Result<(), String> {
             ..Policy::default()
         },
         max_transfers: args.max_transfers,
+        busy_poll: (args.busy_poll_us > 0)
+            .then(|| Duration::from_micros(u64::from(args.busy_poll_us))),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

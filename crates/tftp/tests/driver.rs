@@ -40,14 +40,17 @@ impl Handler for Files {
 
 async fn start()
 -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<driver::ServerStats>) {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(
+    config: ServerConfig,
+) -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<driver::ServerStats>) {
     let stored = SharedBuffer::new();
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        Files { stored: stored.clone() },
-        ServerConfig::default(),
-    )
-    .await
-    .unwrap();
+    let server =
+        Server::bind("127.0.0.1:0".parse().unwrap(), Files { stored: stored.clone() }, config)
+            .await
+            .unwrap();
     let addr = server.local_addr().unwrap();
     let stats = server.stats();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -103,6 +106,121 @@ async fn get_and_put_over_loopback_lockstep_and_windowed() {
     .unwrap();
     assert_eq!(stored.contents(), data);
     assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 5);
+}
+
+async fn get_big(addr: SocketAddr, options: ClientOptions) {
+    let got = SharedBuffer::new();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        driver::get(addr, b"big.bin", options, Box::new(got.clone()), Policy::default(), |_| {}),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("bounded: {options:?}, got {} bytes", got.contents().len()))
+    .expect("get");
+    assert!(got.contents() == expected_big(), "{options:?}: bytes differ");
+}
+
+/// A client on a thread and runtime of its own, as a real client is in another process: a
+/// polling server holds its worker for up to a millisecond at a time, which a client sharing
+/// the server's runtime would feel (see `ServerConfig::busy_poll`).
+async fn get_big_from_elsewhere(addr: SocketAddr, options: ClientOptions) {
+    let client = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(get_big(addr, options));
+    });
+    tokio::task::spawn_blocking(move || client.join())
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| panic!("{options:?}: the client failed"));
+}
+
+fn busy_polling() -> ServerConfig {
+    ServerConfig { busy_poll: Some(Duration::from_millis(2)), ..ServerConfig::default() }
+}
+
+/// `ServerConfig::busy_poll`: a lone transfer whose peer answers fast is polled for (the
+/// counter shows datagrams taken that way), and lockstep, windowed and concurrent transfers
+/// (where polling stops while two run, and starts again when one is left) stay byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_polling_server_serves_lone_windowed_and_concurrent_transfers_byte_exact() {
+    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
+    get_big_from_elsewhere(addr, ClientOptions::default()).await;
+    let polled = stats.polled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(polled > 0, "a lone loopback transfer answers within 2 ms: polled for");
+    get_big_from_elsewhere(
+        addr,
+        ClientOptions { windowsize: Some(16), ..ClientOptions::default() },
+    )
+    .await;
+    let small_blocks = ClientOptions { blksize: Some(512), ..ClientOptions::default() };
+    tokio::join!(
+        get_big_from_elsewhere(addr, small_blocks),
+        get_big_from_elsewhere(addr, ClientOptions::default())
+    );
+    assert_eq!(stats.completed.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(stats.failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// A client in the server's own runtime while it polls: slower (each poll it cannot answer
+/// runs out of budget, and polling then pauses for longer and longer), never stuck or wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sharing_the_polling_servers_runtime_still_gets_every_byte() {
+    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
+    get_big(addr, ClientOptions::default()).await;
+    assert_eq!(stats.completed.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// Polling on a current-thread runtime would stall every other task (here: the client itself,
+/// which could never answer while the server polls), so the setting is ignored there.
+#[tokio::test(flavor = "current_thread")]
+async fn busy_poll_is_off_on_a_current_thread_runtime() {
+    let config =
+        ServerConfig { busy_poll: Some(Duration::from_millis(50)), ..ServerConfig::default() };
+    let (addr, _, _stop, stats) = start_with(config).await;
+    let started = std::time::Instant::now();
+    get_big(addr, ClientOptions::default()).await;
+    assert_eq!(stats.polled.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Had it polled, blocks would have waited out 50 ms polls the client could not answer.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// RFC 1350 section 4 while busy-polling: whichever way the stranger's datagram is taken
+/// (polled for, or awaited once a poll ran out of budget), it gets ERROR 5 and the transfer
+/// goes on. Client and stranger are plain blocking sockets, outside the server's runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_polling_transfer_still_answers_a_stranger_with_error_5() {
+    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
+    let exchange = tokio::task::spawn_blocking(move || {
+        let timeout = Some(Duration::from_secs(5));
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(timeout).unwrap();
+        client.send_to(b"\x00\x01big.bin\x00octet\x00", addr).unwrap();
+        let mut buf = vec![0u8; 1024];
+        let (_, tid) = client.recv_from(&mut buf).unwrap();
+        // Quick ACKs first, so that the server polls when the stranger writes.
+        for block in 1..=3u16 {
+            client.send_to(&[0, 4, 0, block as u8], tid).unwrap();
+            let (n, _) = client.recv_from(&mut buf).unwrap();
+            let packet = Packet::parse(&buf[..n]);
+            assert!(matches!(packet, Ok(Packet::Data { block: b, .. }) if b == block + 1));
+        }
+        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.set_read_timeout(timeout).unwrap();
+        stranger.send_to(b"\x00\x04\x00\x04", tid).unwrap();
+        let (n, _) = stranger.recv_from(&mut buf).unwrap();
+        assert!(matches!(
+            Packet::parse(&buf[..n]),
+            Ok(Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, .. })
+        ));
+        client.send_to(b"\x00\x04\x00\x04", tid).unwrap();
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        assert!(matches!(Packet::parse(&buf[..n]), Ok(Packet::Data { block: 5, .. })));
+    });
+    exchange.await.unwrap();
+    assert!(stats.polled.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
 #[tokio::test]
