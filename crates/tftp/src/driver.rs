@@ -74,8 +74,13 @@ pub struct ServerConfig {
     /// trip (measured in the README's throughput section); it keeps a core busy while the
     /// transfer runs. Phones on a real network answer in milliseconds, beyond any sensible
     /// budget, and a boot storm runs many transfers at once, so neither ever polls. Polls that
-    /// come back empty pause polling for exponentially more waits. Ignored (with a warning) on
-    /// a current-thread runtime, where polling would hold up every other task.
+    /// come back empty pause polling for exponentially more waits.
+    ///
+    /// A polling transfer holds its worker thread for up to a millisecond (or the budget, if
+    /// longer) before it yields, so a new request may wait that long to be read, and a client
+    /// running in the same runtime as the server is slowed down. Keep the budget at or under
+    /// a millisecond; 100 µs covers loopback. Ignored (with a warning) on a current-thread
+    /// runtime, where polling would hold up every other task.
     pub busy_poll: Option<Duration>,
 }
 

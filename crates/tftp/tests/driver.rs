@@ -202,7 +202,8 @@ async fn a_busy_polling_transfer_still_answers_a_stranger_with_error_5() {
         let (_, tid) = client.recv_from(&mut buf).unwrap();
         // Quick ACKs first, so that the server polls when the stranger writes.
         for block in 1..=3u16 {
-            client.send_to(&[0, 4, 0, block as u8], tid).unwrap();
+            let [high, low] = block.to_be_bytes();
+            client.send_to(&[0, 4, high, low], tid).unwrap();
             let (n, _) = client.recv_from(&mut buf).unwrap();
             let packet = Packet::parse(&buf[..n]);
             assert!(matches!(packet, Ok(Packet::Data { block: b, .. }) if b == block + 1));
