@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cnfkit::resolve::{FsDirectory, Resolver};
 use cnfkit::serve::{ProvisioningHandler, Writes};
-use cnfkit::tftp::driver::{Server, ServerConfig};
+use cnfkit::tftp::driver::{Server, ServerConfig, ServerStats};
 use cnfkit_tftp_wire::{ErrorCode, Packet, netascii};
 use support::{Scratch, pseudo_random, require, require_tftpy, run};
 
@@ -18,22 +18,27 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 struct Running {
     addr: SocketAddr,
+    stats: std::sync::Arc<ServerStats>,
     _runtime: tokio::runtime::Runtime,
 }
 
 fn serve(root: &std::path::Path, writes: bool) -> Running {
+    serve_with(root, writes, ServerConfig::default())
+}
+
+fn serve_with(root: &std::path::Path, writes: bool, config: ServerConfig) -> Running {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = FsDirectory::new(root).unwrap();
     let writes =
         if writes { Writes::On { root: dir.clone(), overwrite: false } } else { Writes::Off };
     let handler = ProvisioningHandler::new(Resolver::new(dir)).with_writes(writes);
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), handler, ServerConfig::default()))
-        .unwrap();
+    let server =
+        runtime.block_on(Server::bind("127.0.0.1:0".parse().unwrap(), handler, config)).unwrap();
     let addr = server.local_addr().unwrap();
+    let stats = server.stats();
     runtime.spawn(server.run(std::future::pending(), Duration::ZERO));
-    Running { addr, _runtime: runtime }
+    Running { addr, stats, _runtime: runtime }
 }
 
 fn text_file() -> Vec<u8> {
@@ -146,6 +151,49 @@ fn atftp_blksize_windowsize_tsize() {
         &output,
         &std::fs::read(&out).unwrap_or_default(),
         &binary,
+    );
+}
+
+/// The opt-in busy-poll (`ServerConfig::busy_poll`) changes how the server waits for an ACK,
+/// never what it sends: lockstep and windowed clients get every byte from a polling server, and
+/// the polls did answer some ACKs (a budget of a millisecond is far above a loopback round trip).
+#[test]
+fn real_clients_get_every_byte_from_a_busy_polling_server() {
+    if !require("curl") || !require("atftp") || !require("busybox") {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let config =
+        ServerConfig { busy_poll: Some(Duration::from_millis(1)), ..ServerConfig::default() };
+    let server = serve_with(scratch.path(), false, config);
+    let out = scratch.path().join("out");
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let url = format!("tftp://{}/file.bin", server.addr);
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--tftp-blksize", "1468", "-o"]).arg(&out).arg(&url);
+    let mut atftp = Command::new("atftp");
+    atftp
+        .args(["--option", "blksize 1468", "--option", "windowsize 16", "-g", "-r", "file.bin"])
+        .arg("-l")
+        .arg(&out)
+        .args([&host, &port]);
+    let mut busybox = Command::new("busybox");
+    busybox
+        .args(["tftp", "-b", "512", "-g", "-r", "file.bin", "-l"])
+        .arg(&out)
+        .args([&host, &port]);
+    for (what, command) in [
+        ("curl --tftp-blksize 1468 (lockstep)", &mut curl),
+        ("atftp blksize 1468 windowsize 16", &mut atftp),
+        ("busybox tftp -b 512 (lockstep)", &mut busybox),
+    ] {
+        let _ = std::fs::remove_file(&out);
+        let output = run(command, LIMIT);
+        check(what, &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+    }
+    assert!(
+        server.stats.polled.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no ACK was polled for"
     );
 }
 
