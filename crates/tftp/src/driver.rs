@@ -76,11 +76,12 @@ pub struct ServerConfig {
     /// budget, and a boot storm runs many transfers at once, so neither ever polls. Polls that
     /// come back empty pause polling for exponentially more waits.
     ///
-    /// A polling transfer holds its worker thread for up to a millisecond (or the budget, if
-    /// longer) before it yields, so a new request may wait that long to be read, and a client
-    /// running in the same runtime as the server is slowed down. Keep the budget at or under
-    /// a millisecond; 100 µs covers loopback. Ignored (with a warning) on a current-thread
-    /// runtime, where polling would hold up every other task.
+    /// A budget over a millisecond is taken as a millisecond (100 µs covers loopback; a
+    /// longer spin only delays retransmissions and shutdown). A polling transfer holds its
+    /// worker thread for up to about a millisecond plus the budget before it yields, so a new
+    /// request may wait that long to be read, and a client running in the same runtime as the
+    /// server is slowed down. Ignored (with a warning) on a current-thread runtime, where
+    /// polling would hold up every other task.
     pub busy_poll: Option<Duration>,
 }
 
@@ -145,9 +146,9 @@ impl<H: Handler> Server<H> {
         let socket = UdpSocket::from_std(socket.into())?;
         let transfer_local = SocketAddr::new(socket.local_addr()?.ip(), 0);
         let stats = Arc::<ServerStats>::default();
-        let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread;
-        if config.busy_poll.is_some() && !multi_threaded {
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        let budget = busy_poll::effective_budget(config.busy_poll, flavor);
+        if config.busy_poll.is_some() && budget.is_none() {
             warn!(
                 "busy-poll needs a multi-threaded runtime (it would hold up every other task): off"
             );
@@ -156,10 +157,7 @@ impl<H: Handler> Server<H> {
             socket,
             transfer_local,
             handler: Arc::new(handler),
-            busy_poll: config
-                .busy_poll
-                .filter(|_| multi_threaded)
-                .map(|budget| BusyPoll::new(budget, stats.clone())),
+            busy_poll: budget.map(|budget| BusyPoll::new(budget, stats.clone())),
             config,
             stats,
         })
@@ -441,7 +439,11 @@ async fn event_loop(
             armed = deadline;
             sleep.as_mut().reset(deadline.into());
         }
-        let received = match receive_now(&mut socket, &mut input, poller.as_mut(), sent_at).await {
+        // Poll only for the answer to what just went out: after a datagram that sent nothing
+        // (mid-window DATA of an upload, a duplicate, a stranger's), the time since the last
+        // send says nothing about the peer, and the budget would be spent already.
+        let answering = poller.as_mut().filter(|_| sent);
+        let received = match receive_now(&mut socket, &mut input, answering, sent_at).await {
             Ok(received) => received,
             // ICMP port unreachable from an earlier send surfaces here on some systems.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
@@ -484,7 +486,7 @@ async fn event_loop(
             Some(_) => {}
         }
         let now = Instant::now();
-        if let Some(poller) = &mut poller {
+        if let Some(poller) = poller.as_mut().filter(|_| sent) {
             poller.answered_after(now.saturating_duration_since(sent_at));
         }
         transfer.handle(now, &input[..n]);
@@ -505,11 +507,7 @@ async fn receive_now(
     {
         return Ok(Some(received));
     }
-    match socket.registered()?.try_recv_from(input) {
-        Ok(received) => Ok(Some(received)),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-        Err(e) => Err(e),
-    }
+    socket.try_recv_from(input)
 }
 
 /// Runs the rest of a dallying transfer in the background.

@@ -138,18 +138,30 @@ async fn get_big_from_elsewhere(addr: SocketAddr, options: ClientOptions) {
 }
 
 fn busy_polling() -> ServerConfig {
-    ServerConfig { busy_poll: Some(Duration::from_millis(2)), ..ServerConfig::default() }
+    ServerConfig { busy_poll: Some(Duration::from_millis(1)), ..ServerConfig::default() }
+}
+
+/// Waits (bounded) until a server counter reaches `value`: a client is done when it sent its
+/// last ACK, the server when that ACK arrived, a moment later.
+async fn until_counted(counter: &std::sync::atomic::AtomicU64, value: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < value
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), value);
 }
 
 /// `ServerConfig::busy_poll`: a lone transfer whose peer answers fast is polled for (the
-/// counter shows datagrams taken that way), and lockstep, windowed and concurrent transfers
-/// (where polling stops while two run, and starts again when one is left) stay byte-exact.
+/// counter shows datagrams taken that way), and lockstep, windowed and two concurrent
+/// transfers (the switch in and out of polling as the count changes) stay byte-exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_polling_server_serves_lone_windowed_and_concurrent_transfers_byte_exact() {
     let (addr, _, _stop, stats) = start_with(busy_polling()).await;
     get_big_from_elsewhere(addr, ClientOptions::default()).await;
     let polled = stats.polled.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(polled > 0, "a lone loopback transfer answers within 2 ms: polled for");
+    assert!(polled > 0, "a lone loopback transfer answers within 1 ms: polled for");
     get_big_from_elsewhere(
         addr,
         ClientOptions { windowsize: Some(16), ..ClientOptions::default() },
@@ -160,7 +172,7 @@ async fn a_busy_polling_server_serves_lone_windowed_and_concurrent_transfers_byt
         get_big_from_elsewhere(addr, small_blocks),
         get_big_from_elsewhere(addr, ClientOptions::default())
     );
-    assert_eq!(stats.completed.load(std::sync::atomic::Ordering::Relaxed), 4);
+    until_counted(&stats.completed, 4).await;
     assert_eq!(stats.failed.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
@@ -170,21 +182,17 @@ async fn a_busy_polling_server_serves_lone_windowed_and_concurrent_transfers_byt
 async fn a_client_sharing_the_polling_servers_runtime_still_gets_every_byte() {
     let (addr, _, _stop, stats) = start_with(busy_polling()).await;
     get_big(addr, ClientOptions::default()).await;
-    assert_eq!(stats.completed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    until_counted(&stats.completed, 1).await;
 }
 
-/// Polling on a current-thread runtime would stall every other task (here: the client itself,
-/// which could never answer while the server polls), so the setting is ignored there.
+/// A current-thread server with busy_poll set serves as usual: the setting is dropped there
+/// (the decision is pinned by the unit test of `busy_poll::effective_budget`; this one checks
+/// that such a server still starts and serves every byte).
 #[tokio::test(flavor = "current_thread")]
-async fn busy_poll_is_off_on_a_current_thread_runtime() {
-    let config =
-        ServerConfig { busy_poll: Some(Duration::from_millis(50)), ..ServerConfig::default() };
-    let (addr, _, _stop, stats) = start_with(config).await;
-    let started = std::time::Instant::now();
+async fn a_current_thread_server_with_busy_poll_set_serves_every_byte() {
+    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
     get_big(addr, ClientOptions::default()).await;
-    assert_eq!(stats.polled.load(std::sync::atomic::Ordering::Relaxed), 0);
-    // Had it polled, blocks would have waited out 50 ms polls the client could not answer.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    until_counted(&stats.completed, 1).await;
 }
 
 /// RFC 1350 section 4 while busy-polling: whichever way the stranger's datagram is taken
@@ -200,8 +208,9 @@ async fn a_busy_polling_transfer_still_answers_a_stranger_with_error_5() {
         client.send_to(b"\x00\x01big.bin\x00octet\x00", addr).unwrap();
         let mut buf = vec![0u8; 1024];
         let (_, tid) = client.recv_from(&mut buf).unwrap();
-        // Quick ACKs first, so that the server polls when the stranger writes.
-        for block in 1..=3u16 {
+        // Quick ACKs first, so that the server polls when the stranger writes (a few may come
+        // late on a loaded machine: the budget is a millisecond).
+        for block in 1..=20u16 {
             let [high, low] = block.to_be_bytes();
             client.send_to(&[0, 4, high, low], tid).unwrap();
             let (n, _) = client.recv_from(&mut buf).unwrap();
@@ -210,15 +219,15 @@ async fn a_busy_polling_transfer_still_answers_a_stranger_with_error_5() {
         }
         let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         stranger.set_read_timeout(timeout).unwrap();
-        stranger.send_to(b"\x00\x04\x00\x04", tid).unwrap();
+        stranger.send_to(b"\x00\x04\x00\x15", tid).unwrap();
         let (n, _) = stranger.recv_from(&mut buf).unwrap();
         assert!(matches!(
             Packet::parse(&buf[..n]),
             Ok(Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, .. })
         ));
-        client.send_to(b"\x00\x04\x00\x04", tid).unwrap();
+        client.send_to(b"\x00\x04\x00\x15", tid).unwrap();
         let (n, _) = client.recv_from(&mut buf).unwrap();
-        assert!(matches!(Packet::parse(&buf[..n]), Ok(Packet::Data { block: 5, .. })));
+        assert!(matches!(Packet::parse(&buf[..n]), Ok(Packet::Data { block: 22, .. })));
     });
     exchange.await.unwrap();
     assert!(stats.polled.load(std::sync::atomic::Ordering::Relaxed) > 0);

@@ -26,8 +26,25 @@ use super::ServerStats;
 /// The longest pause after polls that came back empty, in waits.
 const MAX_BACKOFF: u32 = 1024;
 
-/// The longest a polling transfer holds its worker thread before it yields to the scheduler.
+/// How long a polling transfer spins before it yields to the scheduler (checked after each
+/// poll, so a worker is held for up to this plus the budget).
 pub(crate) const YIELD_EVERY: Duration = Duration::from_millis(1);
+
+/// The largest budget: a longer spin would only hold up retransmissions (whole seconds away
+/// in TFTP, but the spin does not look), shutdown and other tasks.
+pub(crate) const MAX_BUDGET: Duration = Duration::from_millis(1);
+
+/// The budget a server polls with: the configured one, capped at [`MAX_BUDGET`], and none on a
+/// current-thread runtime (polling there would hold up every other task, the peer's too when
+/// it runs in the same process).
+pub(crate) fn effective_budget(
+    configured: Option<Duration>,
+    flavor: tokio::runtime::RuntimeFlavor,
+) -> Option<Duration> {
+    configured
+        .filter(|_| flavor == tokio::runtime::RuntimeFlavor::MultiThread)
+        .map(|budget| budget.min(MAX_BUDGET))
+}
 
 /// A server's busy-poll setting and the count of transfers it is running.
 #[derive(Debug)]
@@ -98,11 +115,11 @@ impl Poller {
     /// spent. `Ok(None)`: nothing came; wait the ordinary way.
     ///
     /// It spins without yielding (a yield per try wakes a parked worker each time, measured:
-    /// 1.5 context switches per block, and the whole gain gone), then yields to the scheduler
-    /// once [`YIELD_EVERY`] has passed since its last yield. That bound matters: while a task
-    /// spins, tokio may leave its other workers parked away from the reactor, so nobody reads
-    /// the listening socket; a new request waits at most about that long plus the budget, and
-    /// then ends the polling (two transfers run).
+    /// 1.5 context switches per block, and the whole gain gone), then, once [`YIELD_EVERY`]
+    /// has passed since its last yield, yields to the scheduler. That bound matters: while a
+    /// task spins, tokio may leave its other workers parked away from the reactor, so nobody
+    /// reads the listening socket; a new request waits at most about that long plus the
+    /// budget, and then ends the polling (two transfers run).
     ///
     /// # Errors
     /// The socket's, other than "would block".
@@ -151,7 +168,7 @@ impl Poller {
 mod tests {
     use super::*;
 
-    const BUDGET: Duration = Duration::from_millis(2);
+    const BUDGET: Duration = MAX_BUDGET;
 
     fn busy_poll() -> Arc<BusyPoll> {
         BusyPoll::new(BUDGET, Arc::default())
@@ -163,6 +180,16 @@ mod tests {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.connect(server.local_addr().unwrap()).unwrap();
         (server, peer)
+    }
+
+    #[test]
+    fn the_budget_is_capped_at_a_millisecond_and_off_on_a_current_thread_runtime() {
+        use tokio::runtime::RuntimeFlavor::{CurrentThread, MultiThread};
+        let micros = Duration::from_micros;
+        assert_eq!(effective_budget(Some(micros(100)), MultiThread), Some(micros(100)));
+        assert_eq!(effective_budget(Some(micros(5000)), MultiThread), Some(MAX_BUDGET));
+        assert_eq!(effective_budget(Some(micros(100)), CurrentThread), None);
+        assert_eq!(effective_budget(None, MultiThread), None);
     }
 
     #[test]

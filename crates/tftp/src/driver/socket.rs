@@ -51,6 +51,25 @@ impl TransferSocket {
         }
     }
 
+    /// A datagram already queued, without waiting, `None` if there is none. Asks the kernel
+    /// whichever way the socket is held: a socket just put back into the reactor has no
+    /// readiness yet, and tokio would answer "would block" without asking.
+    pub(crate) fn try_recv_from(
+        &mut self,
+        input: &mut [u8],
+    ) -> std::io::Result<Option<(usize, SocketAddr)>> {
+        let received = match &self.0 {
+            Mode::Registered(socket) => socket.try_recv_from(input),
+            Mode::Polled(socket) => socket.recv_from(input),
+            Mode::Gone => return Err(gone()),
+        };
+        match received {
+            Ok(received) => Ok(Some(received)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends one datagram: at once when out of the reactor and the send buffer has room,
     /// otherwise through the reactor.
     pub(crate) async fn send_to(
