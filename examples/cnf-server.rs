@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
-use cnfkit::resolve::{DeviceDefaults, FsDirectory, Inventory, InventoryGenerator, Resolver};
-use cnfkit::serve::{OpenFile, ProvisioningHandler, Writes, demo_resolver, log_boots};
-use cnfkit::signing::ConfigSigner;
+use cnfkit::server::{
+    ConfigSigner, DefaultsSource, OpenFile, ProvisioningHandler, Site, SiteOptions, Writes, demo,
+    log_boots,
+};
 use cnfkit::tftp::Policy;
 use cnfkit::tftp::driver::{Server, ServerConfig};
 
@@ -120,59 +121,56 @@ fn run(args: Args) -> Result<(), String> {
         }
         _ => None,
     };
-    match &args.root {
-        None => {
-            let mut resolver = demo_resolver(&args.bind.ip().to_string());
-            if let Some(signer) = signer {
-                resolver = resolver.with_signer(signer);
-            }
-            println!("cnf-server: serving the embedded demo tree on {}", args.bind);
-            println!(
-                "  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml",
-                args.bind
-            );
-            println!("       curl -s -o demo.bin tftp://{}/demo-1MiB.bin", args.bind);
-            runtime.block_on(serve(ProvisioningHandler::new(resolver), args.bind, config))
+    let Some(root) = args.root.clone() else {
+        let mut resolver =
+            demo::resolver(&args.bind.ip().to_string()).map_err(|e| format!("demo tree: {e}"))?;
+        if let Some(signer) = signer {
+            resolver = resolver.with_signer(signer);
         }
-        Some(root) => {
-            let dir =
-                FsDirectory::new(root).map_err(|e| format!("--root {}: {e}", root.display()))?;
-            let mut resolver = Resolver::new(dir.clone());
-            if args.inventory.is_some() || args.defaults.is_some() {
-                let inventory = match &args.inventory {
-                    Some(path) => Inventory::parse_csv(&read(path)?)
-                        .map_err(|e| format!("{}: {e}", path.display()))?,
-                    None => Inventory::default(),
-                };
-                let defaults = match &args.defaults {
-                    Some(path) => DeviceDefaults::parse_toml(&read(path)?)
-                        .map_err(|e| format!("{}: {e}", path.display()))?,
-                    None => DeviceDefaults::with_call_manager(&args.bind.ip().to_string()),
-                };
-                defaults.xml_default().map_err(|e| format!("device defaults: {e}"))?;
-                println!("cnf-server: {} phones in the inventory", inventory.len());
-                resolver = resolver.with_generator(InventoryGenerator { inventory, defaults });
-            }
-            if let Some(signer) = signer {
-                resolver = resolver.with_signer(signer);
-            }
-            let writes = if args.allow_write {
-                Writes::On { root: dir, overwrite: args.allow_overwrite }
-            } else {
-                Writes::Off
-            };
-            println!("cnf-server: serving {} on {}", root.display(), args.bind);
-            runtime.block_on(serve(
-                ProvisioningHandler::new(resolver).with_writes(writes),
-                args.bind,
-                config,
-            ))
-        }
+        println!("cnf-server: serving the embedded demo tree on {}", args.bind);
+        println!("  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml", args.bind);
+        println!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
+        return runtime.block_on(serve(ProvisioningHandler::new(resolver), args.bind, config));
+    };
+    let site = Site::load(SiteOptions {
+        root: root.clone(),
+        inventory: args.inventory.clone(),
+        defaults: args.defaults.clone(),
+        call_manager: Some(args.bind.ip().to_string()),
+        signer,
+    })
+    .map_err(|e| e.to_string())?;
+    for warning in &site.warnings {
+        eprintln!("cnf-server: warning: {warning}");
     }
-}
-
-fn read(path: &PathBuf) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    if args.inventory.is_some() {
+        println!("cnf-server: {} phones in the inventory", site.inventory_len);
+    }
+    match (&site.defaults, site.has_xml_default) {
+        (DefaultsSource::OldDefault, false) => println!(
+            "cnf-server: XMLDefault.cnf.xml is missing: it is rebuilt from the call managers and \
+             loads of XMLDefault.cnf.xml.old at the first request"
+        ),
+        (DefaultsSource::OldDefault, true) => {
+            println!("cnf-server: device defaults taken from XMLDefault.cnf.xml.old");
+        }
+        (DefaultsSource::None, false) => eprintln!(
+            "cnf-server: warning: no XMLDefault.cnf.xml, no XMLDefault.cnf.xml.old and no \
+             --defaults to build it: new phones cannot boot"
+        ),
+        _ => {}
+    }
+    let writes = if args.allow_write {
+        Writes::On { root: site.directory.clone(), overwrite: args.allow_overwrite }
+    } else {
+        Writes::Off
+    };
+    println!("cnf-server: serving {} on {}", root.display(), args.bind);
+    runtime.block_on(serve(
+        ProvisioningHandler::new(site.resolver).with_writes(writes),
+        args.bind,
+        config,
+    ))
 }
 
 async fn serve<D: OpenFile>(

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Thin: the boot logic is cnfkit-resolve's `BootSimulation`, driven over the network by
-//! `cnfkit::phone::boot_over_tftp` (cnfkit-tftp's client).
+//! `cnfkit::server::boot_over_tftp` (cnfkit-tftp's client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use cnfkit::phone::{PhoneClient, boot_over_tftp};
 use cnfkit::resolve::{BootReport, FirmwareDecision, Mac, ModelTable, PhoneSetup, Protocol};
+use cnfkit::server::{PhoneClient, boot_over_tftp};
 use cnfkit::tftp::ClientOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -109,7 +109,8 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
         args.running_load.as_deref(),
         client,
     )
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(PhoneResult {
         mac,
         report: boot.report,

@@ -10,7 +10,7 @@
 //! | `config` (default) | [`cnfkit-config`](config) | cnf.xml and SIP .cnf: lossless documents, typed views, builders |
 //! | `repack` (default) | [`cnfkit-repack`](repack) | signed `.sgn`, trust lists, encrypted `.enc.sgn`, OpenSSL profiles, repack |
 //! | `tftp` (default) | [`cnfkit-tftp`](tftp) | sans-IO TFTP engine and tokio driver |
-//! | `server` (default) | [`serve`] | a provisioning server: the driver answering through the resolver |
+//! | `server` (default) | [`cnfkit-server`](server) | a provisioning server: the driver answering through the resolver |
 //!
 //! ```
 //! # #[cfg(feature = "tftp-wire")] {
@@ -45,13 +45,8 @@ pub use cnfkit_repack as repack;
 pub use cnfkit_tftp as tftp;
 
 #[cfg(feature = "server")]
-pub mod serve;
-
-#[cfg(feature = "server")]
-pub mod signing;
-
-#[cfg(feature = "server")]
-pub mod phone;
+#[doc(inline)]
+pub use cnfkit_server as server;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

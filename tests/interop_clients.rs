@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cnfkit::resolve::{FsDirectory, Resolver};
-use cnfkit::serve::{ProvisioningHandler, Writes};
+use cnfkit::server::{ProvisioningHandler, Writes};
 use cnfkit::tftp::driver::{Server, ServerConfig, ServerStats};
 use cnfkit_tftp_wire::{ErrorCode, Packet, netascii};
 use support::{Scratch, pseudo_random, require, require_tftpy, run};

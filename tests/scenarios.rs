@@ -1,6 +1,6 @@
 //! The boot stories of cisco-cnf.md section 6, end to end over loopback: a tree on disk served
 //! by cnfkit's provisioning server (the `cnf-server` handler, in process), phones booted by the
-//! `phone-sim` boot loop (`cnfkit::phone::boot_over_tftp`). Then the same trees served by
+//! `phone-sim` boot loop (`cnfkit::server::boot_over_tftp`). Then the same trees served by
 //! tftpd-hpa and atftpd give the same per-phone outcome (locally a missing peer skips with a
 //! message; under `CI=true` it fails).
 
@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use cnfkit::phone::{PhoneBoot, PhoneClient, boot_over_tftp};
 use cnfkit::resolve::{
     BootReport, DeviceDefaults, FirmwareDecision, FsDirectory, Inventory, InventoryGenerator, Mac,
     ModelTable, PhoneSetup, Protocol, Resolver,
 };
-use cnfkit::serve::ProvisioningHandler;
+use cnfkit::server::ProvisioningHandler;
+use cnfkit::server::{PhoneBoot, PhoneClient, boot_over_tftp};
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use support::{Peer, Scratch};
 

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cnfkit::phone::{PhoneClient, boot_over_tftp};
 use cnfkit::repack::{HashAlgorithm, SignedFile, TrustList};
 use cnfkit::resolve::{FsDirectory, Mac, ModelTable, PhoneSetup, Protocol, Resolver};
-use cnfkit::serve::ProvisioningHandler;
-use cnfkit::signing::ConfigSigner;
+use cnfkit::server::ConfigSigner;
+use cnfkit::server::ProvisioningHandler;
+use cnfkit::server::{PhoneClient, boot_over_tftp};
 use cnfkit::tftp::driver::{Server, ServerConfig};
 
 fn data(name: &str) -> PathBuf {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use cnfkit_config::{
-    CallManagerSpec, DefaultBuilder, DeviceType, LineRecord, MacCase, PhoneRecord,
-    Protocol as ConfigProtocol, build_device,
+    CallManagerSpec, CnfDocument, DefaultBuilder, DeviceType, LineRecord, LoadForm, MacCase,
+    PhoneRecord, Protocol as ConfigProtocol, build_device,
 };
 use serde::Deserialize;
 
@@ -336,6 +336,51 @@ impl DeviceDefaults {
         }
         let doc = builder.build().map_err(|e| Error::BadDefaults { reason: e.to_string() })?;
         Ok(doc.into_bytes())
+    }
+
+    /// The defaults an existing default configuration carries: its call managers (by priority),
+    /// its numbered loads (keyed by device type number), its call manager group's name and its
+    /// URLs. This is how an `XMLDefault.cnf.xml.old` an admin left behind rebuilds the file.
+    ///
+    /// ```
+    /// use cnfkit_config::CnfDocument;
+    /// use cnfkit_resolve::DeviceDefaults;
+    ///
+    /// let mut defaults = DeviceDefaults::with_call_manager("10.0.0.5");
+    /// defaults.loads.insert("7942".into(), "SCCP42.9-4-2SR3-1S".into());
+    /// let old = CnfDocument::parse(&defaults.xml_default()?)?;
+    /// let back = DeviceDefaults::from_document(&old)?;
+    /// assert_eq!(back.call_managers, ["10.0.0.5"]);
+    /// assert_eq!(back.loads.get("434").map(String::as_str), Some("SCCP42.9-4-2SR3-1S"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BadDefaults`] when the document names no call manager.
+    pub fn from_document(doc: &CnfDocument) -> Result<Self, Error> {
+        let group = doc.call_manager_group();
+        let mut members = group.as_ref().map(|g| g.members.clone()).unwrap_or_default();
+        members.sort_by_key(|m| m.priority.unwrap_or(u8::MAX));
+        let call_managers: Vec<String> =
+            members.into_iter().filter_map(|m| m.process_node_name).collect();
+        if call_managers.is_empty() {
+            return Err(Error::BadDefaults {
+                reason: "the configuration names no call manager (callManagerGroup/members)".into(),
+            });
+        }
+        let loads = doc
+            .firmware()
+            .entries
+            .into_iter()
+            .filter(|e| e.form == LoadForm::Numbered && !e.load.is_empty())
+            .filter_map(|e| Some((e.device_type?.0.to_string(), e.load)))
+            .collect();
+        Ok(Self {
+            call_managers,
+            loads,
+            urls: doc.urls().into_iter().filter(|(name, _)| name.ends_with("URL")).collect(),
+            group_name: group.and_then(|g| g.name),
+        })
     }
 
     /// The load the defaults give a model, if any.

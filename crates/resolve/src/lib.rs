@@ -59,7 +59,8 @@ pub use mac::Mac;
 pub use name::{FileKind, Protection, Recognised};
 pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
 pub use resolver::{
-    Answer, ConfigGenerator, Directory, Found, Made, MemoryDirectory, Resolver, Signer,
+    Answer, ConfigGenerator, Directory, Failure, Found, Made, MemoryDirectory, Resolver, SignError,
+    Signer,
 };
 pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord};
 

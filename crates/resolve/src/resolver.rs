@@ -13,7 +13,8 @@
 //! it deliberately so a tree never lacks the file that every new phone needs.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use crate::{FileKind, Mac, PathRefusal, Protection, Recognised, SafePath};
 
@@ -63,9 +64,81 @@ pub trait Signer {
     /// signed header).
     ///
     /// # Errors
-    /// Why signing failed, for the server's log.
-    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, String>;
+    /// Why signing failed: the resolver answers [`Answer::Failed`] with it, for the server's
+    /// log.
+    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError>;
 }
+
+/// A signer's error, kept whole (with its source chain) for the server's log.
+#[derive(Clone)]
+pub struct SignError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl SignError {
+    /// Wraps the signer's own error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl fmt::Debug for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for SignError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Why the server could not answer with a file it has or could make.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The signer refused.
+    Signing(SignError),
+    /// A file in the tree could not be read.
+    Read {
+        /// Its path in the tree.
+        path: String,
+        /// The IO error.
+        error: Arc<std::io::Error>,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Signing(e) => write!(f, "signing failed: {e}"),
+            Self::Read { path, error } => write!(f, "cannot read {path}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Signing(e) => Some(e),
+            Self::Read { error, .. } => Some(&**error),
+        }
+    }
+}
+
+/// Two failures are equal when they say the same (errors have no equality of their own).
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Failure {}
 
 /// How a file on disk was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +197,19 @@ pub enum Answer {
     },
     /// Answer "Access violation": the name could leave the tree.
     Refused(PathRefusal),
+    /// The file is there or could be made, but the server failed: not the phone's fault, and
+    /// worth an error line in the log.
+    Failed {
+        /// What the phone asked for.
+        kind: FileKind,
+        /// What failed.
+        failure: Failure,
+    },
 }
 
 impl Answer {
     /// A short label for logs: `exact`, `case-insensitive`, `inventory`, `signed`, `rebuilt`,
-    /// `not-found`, `refused`.
+    /// `not-found`, `refused`, `failed`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -139,6 +220,7 @@ impl Answer {
             Self::Generated { made: Made::RebuiltDefault { .. }, .. } => "rebuilt",
             Self::NotFound { .. } => "not-found",
             Self::Refused(_) => "refused",
+            Self::Failed { .. } => "failed",
         }
     }
 }
@@ -219,7 +301,7 @@ impl<D: Directory> Resolver<D> {
             }
             FileKind::DeviceConfig(Protection::Signed)
             | FileKind::XmlDefault(Protection::Signed) => {
-                if let Some(answer) = self.signed_on_the_fly(&path) {
+                if let Some(answer) = self.signed_on_the_fly(&path, recognised.kind) {
                     return answer;
                 }
             }
@@ -256,18 +338,31 @@ impl<D: Directory> Resolver<D> {
     }
 
     /// `X.sgn` when only `X` exists (or can be generated) and a signer is configured.
-    fn signed_on_the_fly(&self, path: &SafePath) -> Option<Answer> {
+    fn signed_on_the_fly(&self, path: &SafePath, kind: FileKind) -> Option<Answer> {
         let signer = self.signer.as_ref()?;
         let plain_name =
             path.as_str().strip_suffix(".sgn").or_else(|| path.as_str().strip_suffix(".SGN"))?;
         let source = self.resolve(plain_name.as_bytes());
         let payload = match &source {
-            Answer::File { path, .. } => self.dir.read(path).ok()?,
+            Answer::File { path, .. } => match self.dir.read(path) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    let failure = Failure::Read { path: path.clone(), error: Arc::new(error) };
+                    return Some(Answer::Failed { kind, failure });
+                }
+            },
             Answer::Generated { bytes, .. } => bytes.clone(),
+            Answer::Failed { failure, .. } => {
+                return Some(Answer::Failed { kind, failure: failure.clone() });
+            }
             Answer::NotFound { .. } | Answer::Refused(_) => return None,
         };
-        let bytes = signer.sign(path.file_name(), &payload).ok()?;
-        Some(Answer::Generated { bytes, made: Made::SignedOnTheFly { source: Box::new(source) } })
+        Some(match signer.sign(path.file_name(), &payload) {
+            Ok(bytes) => {
+                Answer::Generated { bytes, made: Made::SignedOnTheFly { source: Box::new(source) } }
+            }
+            Err(e) => Answer::Failed { kind, failure: Failure::Signing(e) },
+        })
     }
 
     fn rebuilt_default(&self, path: &SafePath) -> Option<Answer> {

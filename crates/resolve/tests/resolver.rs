@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cnfkit_resolve::{
-    Answer, CACHED_FILE_MAX, ConfigGenerator, Contents, Directory, FileKind, Found, FsDirectory,
-    Mac, Made, MemoryDirectory, PathRefusal, Resolver, Signer,
+    Answer, CACHED_FILE_MAX, ConfigGenerator, Contents, Directory, Failure, FileKind, Found,
+    FsDirectory, Mac, Made, MemoryDirectory, PathRefusal, Protection, Resolver, SignError, Signer,
 };
 
 struct Inventory;
@@ -23,9 +23,38 @@ impl ConfigGenerator for Inventory {
 struct PrefixSigner;
 
 impl Signer for PrefixSigner {
-    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError> {
         Ok([format!("SIGNED {served_name}\n").as_bytes(), payload].concat())
     }
+}
+
+/// A signer whose key has gone bad: every signature fails.
+struct BrokenSigner;
+
+impl Signer for BrokenSigner {
+    fn sign(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, SignError> {
+        Err(SignError::new(std::io::Error::other("the key is on a card that was removed")))
+    }
+}
+
+#[test]
+fn a_signer_error_is_a_failure_with_its_cause_not_a_miss() {
+    let dir = MemoryDirectory::new();
+    dir.insert("SEP001122AABBCC.cnf.xml", b"<device/>".to_vec());
+    let resolver = Resolver::new(dir).with_signer(BrokenSigner);
+    let answer = resolver.resolve(b"SEP001122AABBCC.cnf.xml.sgn");
+    let Answer::Failed { kind, failure } = &answer else { panic!("{answer:?}") };
+    assert_eq!(*kind, FileKind::DeviceConfig(Protection::Signed));
+    assert!(matches!(failure, Failure::Signing(_)), "{failure:?}");
+    assert_eq!(failure.to_string(), "signing failed: the key is on a card that was removed");
+    let cause = std::error::Error::source(failure).and_then(std::error::Error::source);
+    assert_eq!(
+        cause.map(ToString::to_string).as_deref(),
+        Some("the key is on a card that was removed")
+    );
+    assert_eq!(answer.label(), "failed");
+    // A name with no plain file behind it is still an ordinary miss.
+    assert!(matches!(resolver.resolve(b"SEP0011223344FF.cnf.xml.sgn"), Answer::NotFound { .. }));
 }
 
 fn bytes(resolver: &Resolver<MemoryDirectory>, name: &str) -> Vec<u8> {

@@ -10,6 +10,8 @@ use cnfkit_tftp::driver;
 use cnfkit_tftp::{ClientOptions, Error, Outcome, Policy, SharedBuffer};
 use cnfkit_tftp_wire::ErrorCode;
 
+use crate::Error as ServerError;
+
 /// What one phone's boot came to.
 #[derive(Debug, Clone)]
 pub struct PhoneBoot {
@@ -43,15 +45,15 @@ pub struct PhoneClient {
 /// failure is recorded as a failed request.
 ///
 /// # Errors
-/// When the model or protocol is unknown to `table`.
+/// [`Error::Resolve`](ServerError::Resolve) when the model or protocol is unknown to `table`.
 pub async fn boot_over_tftp(
     table: &ModelTable,
     server: SocketAddr,
     setup: PhoneSetup,
     running_load: Option<&str>,
     client: PhoneClient,
-) -> Result<PhoneBoot, String> {
-    let mut boot = BootSimulation::new(table, setup, running_load).map_err(|e| e.to_string())?;
+) -> Result<PhoneBoot, ServerError> {
+    let mut boot = BootSimulation::new(table, setup, running_load)?;
     let started = Instant::now();
     let (mut retransmits, mut bytes, mut files) = (0, 0, Vec::new());
     while let Some(name) = boot.next_request() {

@@ -5,16 +5,17 @@
 use std::path::Path;
 
 use cnfkit_repack::{Certificate, Error, HashAlgorithm, HeaderKind, PrivateKey, SignedFile};
+use cnfkit_resolve::SignError;
 
 /// A [`Signer`](cnfkit_resolve::Signer) that signs with a TFTP-role key: the signed header
 /// names the certificate, the served name and the current time.
 ///
 /// ```
-/// use cnfkit::resolve::Signer as _;
-/// let pem = std::fs::read_to_string("crates/repack/tests/data/test-tftp.pem")?;
-/// let signer = cnfkit::signing::ConfigSigner::from_pem(&pem, &pem, cnfkit::repack::HashAlgorithm::Sha1)?;
+/// use cnfkit_resolve::Signer as _;
+/// let pem = std::fs::read_to_string("../repack/tests/data/test-tftp.pem")?;
+/// let signer = cnfkit_server::ConfigSigner::from_pem(&pem, &pem, cnfkit_repack::HashAlgorithm::Sha1)?;
 /// let signed = signer.sign("SEP001122334455.cnf.xml.sgn", b"<device/>")?;
-/// let file = cnfkit::repack::SignedFile::parse(&signed)?;
+/// let file = cnfkit_repack::SignedFile::parse(&signed)?;
 /// file.verify_with(signer.certificate())?;
 /// assert_eq!(file.payload(), b"<device/>");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -68,13 +69,13 @@ impl ConfigSigner {
 }
 
 impl cnfkit_resolve::Signer for ConfigSigner {
-    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
         let mut file =
             SignedFile::new(HeaderKind::Signed, served_name, now, self.digest, payload.to_vec());
-        file.sign(&self.key, &self.cert).map_err(|e| e.to_string())?;
-        file.to_bytes().map_err(|e| e.to_string())
+        file.sign(&self.key, &self.cert).map_err(SignError::new)?;
+        file.to_bytes().map_err(SignError::new)
     }
 }

@@ -1,0 +1,52 @@
+//! The server crate's one error type.
+
+use std::path::PathBuf;
+
+/// What went wrong setting up or running a provisioning server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file the setup names could not be read, or the tree could not be opened.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listening socket could not be bound, or the runtime failed.
+    #[error("cannot serve on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An inventory, device defaults, a model or a boot plan was refused.
+    #[error(transparent)]
+    Resolve(#[from] cnfkit_resolve::Error),
+    /// A configuration could not be built or read.
+    #[error(transparent)]
+    Config(#[from] cnfkit_config::Error),
+    /// The signing key or certificate was refused.
+    #[error("signing: {0}")]
+    Signing(#[from] cnfkit_repack::Error),
+    /// A file named in the setup could not be used (which file, and why).
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps an error about the content of `path`, so the message names the file.
+    pub(crate) fn in_file(path: &std::path::Path, source: impl Into<Self>) -> Self {
+        Self::InFile { path: path.to_owned(), source: Box::new(source.into()) }
+    }
+}

@@ -1,0 +1,216 @@
+//! The TFTP driver's handler: every read answered through the resolver.
+//!
+//! [`ProvisioningHandler`] is what `cnf-server` runs: every read request goes through a
+//! [`Resolver`] (exact file, other letter case, per-device config from the inventory, signed on
+//! the fly, XMLDefault rebuilt, or "File not found"), and writes, when enabled, land atomically
+//! inside the root. Errors sent to phones never contain server paths.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cnfkit_resolve::{Answer, BootLog, FsDirectory, Resolver, SafePath};
+use cnfkit_tftp::driver::Handler;
+use cnfkit_tftp::{DataSink, DataSource, Incoming};
+use cnfkit_tftp_wire::ErrorCode;
+use tracing::{debug, error, info, warn};
+
+use crate::OpenFile;
+
+/// Whether and how write requests are taken.
+#[derive(Debug, Clone)]
+pub enum Writes {
+    /// WRQ refused with "Access violation" (the default: a TFTP server faces hostile input).
+    Off,
+    /// Writes land under `root`, through a temporary file renamed on success.
+    On {
+        /// The tree (a path inside it is checked like a read's).
+        root: FsDirectory,
+        /// Whether an existing file may be replaced (otherwise ERROR 6).
+        overwrite: bool,
+    },
+}
+
+/// The [`Handler`] of a provisioning server.
+pub struct ProvisioningHandler<D> {
+    resolver: Resolver<D>,
+    writes: Writes,
+    boot_log: Option<Arc<Mutex<BootLog>>>,
+}
+
+impl<D: OpenFile> ProvisioningHandler<D> {
+    /// Serves through `resolver`; writes off; no boot log.
+    pub fn new(resolver: Resolver<D>) -> Self {
+        Self { resolver, writes: Writes::Off, boot_log: None }
+    }
+
+    /// Keeps one [`BootLog`] line per phone boot: requests are recorded as they are answered,
+    /// and [`log_boots`] writes each boot at info level once its phone has been quiet for
+    /// `quiet`. At most `max_peers` boots are tracked at once.
+    #[must_use]
+    pub fn with_boot_log(mut self, quiet: Duration, max_peers: usize) -> Self {
+        self.boot_log = Some(Arc::new(Mutex::new(BootLog::new(quiet, max_peers))));
+        self
+    }
+
+    /// The boot log, to hand to [`log_boots`].
+    pub fn boot_log(&self) -> Option<Arc<Mutex<BootLog>>> {
+        self.boot_log.clone()
+    }
+
+    /// Takes write requests as `writes` says.
+    #[must_use]
+    pub fn with_writes(mut self, writes: Writes) -> Self {
+        self.writes = writes;
+        self
+    }
+
+    /// The resolver.
+    pub fn resolver(&self) -> &Resolver<D> {
+        &self.resolver
+    }
+}
+
+impl<D: OpenFile> Handler for ProvisioningHandler<D> {
+    fn open_read(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSource>, (ErrorCode, String)> {
+        let answer = self.resolver.resolve(request.filename());
+        let name = String::from_utf8_lossy(request.filename());
+        if let Some(log) = &self.boot_log {
+            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record(
+                Instant::now(),
+                peer.ip(),
+                &name,
+                answer.label(),
+            );
+            if let Some(line) = closed {
+                info!(target: "cnfkit::boot", "{line}");
+            }
+        }
+        match answer {
+            Answer::File { path, found } => {
+                debug!(%peer, file = %name, ?found, "serving from the tree");
+                self.resolver.directory().open_source(&path).map_err(|error| {
+                    // Found, but unreadable (permissions, descriptors exhausted): the server's
+                    // problem, so the log says so and the phone is not told "not found".
+                    warn!(%peer, file = %name, %error, "cannot open a file the tree has");
+                    (ErrorCode::NOT_DEFINED, "Cannot read file".to_owned())
+                })
+            }
+            Answer::Generated { bytes, made } => {
+                debug!(%peer, file = %name, ?made, bytes = bytes.len(), "serving a generated file");
+                Ok(Box::new(bytes))
+            }
+            Answer::NotFound { normal, why, .. } => {
+                // Misses are in the boot line; one by one they are debug detail.
+                debug!(%peer, file = %name, %why, normal, "not found");
+                Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
+            }
+            Answer::Refused(reason) => {
+                info!(%peer, file = %name, %reason, "refused");
+                Err((ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
+            }
+            Answer::Failed { failure, .. } => {
+                error!(%peer, file = %name, %failure, "cannot answer");
+                Err((ErrorCode::NOT_DEFINED, "Server error".to_owned()))
+            }
+            _ => Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())),
+        }
+    }
+
+    fn open_write(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSink>, (ErrorCode, String)> {
+        let Writes::On { root, overwrite } = &self.writes else {
+            return Err((ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()));
+        };
+        let denied = || (ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned());
+        let path = SafePath::new(request.filename()).map_err(|_| denied())?;
+        let (parent, name) = match path.as_str().rsplit_once('/') {
+            Some((parent, name)) => (root.confined(parent).ok_or_else(denied)?, name.to_owned()),
+            None => (root.root().to_owned(), path.as_str().to_owned()),
+        };
+        if !parent.is_dir() {
+            return Err(denied());
+        }
+        let target = parent.join(&name);
+        if target.symlink_metadata().is_ok() && !overwrite {
+            return Err((ErrorCode::FILE_EXISTS, "File already exists".to_owned()));
+        }
+        let sink = AtomicFile::create(parent, &name, *overwrite).map_err(|_| denied())?;
+        info!(%peer, file = %path, "receiving a write");
+        Ok(Box::new(sink))
+    }
+}
+
+/// Writes the boots of `log` at info level (target `cnfkit::boot`) as their phones go quiet,
+/// checking every `every`; runs until the task is dropped.
+pub async fn log_boots(log: Arc<Mutex<BootLog>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let lines = log.lock().unwrap_or_else(PoisonError::into_inner).expired(Instant::now());
+        for line in lines {
+            info!(target: "cnfkit::boot", "{line}");
+        }
+    }
+}
+
+/// Writes to a temporary file beside the target, renamed over it on success: a reader never
+/// sees half a file, and a failed transfer leaves nothing behind.
+struct AtomicFile {
+    file: Option<File>,
+    temp: PathBuf,
+    target: PathBuf,
+    overwrite: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl AtomicFile {
+    fn create(dir: PathBuf, name: &str, overwrite: bool) -> std::io::Result<Self> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}.{}.{n}.part", std::process::id()));
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        Ok(Self { file: Some(file), temp, target: dir.join(name), overwrite })
+    }
+}
+
+impl DataSink for AtomicFile {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.file.as_mut().ok_or_else(|| std::io::Error::other("closed"))?.write_all(data)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        let file = self.file.take().ok_or_else(|| std::io::Error::other("closed"))?;
+        file.sync_all()?;
+        drop(file);
+        if !self.overwrite && self.target.symlink_metadata().is_ok() {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+        }
+        std::fs::rename(&self.temp, &self.target)
+    }
+
+    fn abort(&mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            self.abort();
+        }
+    }
+}

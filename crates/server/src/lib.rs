@@ -1,0 +1,43 @@
+//! # cnfkit-server
+//!
+//! A provisioning server for Cisco IP phones, built from the cnfkit crates: cnfkit-tftp's
+//! driver moves the datagrams, and every request goes through one cnfkit-resolve
+//! [`Resolver`](cnfkit_resolve::Resolver): the exact file, the same name in another letter case,
+//! a per-device configuration generated from an inventory, a `.sgn` signed on the fly, a
+//! rebuilt `XMLDefault.cnf.xml`, or "File not found" with the reason in the log.
+//!
+//! - [`ProvisioningHandler`]: the driver's handler (reads through the resolver, writes when
+//!   enabled), with a per-phone [boot log](ProvisioningHandler::with_boot_log).
+//! - [`Site`]: a tree on disk with its inventory, device defaults and signer, loaded from files.
+//! - [`ConfigSigner`]: signs configurations with a TFTP-role key.
+//! - [`boot_over_tftp`]: a simulated phone booting against any TFTP server.
+//! - [`demo`]: the embedded demo tree.
+//!
+//! ```no_run
+//! use cnfkit_server::{ProvisioningHandler, Site, SiteOptions};
+//! use cnfkit_tftp::driver::{Server, ServerConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let site = Site::load(SiteOptions::new("/srv/tftp"))?;
+//! let handler = ProvisioningHandler::new(site.resolver);
+//! let server = Server::bind("0.0.0.0:69".parse()?, handler, ServerConfig::default()).await?;
+//! server.run(std::future::pending::<()>(), std::time::Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod demo;
+mod error;
+mod handler;
+mod phone;
+mod signing;
+mod site;
+mod source;
+
+pub use error::Error;
+pub use handler::{ProvisioningHandler, Writes, log_boots};
+pub use phone::{PhoneBoot, PhoneClient, boot_over_tftp};
+pub use signing::ConfigSigner;
+pub use site::{DefaultsSource, Site, SiteOptions};
+pub use source::OpenFile;

@@ -1,0 +1,160 @@
+//! A served tree on disk, with what the resolver generates from: the inventory, the device
+//! defaults, and the signer.
+
+use std::path::{Path, PathBuf};
+
+use cnfkit_config::{CnfDocument, ParseOptions};
+use cnfkit_resolve::{
+    DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, Resolver,
+};
+
+use crate::{ConfigSigner, Error};
+
+/// The default configuration every new phone falls back to.
+const XML_DEFAULT: &str = "XMLDefault.cnf.xml";
+/// Where admins leave it when they want it rebuilt.
+const XML_DEFAULT_OLD: &str = "XMLDefault.cnf.xml.old";
+
+/// What a [`Site`] is loaded from.
+#[derive(Debug)]
+pub struct SiteOptions {
+    /// The tree to serve.
+    pub root: PathBuf,
+    /// Phones (CSV with a header row): their `SEP<MAC>.cnf.xml` is generated when the tree has
+    /// none.
+    pub inventory: Option<PathBuf>,
+    /// Device defaults (TOML: `call_managers`, `[loads]`, `[urls]`).
+    pub defaults: Option<PathBuf>,
+    /// The call manager the generated files name when neither `defaults` nor an
+    /// `XMLDefault.cnf.xml.old` says (usually the server's own address).
+    pub call_manager: Option<String>,
+    /// Serve `.sgn` variants signed on the fly with this signer.
+    pub signer: Option<ConfigSigner>,
+}
+
+impl SiteOptions {
+    /// A tree served as it is: no inventory, no defaults, no signing.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            inventory: None,
+            defaults: None,
+            call_manager: None,
+            signer: None,
+        }
+    }
+}
+
+/// Where the device defaults of a [`Site`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DefaultsSource {
+    /// None: a missing `XMLDefault.cnf.xml` cannot be rebuilt.
+    None,
+    /// The defaults file given.
+    File(PathBuf),
+    /// `XMLDefault.cnf.xml.old` in the tree (its call managers and loads), because no defaults
+    /// file was given.
+    OldDefault,
+    /// Only the call manager of [`SiteOptions::call_manager`].
+    CallManager(String),
+}
+
+/// A tree ready to serve.
+pub struct Site {
+    /// The resolver over the tree.
+    pub resolver: Resolver<FsDirectory>,
+    /// The tree (for writes: [`Writes::On`](crate::Writes::On) takes it).
+    pub directory: FsDirectory,
+    /// Phones in the inventory.
+    pub inventory_len: usize,
+    /// Where the device defaults came from.
+    pub defaults: DefaultsSource,
+    /// Whether the tree has an `XMLDefault.cnf.xml` now.
+    pub has_xml_default: bool,
+    /// Problems worth a warning that do not stop the server (an unreadable
+    /// `XMLDefault.cnf.xml.old`).
+    pub warnings: Vec<String>,
+}
+
+impl Site {
+    /// Opens the tree and reads the inventory and defaults.
+    ///
+    /// Without a defaults file, an `XMLDefault.cnf.xml.old` in the tree stands in for one: its
+    /// call managers and loads rebuild `XMLDefault.cnf.xml` when that is missing (the rebuild is
+    /// cnfkit's own feature; see the resolver's documentation).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the root or a named file cannot be read; [`Error::InFile`] naming the
+    /// inventory or defaults file when its content is refused.
+    pub fn load(options: SiteOptions) -> Result<Self, Error> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        let directory = FsDirectory::new(&options.root).map_err(io(&options.root))?;
+        let read = |path: &Path| std::fs::read_to_string(path).map_err(io(path));
+        let inventory = match &options.inventory {
+            Some(path) => {
+                Some(Inventory::parse_csv(&read(path)?).map_err(|e| Error::in_file(path, e))?)
+            }
+            None => None,
+        };
+        let mut warnings = Vec::new();
+        let (defaults, source) = match &options.defaults {
+            Some(path) => {
+                let defaults = DeviceDefaults::parse_toml(&read(path)?)
+                    .map_err(|e| Error::in_file(path, e))?;
+                defaults.xml_default().map_err(|e| Error::in_file(path, e))?;
+                (Some(defaults), DefaultsSource::File(path.clone()))
+            }
+            None => match old_defaults(&directory) {
+                Some(Ok(defaults)) => (Some(defaults), DefaultsSource::OldDefault),
+                Some(Err(why)) => {
+                    warnings.push(format!("{XML_DEFAULT_OLD} cannot stand in for defaults: {why}"));
+                    (None, DefaultsSource::None)
+                }
+                None => (None, DefaultsSource::None),
+            },
+        };
+        let (defaults, source) = match (defaults, &options.call_manager) {
+            (None, Some(host)) if inventory.is_some() => (
+                Some(DeviceDefaults::with_call_manager(host)),
+                DefaultsSource::CallManager(host.clone()),
+            ),
+            (defaults, _) => (defaults, source),
+        };
+        let inventory_len = inventory.as_ref().map_or(0, Inventory::len);
+        let mut resolver = Resolver::new(directory.clone());
+        if let Some(defaults) = defaults {
+            resolver = resolver.with_generator(InventoryGenerator {
+                inventory: inventory.unwrap_or_default(),
+                defaults,
+            });
+        }
+        if let Some(signer) = options.signer {
+            resolver = resolver.with_signer(signer);
+        }
+        Ok(Self {
+            has_xml_default: directory.find_ignore_case("", XML_DEFAULT).is_some(),
+            resolver,
+            directory,
+            inventory_len,
+            defaults: source,
+            warnings,
+        })
+    }
+}
+
+/// The device defaults an `XMLDefault.cnf.xml.old` holds, if the tree has one.
+fn old_defaults(directory: &FsDirectory) -> Option<Result<DeviceDefaults, String>> {
+    let name = directory.find_ignore_case("", XML_DEFAULT_OLD)?;
+    let parsed = directory
+        .read(&name)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            CnfDocument::parse_owned(bytes, ParseOptions::default()).map_err(|e| e.to_string())
+        })
+        .and_then(|doc| DeviceDefaults::from_document(&doc).map_err(|e| e.to_string()));
+    Some(parsed)
+}
