@@ -11,11 +11,11 @@
 //! A thin front end: every decision is cnfkit-config's.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cnfkit::fs::Install;
 use cnfkit_config::{
     CallManagerSpec, CnfDocument, DefaultBuilder, DeviceType, LineRecord, MacCase, ParseOptions,
     PhoneRecord, Protocol, SipCnf, build_device,
@@ -162,25 +162,11 @@ fn split_pair(s: &str) -> Result<(&str, &str), String> {
     s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
 }
 
-/// Writes `bytes` to `target` atomically: a temporary file in the same directory, synced, then
-/// renamed over the target. With `keep_old`, the previous file is kept as `<target>.old`.
+/// Writes `bytes` to `target` through the one atomic writer, keeping the previous file as
+/// `<target>.old` with `keep_old`.
 fn write_atomic(target: &Path, bytes: &[u8], keep_old: bool) -> Result<(), String> {
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = target.file_name().ok_or("no file name")?.to_string_lossy().into_owned();
-    let tmp = dir.join(format!(".{name}.cnf-edit.tmp"));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        if keep_old && target.exists() {
-            fs::copy(target, dir.join(format!("{name}.old")))?;
-        }
-        fs::rename(&tmp, target)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("{}: {e}", target.display())
-    })
+    let install = if keep_old { Install::KeepOld } else { Install::Replace };
+    cnfkit::fs::write(target, bytes, install).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {

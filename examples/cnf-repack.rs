@@ -26,8 +26,7 @@ use clap::{Args, Parser, Subcommand};
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
     Certificate, EncryptedConfig, Error, Format, HashAlgorithm, HeaderKind, PrivateKey, Repack,
-    Role, Secrets, SignedFile, TrustList, companion_stub, detect, hex, md5_hex, tlv, write_new,
-    write_replacing,
+    Role, Secrets, SignedFile, TrustList, companion_stub, detect, hex, md5_hex, tlv,
 };
 use serde_json::json;
 
@@ -227,6 +226,12 @@ enum Failure {
     Bad(String),
 }
 
+impl From<cnfkit::fs::Error> for Failure {
+    fn from(e: cnfkit::fs::Error) -> Self {
+        Self::Bad(e.to_string())
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
@@ -352,7 +357,7 @@ fn password_from(inline: Option<&str>, file: Option<&Path>) -> Result<Option<Pas
 }
 
 fn write_out(path: &Path, bytes: &[u8]) -> Outcome {
-    let r = write_replacing(path, bytes)?;
+    let r = cnfkit::fs::write(path, bytes, cnfkit::fs::Install::KeepOld)?;
     match r.backup {
         Some(b) => eprintln!(
             "wrote {} ({} bytes, md5 {}), previous kept as {}",
@@ -371,7 +376,7 @@ fn write_out(path: &Path, bytes: &[u8]) -> Outcome {
 fn write_or_stdout(output: Option<&Path>, bytes: &[u8]) -> Outcome {
     match output {
         Some(p) => {
-            write_new(p, bytes)?;
+            cnfkit::fs::write(p, bytes, cnfkit::fs::Install::Replace)?;
             eprintln!("wrote {} ({} bytes, md5 {})", p.display(), bytes.len(), md5_hex(bytes));
             Ok(())
         }

@@ -143,6 +143,12 @@ fn run(args: Args) -> Result<(), String> {
     for warning in &site.warnings {
         eprintln!("cnf-server: warning: {warning}");
     }
+    for temp in &site.stale_temps_removed {
+        println!(
+            "cnf-server: removed {} (a write a stopped server left unfinished)",
+            temp.display()
+        );
+    }
     if args.inventory.is_some() {
         println!("cnf-server: {} phones in the inventory", site.inventory_len);
     }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cnfkit::fs::{Install, PendingFile};
+use cnfkit::server::FileSink;
 use cnfkit::tftp::driver::{self, Progress};
 use cnfkit::tftp::{ClientOptions, DataSink, Policy};
 use cnfkit_tftp_wire::Mode;
@@ -39,32 +41,6 @@ struct Args {
     /// Send no option at all (pure RFC 1350).
     #[arg(long)]
     no_options: bool,
-}
-
-/// Writes to a temporary file renamed into place at the end, so a failed fetch leaves nothing.
-struct OutputFile {
-    file: Option<std::fs::File>,
-    temp: PathBuf,
-    target: PathBuf,
-}
-
-impl DataSink for OutputFile {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        std::io::Write::write_all(
-            self.file.as_mut().ok_or_else(|| std::io::Error::other("closed"))?,
-            data,
-        )
-    }
-    fn finish(&mut self) -> std::io::Result<()> {
-        if let Some(file) = self.file.take() {
-            file.sync_all()?;
-        }
-        std::fs::rename(&self.temp, &self.target)
-    }
-    fn abort(&mut self) {
-        self.file = None;
-        let _ = std::fs::remove_file(&self.temp);
-    }
 }
 
 struct Stdout;
@@ -98,15 +74,11 @@ fn main() -> ExitCode {
     let sink: Box<dyn DataSink> = if to_stdout {
         Box::new(Stdout)
     } else {
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let temp = dir.join(format!(".tftp-get.{}.part", std::process::id()));
-        match std::fs::File::create(&temp) {
-            Ok(file) => Box::new(OutputFile { file: Some(file), temp, target: target.clone() }),
+        // Nothing appears under the target name until the whole file has arrived.
+        match PendingFile::create(&target, Install::Replace) {
+            Ok(pending) => Box::new(FileSink::new(pending)),
             Err(e) => {
-                eprintln!("tftp-get: cannot write next to {}: {e}", target.display());
+                eprintln!("tftp-get: cannot write: {e}");
                 return ExitCode::from(2);
             }
         }

@@ -5,6 +5,7 @@
 //!
 //! | feature | crate | what it is |
 //! |---|---|---|
+//! | `fs` (default) | [`cnfkit-fs`](fs) | the one atomic file writer: temp file, fsync, `.old` by hard link, create-only |
 //! | `tftp-wire` (default) | [`cnfkit-tftp-wire`](tftp_wire) | TFTP packets, options and netascii: bytes in, bytes out |
 //! | `resolve` (default) | [`cnfkit-resolve`](resolve) | phone boot sequences, request names, path safety, fallback resolution |
 //! | `config` (default) | [`cnfkit-config`](config) | cnf.xml and SIP .cnf: lossless documents, typed views, builders |
@@ -23,6 +24,10 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[cfg(feature = "fs")]
+#[doc(inline)]
+pub use cnfkit_fs as fs;
 
 #[cfg(feature = "tftp-wire")]
 #[doc(inline)]

@@ -95,9 +95,4 @@ impl Error {
     pub(crate) fn bad_tlv(tag: u8, offset: usize, reason: &'static str) -> Self {
         Self::BadTlv { tag, offset, reason }
     }
-
-    #[cfg(feature = "fs")]
-    pub(crate) fn io(path: &std::path::Path, source: io::Error) -> Self {
-        Self::Io { path: path.display().to_string(), source }
-    }
 }

@@ -10,9 +10,9 @@
 //!   signed `SEP<MAC>.cnf.xml.sgn` that points the phone at it.
 //! - [`profile`]: OpenSSL `Salted__` AES-256-CBC profiles of multiplatform phones.
 //! - [`Repack`]: open any of them, edit the config through `cnfkit-config`, and put it
-//!   back with the same cipher and key, signed again; [`write_replacing`] writes the result
-//!   without ever leaving a half-written file, keeping the previous one as `.old`
-//!   (feature `fs`, default; the rest of the crate does no IO).
+//!   back with the same cipher and key, signed again. The crate does no IO of its own: write
+//!   the result with `cnfkit-fs`, which never leaves a half-written file and keeps the
+//!   previous one as `.old`.
 //!
 //! The byte layouts follow the community tools that drive real phones (certutils) and are
 //! checked against `openssl` in the tests. SHA-1, MD5, RSA PKCS#1 v1.5 and unauthenticated
@@ -31,8 +31,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "fs")]
-mod atomic;
 mod digest;
 mod encrypted;
 mod error;
@@ -43,11 +41,6 @@ mod signed;
 pub mod tlv;
 mod trust;
 
-#[cfg(feature = "fs")]
-pub use atomic::{Replaced, write_new, write_replacing};
-#[cfg(feature = "fs")]
-#[doc(hidden)]
-pub use atomic::{Step, write_with};
 pub use digest::{HashAlgorithm, hex, md5_hex};
 pub use encrypted::{
     ContentKey, Decrypted, EncryptedConfig, companion_stub, enc_tag, key_matches_certificate,
@@ -59,6 +52,6 @@ pub use signed::{HeaderKind, SignedFile, SignerInfo, tag};
 pub use trust::{Record, Role, TrustList, record_tag};
 
 /// The README's examples run as doctests.
-#[cfg(all(doctest, feature = "fs"))]
+#[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -292,8 +292,9 @@ impl Directory for FsDirectory {
         }
     }
 
-    /// Writes a temporary file beside the target, syncs it, and renames it over the target.
-    fn write_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    /// Creates the file through the one atomic writer, only if the name is free: a file an
+    /// admin (or another server) puts there meanwhile is never overwritten.
+    fn create_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
         let target = self.root.join(path);
         let parent = target
             .parent()
@@ -305,21 +306,13 @@ impl Directory for FsDirectory {
         let name = target
             .file_name()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp.{}", std::process::id()));
-        let temp = parent.join(temp_name);
-        let result = (|| {
-            let mut file = File::create(&temp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, parent.join(name))?;
-            // The rename is durable once the directory entry is.
-            File::open(&parent)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        match cnfkit_fs::write(&parent.join(name), bytes, cnfkit_fs::Install::CreateOnly) {
+            Ok(_) => Ok(()),
+            Err(cnfkit_fs::Error::Exists { .. }) => {
+                Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+            }
+            Err(cnfkit_fs::Error::Io { source, .. }) => Err(source),
+            Err(e) => Err(std::io::Error::other(e)),
         }
-        result
     }
 }

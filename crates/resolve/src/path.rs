@@ -28,6 +28,9 @@ pub enum PathRefusal {
     NotUtf8,
     /// Longer than [`MAX_PATH_LEN`].
     TooLong,
+    /// A temporary file of a write in progress (`.<name>.cnfkit-<pid>-<n>.tmp`): never served,
+    /// never written to, so a half-written upload cannot be read or hijacked.
+    TempFile,
 }
 
 impl fmt::Display for PathRefusal {
@@ -40,6 +43,7 @@ impl fmt::Display for PathRefusal {
             Self::Colon => "colon in file name",
             Self::NotUtf8 => "file name is not UTF-8",
             Self::TooLong => "file name too long",
+            Self::TempFile => "temporary file of a write in progress",
         })
     }
 }
@@ -100,6 +104,7 @@ impl SafePath {
                 dots if dots.bytes().all(|b| b == b'.') => {
                     return Err(PathRefusal::ParentComponent);
                 }
+                name if cnfkit_fs::is_temp_name(name) => return Err(PathRefusal::TempFile),
                 name => {
                     if !normal.is_empty() {
                         normal.push('/');

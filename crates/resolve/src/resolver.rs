@@ -42,11 +42,12 @@ pub trait Directory {
     /// # Errors
     /// The IO error, when the file cannot be read.
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
-    /// Replaces a file atomically: readers see the old bytes or the new ones, never a mix.
+    /// Creates a file atomically, only if no file has that name: readers see no file or the
+    /// whole new one, never a part, and an existing file is never replaced.
     ///
     /// # Errors
-    /// The IO error; the previous file is then untouched.
-    fn write_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
+    /// `AlreadyExists` when the name is taken; any other IO error. Nothing is left behind.
+    fn create_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
 }
 
 /// Makes configuration files that are not on disk.
@@ -368,7 +369,7 @@ impl<D: Directory> Resolver<D> {
     fn rebuilt_default(&self, path: &SafePath) -> Option<Answer> {
         let bytes = self.generator.as_ref()?.default_config()?;
         let written_back =
-            self.write_back_default && self.dir.write_atomic(path.as_str(), &bytes).is_ok();
+            self.write_back_default && self.dir.create_atomic(path.as_str(), &bytes).is_ok();
         Some(Answer::Generated { bytes, made: Made::RebuiltDefault { written_back } })
     }
 }
@@ -455,8 +456,16 @@ impl Directory for MemoryDirectory {
         self.get(path).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     }
 
-    fn write_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.insert(path, bytes.to_vec());
-        Ok(())
+    fn create_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let mut files = self.files.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match files.entry(path.to_owned()) {
+            std::collections::btree_map::Entry::Occupied(_) => {
+                Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+            }
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(bytes.to_vec());
+                Ok(())
+            }
+        }
     }
 }

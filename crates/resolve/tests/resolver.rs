@@ -267,7 +267,7 @@ fn a_failed_write_back_still_serves_the_rebuilt_default_and_leaves_no_temp_file(
     let names: Vec<_> =
         std::fs::read_dir(&scratch.0).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["XMLDefault.cnf.xml"], "no temporary file left behind");
-    assert!(resolver.directory().write_atomic("missing-dir/x", b"x").is_err());
+    assert!(resolver.directory().create_atomic("missing-dir/x", b"x").is_err());
     assert!(!scratch.0.join("missing-dir").exists());
 }
 

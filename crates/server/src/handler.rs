@@ -5,21 +5,18 @@
 //! the fly, XMLDefault rebuilt, or "File not found"), and writes, when enabled, land atomically
 //! inside the root. Errors sent to phones never contain server paths.
 
-use std::fs::File;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use cnfkit_fs::{Install, PendingFile};
 use cnfkit_resolve::{Answer, BootLog, FsDirectory, Resolver, SafePath};
 use cnfkit_tftp::driver::Handler;
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
-use crate::OpenFile;
+use crate::{FileSink, OpenFile};
 
 /// Whether and how write requests are taken.
 #[derive(Debug, Clone)]
@@ -142,13 +139,21 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         if !parent.is_dir() {
             return Err(denied());
         }
-        let target = parent.join(&name);
-        if target.symlink_metadata().is_ok() && !overwrite {
-            return Err((ErrorCode::FILE_EXISTS, "File already exists".to_owned()));
-        }
-        let sink = AtomicFile::create(parent, &name, *overwrite).map_err(|_| denied())?;
+        let install = if *overwrite { Install::Replace } else { Install::CreateOnly };
+        let pending = match PendingFile::create(&parent.join(&name), install) {
+            Ok(pending) => pending,
+            Err(cnfkit_fs::Error::Exists { .. }) => {
+                return Err((ErrorCode::FILE_EXISTS, "File already exists".to_owned()));
+            }
+            Err(error) => {
+                warn!(%peer, file = %path, %error, "cannot take a write");
+                return Err(denied());
+            }
+        };
         info!(%peer, file = %path, "receiving a write");
-        Ok(Box::new(sink))
+        // Create-only unless overwrites are enabled: of two phones writing one name, one
+        // installs its file and the other's finish fails with AlreadyExists.
+        Ok(Box::new(FileSink::new(pending)))
     }
 }
 
@@ -161,56 +166,6 @@ pub async fn log_boots(log: Arc<Mutex<BootLog>>, every: Duration) {
         let lines = log.lock().unwrap_or_else(PoisonError::into_inner).expired(Instant::now());
         for line in lines {
             info!(target: "cnfkit::boot", "{line}");
-        }
-    }
-}
-
-/// Writes to a temporary file beside the target, renamed over it on success: a reader never
-/// sees half a file, and a failed transfer leaves nothing behind.
-struct AtomicFile {
-    file: Option<File>,
-    temp: PathBuf,
-    target: PathBuf,
-    overwrite: bool,
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl AtomicFile {
-    fn create(dir: PathBuf, name: &str, overwrite: bool) -> std::io::Result<Self> {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{name}.{}.{n}.part", std::process::id()));
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        Ok(Self { file: Some(file), temp, target: dir.join(name), overwrite })
-    }
-}
-
-impl DataSink for AtomicFile {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.file.as_mut().ok_or_else(|| std::io::Error::other("closed"))?.write_all(data)
-    }
-
-    fn finish(&mut self) -> std::io::Result<()> {
-        let file = self.file.take().ok_or_else(|| std::io::Error::other("closed"))?;
-        file.sync_all()?;
-        drop(file);
-        if !self.overwrite && self.target.symlink_metadata().is_ok() {
-            let _ = std::fs::remove_file(&self.temp);
-            return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
-        }
-        std::fs::rename(&self.temp, &self.target)
-    }
-
-    fn abort(&mut self) {
-        self.file = None;
-        let _ = std::fs::remove_file(&self.temp);
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            self.abort();
         }
     }
 }

@@ -40,4 +40,4 @@ pub use handler::{ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, boot_over_tftp};
 pub use signing::ConfigSigner;
 pub use site::{DefaultsSource, Site, SiteOptions};
-pub use source::OpenFile;
+pub use source::{FileSink, OpenFile};

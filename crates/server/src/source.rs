@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use cnfkit_resolve::{Contents, Directory, FsDirectory, MemoryDirectory};
 
-use cnfkit_tftp::DataSource;
+use cnfkit_fs::PendingFile;
+use cnfkit_tftp::{DataSink, DataSource};
 
 /// A directory the server can stream files from.
 pub trait OpenFile: Directory + Send + Sync + 'static {
@@ -83,6 +84,44 @@ impl OpenFile for MemoryDirectory {
         let bytes =
             self.get(path).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         Ok(Box::new(Arc::<[u8]>::from(bytes)))
+    }
+}
+
+/// A received file written through the one atomic writer: nothing is visible under the
+/// target name until the transfer completes, and a failed transfer leaves nothing behind.
+pub struct FileSink(Option<PendingFile>);
+
+impl FileSink {
+    /// Receives into `pending`, installed (as its [`Install`](cnfkit_fs::Install) says) when the
+    /// transfer completes.
+    #[must_use]
+    pub fn new(pending: PendingFile) -> Self {
+        Self(Some(pending))
+    }
+}
+
+impl DataSink for FileSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let pending = self.0.as_mut().ok_or_else(|| std::io::Error::other("closed"))?;
+        std::io::Write::write_all(pending, data)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        let pending = self.0.take().ok_or_else(|| std::io::Error::other("closed"))?;
+        match pending.commit() {
+            Ok(_) => Ok(()),
+            Err(cnfkit_fs::Error::Exists { .. }) => {
+                Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+            }
+            Err(cnfkit_fs::Error::Io { source, .. }) => Err(source),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    fn abort(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.abort();
+        }
     }
 }
 
