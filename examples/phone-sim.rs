@@ -212,7 +212,7 @@ fn report(args: &Args, mut results: Vec<Result<PhoneResult, String>>, wall: Dura
                 if phone.report.config.as_ref().is_some_and(|c| !c.own) {
                     fallback += 1;
                 }
-                let failures = phone.report.requests.iter().any(|r| r.result.starts_with("failed"));
+                let failures = phone.report.requests.iter().any(|r| r.result.is_failure());
                 if failures {
                     failed += 1;
                 } else if phone.report.ok() {
@@ -269,7 +269,7 @@ fn print_phone(args: &Args, phone: &PhoneResult) {
         let requests: Vec<_> = report
             .requests
             .iter()
-            .map(|r| serde_json::json!({ "file": r.name, "result": r.result }))
+            .map(|r| serde_json::json!({ "file": r.name, "result": r.result.to_string(), "bytes": r.bytes }))
             .collect();
         println!(
             "{}",

@@ -199,17 +199,8 @@ fn a_7940_on_sip_goes_os79xx_then_sipdefault_then_its_sip_mac_file() {
 /// What must be equal between servers: the files asked for and whether each was there, the
 /// config used, call managers, firmware decision, stuck or not.
 fn outcome(report: &BootReport) -> String {
-    let requests: Vec<String> = report
-        .requests
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.name,
-                if r.result.starts_with("found") { "found" } else { &r.result }
-            )
-        })
-        .collect();
+    let requests: Vec<String> =
+        report.requests.iter().map(|r| format!("{} {}", r.name, r.result)).collect();
     format!(
         "{requests:?} config={:?} cms={:?} load={:?} firmware={:?} stuck={}",
         report.config.as_ref().map(|c| (&c.name, c.own)),

@@ -1,91 +1,14 @@
 //! Builders for `XMLDefault.cnf.xml` and `SEP<MAC>.cnf.xml`, laid out the way a CUCM TFTP
-//! service writes them (element order of cisco-cnf.md §3.2), two-space indented, LF, stable:
+//! service writes them (the element order of the [cnf.xml element
+//! table](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#cnfxml-elements)),
+//! two-space indented, LF, stable:
 //! the same input always gives the same bytes.
-
-use std::fmt;
 
 use crate::codes::{DeviceSecurityMode, DeviceType, TransportLayerProtocol};
 use crate::doc::{CnfDocument, ParseOptions};
 use crate::encoding::{self, Context, Encoding};
 use crate::error::Error;
-
-/// A MAC address, as in `SEP<MAC>.cnf.xml`.
-///
-/// ```
-/// use cnfkit_config::{Mac, MacCase};
-/// let mac = Mac::parse("00:1b:54:ca:fe:01")?;
-/// assert_eq!(mac.to_string(), "001B54CAFE01");
-/// assert_eq!(mac.sep_file_name(MacCase::Upper), "SEP001B54CAFE01.cnf.xml");
-/// // The 7902/7905/7912 family asks for lower case (cisco-cnf.md §2.4).
-/// assert_eq!(mac.sep_file_name(MacCase::Lower), "SEP001b54cafe01.cnf.xml");
-/// assert!(Mac::parse("00:1b:54").is_err());
-/// # Ok::<(), cnfkit_config::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Mac(pub [u8; 6]);
-
-/// Hex digit case for MAC addresses in file names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MacCase {
-    /// `SEP001B54CAFE01` (the common case).
-    #[default]
-    Upper,
-    /// `SEP001b54cafe01` (7902/7905/7912).
-    Lower,
-}
-
-impl Mac {
-    /// Parses 12 hex digits, optionally separated by `:`, `-` or `.`, with an optional `SEP`
-    /// prefix.
-    ///
-    /// # Errors
-    /// [`Error::InvalidMac`].
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let bad = || Error::InvalidMac { value: text.to_owned() };
-        let t = text.trim();
-        let t = t.strip_prefix("SEP").or_else(|| t.strip_prefix("sep")).unwrap_or(t);
-        let digits: Vec<u8> = t.bytes().filter(|b| !matches!(b, b':' | b'-' | b'.')).collect();
-        if digits.len() != 12 {
-            return Err(bad());
-        }
-        let mut out = [0u8; 6];
-        for (i, pair) in digits.chunks(2).enumerate() {
-            let s = std::str::from_utf8(pair).map_err(|_| bad())?;
-            out[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
-        }
-        Ok(Self(out))
-    }
-
-    /// The 12 hex digits in the given case.
-    #[must_use]
-    pub fn hex(&self, case: MacCase) -> String {
-        self.0
-            .iter()
-            .map(|b| match case {
-                MacCase::Upper => format!("{b:02X}"),
-                MacCase::Lower => format!("{b:02x}"),
-            })
-            .collect()
-    }
-
-    /// `SEP<MAC>.cnf.xml`.
-    #[must_use]
-    pub fn sep_file_name(&self, case: MacCase) -> String {
-        format!("SEP{}.cnf.xml", self.hex(case))
-    }
-
-    /// `SIP<MAC>.cnf` (7940/7960 SIP firmware).
-    #[must_use]
-    pub fn sip_file_name(&self, case: MacCase) -> String {
-        format!("SIP{}.cnf", self.hex(case))
-    }
-}
-
-impl fmt::Display for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex(MacCase::Upper))
-    }
-}
+use crate::identity::{Mac, MacCase, Protocol};
 
 /// A call manager for a builder's `callManagerGroup`. Members get priorities 0, 1, 2... in
 /// order.
@@ -116,25 +39,6 @@ impl CallManagerSpec {
             sccp_port: Some(2000),
             sip_port: Some(5060),
             secured_sip_port: Some(5061),
-        }
-    }
-}
-
-/// Signalling protocol of a phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// SCCP (Skinny).
-    #[default]
-    Sccp,
-    /// SIP.
-    Sip,
-}
-
-impl Protocol {
-    const fn as_str(self) -> &'static str {
-        match self {
-            Self::Sccp => "SCCP",
-            Self::Sip => "SIP",
         }
     }
 }

@@ -97,7 +97,8 @@ open_code! {
 /// A CUCM device type number, as in `loadInformation434` (434 = Cisco 7942).
 ///
 /// The phone keys on the number, not on the free-text `model` attribute. [`DeviceType::KNOWN`]
-/// is the table of numbers seen in real files (cisco-cnf.md §4.2).
+/// is the table of numbers seen in real files ([device type
+/// numbers](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#device-type-numbers)).
 ///
 /// ```
 /// use cnfkit_config::DeviceType;
@@ -130,8 +131,10 @@ impl DeviceType {
     /// 7914 key expansion module.
     pub const CISCO_7914: Self = Self(124);
 
-    /// Device type numbers seen in real files, with the model they stand for (cisco-cnf.md
-    /// §4.2, mostly chan-sccp's XMLDefault.cnf.xml). Two numbers each are listed for the 7915
+    /// Device type numbers seen in real files, with the model they stand for (mostly from
+    /// chan-sccp's XMLDefault.cnf.xml; see [device type
+    /// numbers](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#device-type-numbers)).
+    /// Two numbers each are listed for the 7915
     /// and 7916 expansion modules; the sources do not say which variant each one is.
     pub const KNOWN: &'static [(u32, &'static str)] = &[
         (6, "Cisco 7910"),

@@ -47,18 +47,20 @@ mod codes;
 mod doc;
 mod encoding;
 mod error;
+mod family;
+mod identity;
 mod path;
 mod sip;
 mod validate;
 mod views;
 
-pub use build::{
-    CallManagerSpec, DefaultBuilder, LineRecord, Mac, MacCase, PhoneRecord, Protocol, build_device,
-};
+pub use build::{CallManagerSpec, DefaultBuilder, LineRecord, PhoneRecord, build_device};
 pub use codes::{CapfAuthMode, DeviceSecurityMode, DeviceType, FeatureId, TransportLayerProtocol};
 pub use doc::{CnfDocument, Element, ParseOptions, Repair, RepairKind};
 pub use encoding::{Encoding, EncodingSource};
 pub use error::{Error, Location};
+pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
+pub use identity::{Mac, MacCase, Protocol};
 pub use path::ElementPath;
 pub use sip::{SipCnf, SipCnfLine, SipCnfProxy, SipLayer, SipLayers, SipSettings};
 pub use validate::{Warning, WarningKind};

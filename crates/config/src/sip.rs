@@ -27,7 +27,9 @@ struct Line {
 
 /// A legacy SIP configuration file (`SIPDefault.cnf`, `SIP<MAC>.cnf`), kept byte for byte.
 ///
-/// Syntax, as 7940/7960 SIP firmware reads it (cisco-cnf.md §5.1): one `name: value` per line,
+/// Syntax, as 7940/7960 SIP firmware reads it ([SIP .cnf
+/// files](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#sip-cnf-files)): one
+/// `name: value` per line,
 /// value quoted (`"..."`) or bare, `name=value` and `name:"value"` also seen; a `;` after the
 /// value starts a comment, `#` and `;` start comment lines; LF or CRLF. Parsing never fails:
 /// lines that are none of these are kept and listed by [`SipCnf::unparsed_lines`].

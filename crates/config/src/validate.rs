@@ -14,7 +14,8 @@ use crate::views::{LoadForm, RootKind, load_name};
 #[non_exhaustive]
 pub enum WarningKind {
     /// A `model` text names another model than its device type number does (the phone keys
-    /// on the number, cisco-cnf.md §4.2).
+    /// on the number; see [device type
+    /// numbers](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#device-type-numbers)).
     ModelMismatch {
         /// The number.
         device_type: DeviceType,
@@ -45,7 +46,8 @@ pub enum WarningKind {
         limit: usize,
     },
     /// A SEP file with no call manager to register to (phones then show "Protocol Application
-    /// Invalid", cisco-cnf.md §6).
+    /// Invalid"; see [when a boot goes
+    /// wrong](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#when-a-boot-goes-wrong)).
     NoCallManager,
     /// A SEP file with no `loadInformation`.
     NoLoad,

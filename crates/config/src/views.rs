@@ -17,7 +17,8 @@ use crate::error::Error;
 #[non_exhaustive]
 pub enum RootKind {
     /// `<Default>` or `<default>`: an `XMLDefault.cnf.xml` (also served for a SEP request as
-    /// a workaround, cisco-cnf.md §3.1).
+    /// a workaround; see [root
+    /// element](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#root-element)).
     Default,
     /// `<device>`: a `SEP<MAC>.cnf.xml`.
     Device,
@@ -90,7 +91,8 @@ pub struct TvsMember {
     pub port: Option<u16>,
 }
 
-/// Which form a firmware load entry takes (cisco-cnf.md §4.1).
+/// Which form a firmware load entry takes ([the forms
+/// seen](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#loadinformation)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum LoadForm {
@@ -382,7 +384,8 @@ pub(crate) enum LoadName {
 }
 
 /// `loadInformation`, `loadInformationNNN`; ASCII case-insensitive, since a generator wrote
-/// `loadinformation36213` (cisco-cnf.md §4.1 item 4; validation warns about it).
+/// `loadinformation36213` (docs/file-formats.md, loadInformation, item 4; validation warns
+/// about it).
 pub(crate) fn load_name(name: &str) -> Option<LoadName> {
     let prefix = name.get(..15)?;
     if !prefix.eq_ignore_ascii_case("loadInformation") {

@@ -1,4 +1,5 @@
-//! The lossless document model: what real files throw at it (cisco-cnf.md §5), entity and
+//! The lossless document model: what real files throw at it (docs/file-formats.md, quirks of
+//! real files), entity and
 //! nesting attacks, encodings, and edits that leave everything else alone.
 
 use cnfkit_config::{CnfDocument, Encoding, EncodingSource, Error, ParseOptions, RepairKind};

@@ -1,4 +1,5 @@
-//! The legacy SIP text format (cisco-cnf.md §5.1): `name: value` lines, quoted or bare values,
+//! The legacy SIP text format (docs/file-formats.md, SIP .cnf files): `name: value` lines,
+//! quoted or bare values,
 //! `name=value`, `#` and `;` comments, CRLF; lossless; device file over default file.
 
 use cnfkit_config::{SipCnf, SipLayer, SipLayers};

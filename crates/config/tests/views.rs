@@ -1,5 +1,5 @@
 //! Typed views on the project's own fixtures (tests/data), value by value, following the
-//! element reference of cisco-cnf.md §3 and the loadInformation forms of §4.1.
+//! element reference and the loadInformation forms of docs/file-formats.md.
 
 use cnfkit_config::{
     CapfAuthMode, CnfDocument, DeviceSecurityMode, DeviceType, Encoding, EncodingSource, FeatureId,

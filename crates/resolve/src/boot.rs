@@ -1,15 +1,6 @@
 //! The requests a phone makes when it boots, and what a miss on each means.
 
-use crate::{ConfigStyle, Error, Mac, ModelTable};
-
-/// The call-control protocol of the phone's firmware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Skinny (SCCP).
-    Sccp,
-    /// SIP.
-    Sip,
-}
+use crate::{ConfigStyle, Error, Mac, ModelTable, Protocol};
 
 /// The device security mode the phone runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -107,8 +98,10 @@ impl PlannedRequest {
     }
 }
 
-/// The ordered requests a phone makes before it knows its configuration (cisco-cnf.md section
-/// 2.3): trust lists, then its own configuration in the variant its security calls for, then the
+/// The ordered requests a phone makes before it knows its configuration ([request order by
+/// model
+/// family](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#request-order-by-model-family)):
+/// trust lists, then its own configuration in the variant its security calls for, then the
 /// default. Firmware requests follow from the configuration it gets; see
 /// [`crate::firmware_decision`].
 ///

@@ -2,8 +2,11 @@
 //!
 //! A phone compares the load its configuration names (`loadInformation`) with the load it runs;
 //! when they differ it fetches `<load>.loads` and the images listed there, whether that is an
-//! upgrade or a downgrade (cisco-cnf.md section 4.5). This module reads the version out of the
-//! load names Cisco uses (section 4.3) so that the direction, and the one known trap, can be told.
+//! upgrade or a downgrade ([firmware upgrade and
+//! downgrade](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#firmware-upgrade-and-downgrade)).
+//! This module reads the version out of the load names Cisco uses ([load
+//! names](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#load-names)) so that
+//! the direction, and the one known trap, can be told.
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -168,7 +171,8 @@ fn crosses_signature_step(from: &LoadVersion, target: &LoadName, to: &LoadVersio
 ///
 /// The one gate modelled is the documented signature-format change: a 79x1/79x2/79x5 phone below
 /// 8.5(2) fails ("Auth Fail", then an upgrade loop) on a load after 8.5(2), and must take 8.5(2)
-/// first (cisco-cnf.md section 4.5).
+/// first ([firmware upgrade and
+/// downgrade](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#firmware-upgrade-and-downgrade)).
 ///
 /// ```
 /// use cnfkit_resolve::{FirmwareDecision, firmware_decision};

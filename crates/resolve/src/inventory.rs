@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use cnfkit_config::{
     CallManagerSpec, CnfDocument, DefaultBuilder, DeviceType, LineRecord, LoadForm, MacCase,
-    PhoneRecord, Protocol as ConfigProtocol, build_device,
+    PhoneRecord, Protocol, build_device,
 };
 use serde::Deserialize;
 
@@ -165,8 +165,8 @@ impl Inventory {
                 continue;
             }
             let protocol = match get("protocol").map(str::to_ascii_uppercase).as_deref() {
-                None | Some("SCCP") => ConfigProtocol::Sccp,
-                Some("SIP") => ConfigProtocol::Sip,
+                None | Some("SCCP") => Protocol::Sccp,
+                Some("SIP") => Protocol::Sip,
                 Some(other) => {
                     fail(format!("protocol {other:?}: SCCP or SIP"));
                     continue;

@@ -33,47 +33,40 @@
 
 mod boot;
 mod boot_log;
-mod family;
 mod firmware;
 #[cfg(feature = "fs")]
 mod fs;
 mod inventory;
 mod loads;
-mod mac;
 mod name;
 mod path;
 mod resolver;
 mod simulate;
 
-pub use boot::{
-    OnMiss, PhoneSetup, PlannedRequest, Protocol, Purpose, SecurityMode, boot_requests,
-};
+pub use boot::{OnMiss, PhoneSetup, PlannedRequest, Purpose, SecurityMode, boot_requests};
 pub use boot_log::{BootLine, BootLog, MAX_REQUESTS};
-pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
+/// The workspace's one `Mac`, `Protocol` and model table live in cnfkit-config.
+pub use cnfkit_config::{ConfigStyle, Mac, Model, ModelFamily, ModelTable, Protocol, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]
 pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory};
 pub use inventory::{DeviceDefaults, Inventory, InventoryGenerator, RowProblem};
 pub use loads::{LoadsManifest, ManifestImage};
-pub use mac::Mac;
 pub use name::{FileKind, Protection, Recognised};
 pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
 pub use resolver::{
     Answer, ConfigGenerator, Directory, Failure, Found, Made, MemoryDirectory, Resolver, SignError,
     Signer,
 };
-pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord};
+pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord, RequestResult};
 
 /// What went wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Text that is not a MAC address.
-    #[error("not a MAC address: {text:?} (want 12 hex digits, optionally separated by : - or .)")]
-    BadMac {
-        /// The text given.
-        text: String,
-    },
+    /// A MAC, protocol or configuration value cnfkit-config refused.
+    #[error(transparent)]
+    Config(#[from] cnfkit_config::Error),
     /// A requested name that could leave the served tree, or is not a file name at all.
     #[error("requested name refused: {reason}")]
     PathRefused {

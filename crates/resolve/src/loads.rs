@@ -3,7 +3,8 @@
 //! A manifest is a signed header (the Cisco TLV header of `.sgn` files, version 1.0) followed by
 //! text. 79x1/79x2/79x5/69xx/7940 manifests list one image per line (CRLF, `#` comments, trailing
 //! spaces, `KEY=VALUE` metadata such as `LA_VERSION=PAS30831`); 78xx/88xx manifests are INI-like,
-//! with `[PLATFORM_n]` sections of `part=image.sbn size=N` lines (cisco-cnf.md section 4.4).
+//! with `[PLATFORM_n]` sections of `part=image.sbn size=N` lines ([.loads
+//! manifests](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#loads-manifests)).
 
 use crate::Error;
 
@@ -41,7 +42,7 @@ pub struct LoadsManifest {
 }
 
 /// Tag 1 (version, 2 bytes) then tag 2 (header length, u16 big-endian): how every Cisco signed
-/// header starts (crypto-formats.md section 1.2).
+/// header starts (docs/file-formats.md, header tags).
 pub(crate) fn signed_header_len(bytes: &[u8]) -> Result<usize, Error> {
     match bytes {
         [0x01, 0x00, 0x02, _, _, 0x02, 0x00, 0x02, hi, lo, ..] => {

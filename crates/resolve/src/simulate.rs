@@ -23,13 +23,46 @@ pub enum Fetch {
     Failed(String),
 }
 
+/// What one request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestResult {
+    /// The file arrived whole.
+    Found,
+    /// "File not found" (what that means for the phone is in the report).
+    NotFound,
+    /// The transfer failed (a timeout, another error code, a transfer cut off).
+    Failed {
+        /// Why, as the transport said.
+        reason: String,
+    },
+}
+
+impl RequestResult {
+    /// Whether the transfer failed (a miss is not a failure).
+    #[must_use]
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed { .. })
+    }
+}
+
+impl std::fmt::Display for RequestResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Found => f.write_str("found"),
+            Self::NotFound => f.write_str("not found"),
+            Self::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
 /// One request the phone made and its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
     /// The file name asked for.
     pub name: String,
-    /// `found (N bytes)`, `not found`, or the failure.
-    pub result: String,
+    /// What it got.
+    pub result: RequestResult,
     /// Bytes received.
     pub bytes: u64,
 }
@@ -160,9 +193,9 @@ impl BootSimulation {
     pub fn answer(&mut self, fetch: Fetch) {
         let Some(name) = self.next_request() else { return };
         let (result, bytes) = match &fetch {
-            Fetch::Found(bytes) => (format!("found ({} bytes)", bytes.len()), bytes.len() as u64),
-            Fetch::NotFound => ("not found".to_owned(), 0),
-            Fetch::Failed(why) => (format!("failed: {why}"), 0),
+            Fetch::Found(bytes) => (RequestResult::Found, bytes.len() as u64),
+            Fetch::NotFound => (RequestResult::NotFound, 0),
+            Fetch::Failed(why) => (RequestResult::Failed { reason: why.clone() }, 0),
         };
         self.report.requests.push(RequestRecord { name: name.clone(), result, bytes });
         match std::mem::replace(&mut self.stage, Stage::Done) {

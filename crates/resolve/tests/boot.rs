@@ -1,4 +1,5 @@
-//! Boot sequences per model family (cisco-cnf.md section 2.3) and firmware decisions (section 4.5).
+//! Boot sequences per model family and firmware decisions (docs/boot-sequence.md, request order
+//! by model family; firmware upgrade and downgrade).
 
 use cnfkit_resolve::{
     ConfigStyle, Error, FirmwareDecision, LoadName, Model, ModelFamily, ModelTable, OnMiss,

@@ -1,5 +1,5 @@
-//! Path safety: a requested name never names a file outside the served tree (tftp-anchors.md
-//! section 9 item 9; the traversal bugs of atftpd's `/../` substring check and tftpy's prefix
+//! Path safety: a requested name never names a file outside the served tree (docs/security.md,
+//! paths stay inside the root; the traversal bugs of atftpd's `/../` substring check and tftpy's prefix
 //! check are the cautionary tales).
 
 use cnfkit_resolve::{Error, PathRefusal, SafePath};

@@ -1,4 +1,4 @@
-//! File-name recognition (cisco-cnf.md sections 1, 2.4 and 8 item 6).
+//! File-name recognition (docs/boot-sequence.md: which file is which, MAC letter case).
 
 use cnfkit_resolve::{FileKind, LoadsManifest, Mac, Protection, Recognised};
 

@@ -1,5 +1,5 @@
-//! Boot scenarios of cisco-cnf.md section 6, run in memory: a resolver over a tree answers a
-//! simulated phone, and the report says what the phone did and why.
+//! Boot scenarios of docs/boot-sequence.md (when a boot goes wrong), run in memory: a resolver
+//! over a tree answers a simulated phone, and the report says what the phone did and why.
 
 use cnfkit_resolve::{
     Answer, BootReport, BootSimulation, Directory, Fetch, FirmwareDecision, MemoryDirectory,
@@ -202,7 +202,7 @@ fn case_insensitive_mac_on_disk_is_found_section_2_4() {
 #[test]
 fn a_phone_with_a_trust_list_reads_its_signed_config_past_the_signed_header() {
     let dir = tree();
-    // crypto-formats.md 1.3: version 1.0, header length 12 (the two elements and two padding
+    // docs/file-formats.md, signed files: version 1.0, header length 12 (the two elements and two padding
     // bytes), then the plain file.
     let mut sgn = vec![0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x00, 0x02, 0x00, 12, 0x0d, 0x0d];
     sgn.extend_from_slice(XML_DEFAULT.replace("Default>", "device>").as_bytes());

@@ -55,6 +55,9 @@ pub use policy::{Policy, Rollover};
 pub use server::{Direction, Incoming, Refusal};
 pub use transfer::{ClientOptions, Event, Outcome, Summary, Transfer};
 
+/// The codec types this crate's API speaks in, so a user needs no second dependency.
+pub use cnfkit_tftp_wire::{ErrorCode, Mode};
+
 /// What went wrong in the driver (the sans-IO engine reports through [`Event`]s instead).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

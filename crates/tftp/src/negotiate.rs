@@ -1,6 +1,6 @@
 //! Option negotiation (RFC 2347): strict parsing, lenient answers.
 //!
-//! The server's rules, each pinned by a test of the tftp-anchors.md section 3 matrix:
+//! The server's rules, each pinned by a test of the negotiation table in docs/tftp.md:
 //! - unknown options are left out of the OACK, never an error;
 //! - `blksize` and `windowsize` above the policy are clamped down; `blksize` above 65464 is read
 //!   as "the largest you have"; below 8, or not a number, it is left out;
@@ -61,13 +61,16 @@ pub(crate) fn negotiate(
     let mut negotiated = Negotiated::default();
     let mut pairs = Vec::new();
     // Answer in the order the client asked, lowercase names.
-    let mut seen = [false; 5];
+    // The options answered so far: a duplicate is answered once. A list, not an array indexed
+    // by the option: `KnownOption` is non-exhaustive, and an option added to the codec later
+    // must not panic the engine.
+    let mut seen: Vec<cnfkit_tftp_wire::KnownOption> = Vec::with_capacity(5);
     for (name, _) in options.iter() {
         let Some(known) = cnfkit_tftp_wire::KnownOption::from_name(name) else { continue };
-        let slot = known as usize;
-        if std::mem::replace(&mut seen[slot], true) {
+        if seen.contains(&known) {
             continue;
         }
+        seen.push(known);
         match known {
             cnfkit_tftp_wire::KnownOption::Blksize => {
                 let granted = match typed.blksize {

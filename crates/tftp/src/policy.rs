@@ -5,7 +5,8 @@ use std::time::Duration;
 /// The block number that follows 65535 (RFC 1350 leaves it undefined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Rollover {
-    /// 65535 -> 0: tftp-hpa, dnsmasq, atftp, curl, U-Boot (tftp-anchors.md section 1.7).
+    /// 65535 -> 0: tftp-hpa, dnsmasq, atftp, curl, U-Boot ([block-number
+    /// rollover](https://github.com/cnfkit/cnfkit/blob/main/docs/tftp.md#block-number-rollover)).
     #[default]
     ToZero,
     /// 65535 -> 1: some embedded stacks.
@@ -34,7 +35,8 @@ impl Rollover {
 /// Why 64 KiB of window: the peer's receive buffer is what a window must fit in, and a client's
 /// is usually the system default (212992 bytes on Linux, counted with per-datagram overhead).
 /// A larger window overruns it and every window loses its tail: atftpd stalls for minutes at
-/// 8192 x 16 on loopback for this reason (tftp-anchors.md section 5).
+/// 8192 x 16 on loopback for this reason ([windows and socket
+/// buffers](https://github.com/cnfkit/cnfkit/blob/main/docs/tftp.md#windows-and-socket-buffers)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Largest `blksize` granted; larger requests are clamped down to it (RFC 2348).
@@ -42,7 +44,8 @@ pub struct Policy {
     /// Largest `windowsize` granted; larger requests are clamped down (RFC 7440).
     pub max_windowsize: u16,
     /// Cap on `blksize x windowsize`: a window that overruns the socket buffers stalls the
-    /// transfer (atftpd at 8192 x 16 on loopback, tftp-anchors.md section 5).
+    /// transfer (atftpd at 8192 x 16 on loopback; see [windows and socket
+    /// buffers](https://github.com/cnfkit/cnfkit/blob/main/docs/tftp.md#windows-and-socket-buffers)).
     pub max_window_bytes: u32,
     /// Timeout before the first retransmission when the peer negotiated none.
     pub initial_timeout: Duration,

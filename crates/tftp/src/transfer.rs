@@ -140,7 +140,6 @@ pub struct Transfer {
     phase: Phase,
     opts: Negotiated,
     policy: Policy,
-    netascii: bool,
     // Client side: the request to (re)send and the options asked for.
     request: Option<(Vec<u8>, bool, ClientOptions)>,
     oack: OackPairs,
@@ -174,7 +173,6 @@ impl Transfer {
             role,
             phase,
             opts,
-            netascii: false,
             request: None,
             oack: OackPairs::default(),
             out: VecDeque::new(),
@@ -226,7 +224,6 @@ impl Transfer {
         let phase = if opts.oack { Phase::AwaitOackAck } else { Phase::Transferring };
         let mut t = Self::new(role, phase, opts, policy, now);
         t.oack = oack;
-        t.netascii = netascii;
         t.out.push_back(if opts.oack { Out::Oack } else { Out::Ack(0) });
         t
     }
@@ -271,7 +268,6 @@ impl Transfer {
             ..Negotiated::default()
         };
         let mut t = Self::new(role, Phase::AwaitReply, opts, policy, now);
-        t.netascii = netascii;
         t.request = Some((filename.to_vec(), false, options));
         t.out.push_back(Out::Request);
         t

@@ -1,4 +1,4 @@
-//! Option negotiation, one test per row of tftp-anchors.md section 3 with the answer we chose,
+//! Option negotiation, one test per row of the table in docs/tftp.md with the answer we chose,
 //! plus the client's checks of an OACK (RFC 2347).
 
 mod support;

@@ -1,7 +1,11 @@
-//! Phone model families: how each asks for its files (cisco-cnf.md sections 2.3 and 4.2).
+//! Phone model families: how each asks for its files (see the repository's
+//! `docs/boot-sequence.md`).
 //!
-//! Data, not code: [`ModelTable::builtin`] holds what the research supports, and a caller can add
+//! Data, not code: [`ModelTable::builtin`] holds the families cnfkit knows, and a caller can add
 //! or replace families (a lab with a model this table does not know) with [`ModelTable::insert`].
+//! The device type numbers of each model come from the one number table, [`DeviceType::KNOWN`].
+
+use crate::codes::{DeviceType, model_key};
 
 /// How a family finds its configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,18 +54,32 @@ pub struct ModelFamily {
     pub trust_lists: TrustLists,
 }
 
-/// The digits of a model as users write it (`CP-7942G`, `Cisco 7942`, `IP Phone 7942`).
-fn model_digits(model: &str) -> String {
-    model.chars().filter(char::is_ascii_digit).collect()
+/// Whether a model text (`CP-7942G`, `Cisco 7942`, `Cisco 7961G-GE`) names the model `name`
+/// (`7942`), its Gigabit variant included: the same comparison [`DeviceType::from_model`] makes.
+fn names_model(text: &str, name: &str) -> bool {
+    model_key(text).is_some_and(|key| {
+        key.eq_ignore_ascii_case(name) || key.strip_suffix("G-GE").is_some_and(|k| k == name)
+    })
 }
 
 impl ModelFamily {
     /// The model entry for `model` (`7942`, `CP-7942G`, `Cisco 7942`...), if in this family.
     #[must_use]
     pub fn model(&self, model: &str) -> Option<&Model> {
-        let digits = model_digits(model);
-        self.models.iter().find(|m| m.name.eq_ignore_ascii_case(model) || m.name == digits)
+        self.models
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(model) || names_model(model, &m.name))
     }
+}
+
+/// The device type numbers of a model, from the one table of numbers ([`DeviceType::KNOWN`]):
+/// the model's own first, then its Gigabit (`G-GE`) variant.
+fn device_types_of(name: &str) -> Vec<u32> {
+    let own = DeviceType::KNOWN.iter().filter(|(_, m)| model_key(m).as_deref() == Some(name));
+    let ge = DeviceType::KNOWN
+        .iter()
+        .filter(|(_, m)| model_key(m).is_some_and(|k| k.strip_suffix("G-GE") == Some(name)));
+    own.chain(ge).map(|(n, _)| *n).collect()
 }
 
 /// The families a resolver or simulator knows.
@@ -70,8 +88,8 @@ pub struct ModelTable {
     families: Vec<ModelFamily>,
 }
 
-/// `(model, device types, termNN)` rows.
-type ModelRows<'a> = &'a [(&'a str, &'a [u32], Option<u8>)];
+/// `(model, termNN)` rows; device type numbers come from [`DeviceType::KNOWN`].
+type ModelRows<'a> = &'a [(&'a str, Option<u8>)];
 
 fn family(
     name: &str,
@@ -84,9 +102,9 @@ fn family(
         name: name.to_owned(),
         models: rows
             .iter()
-            .map(|(model, types, term)| Model {
+            .map(|(model, term)| Model {
                 name: (*model).to_owned(),
-                device_types: types.to_vec(),
+                device_types: device_types_of(model),
                 term_family: *term,
             })
             .collect(),
@@ -98,7 +116,9 @@ fn family(
 }
 
 impl ModelTable {
-    /// The families cisco-cnf.md documents: 7940/7960, 7941/7961 (and 7911/7906), the
+    /// The families the [boot
+    /// sequence](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#request-order-by-model-family)
+    /// documents: 7940/7960, 7941/7961 (and 7911/7906), the
     /// 7942/7962/7945/7965/7975 generation, 69xx, and 78xx/88xx.
     #[must_use]
     pub fn builtin() -> Self {
@@ -108,7 +128,7 @@ impl ModelTable {
             families: vec![
                 family(
                     "7940/7960",
-                    &[("7940", &[8], None), ("7960", &[7], None)],
+                    &[("7940", None), ("7960", None)],
                     (true, true),
                     ConfigStyle::LegacySip,
                     ctl_only,
@@ -116,10 +136,10 @@ impl ModelTable {
                 family(
                     "7941/7961",
                     &[
-                        ("7941", &[115, 309], Some(41)),
-                        ("7961", &[30018, 308], Some(61)),
-                        ("7911", &[307], Some(11)),
-                        ("7906", &[369], Some(6)),
+                        ("7941", Some(41)),
+                        ("7961", Some(61)),
+                        ("7911", Some(11)),
+                        ("7906", Some(6)),
                     ],
                     (true, true),
                     ConfigStyle::Xml,
@@ -128,11 +148,11 @@ impl ModelTable {
                 family(
                     "7942/7962/7945/7965/7975",
                     &[
-                        ("7942", &[434], Some(42)),
-                        ("7962", &[404], Some(62)),
-                        ("7945", &[435], Some(45)),
-                        ("7965", &[436], Some(65)),
-                        ("7975", &[437], Some(75)),
+                        ("7942", Some(42)),
+                        ("7962", Some(62)),
+                        ("7945", Some(45)),
+                        ("7965", Some(65)),
+                        ("7975", Some(75)),
                     ],
                     (true, true),
                     ConfigStyle::Xml,
@@ -141,12 +161,12 @@ impl ModelTable {
                 family(
                     "69xx",
                     &[
-                        ("6901", &[547], None),
-                        ("6911", &[548], None),
-                        ("6921", &[495], None),
-                        ("6941", &[496], None),
-                        ("6945", &[564], None),
-                        ("6961", &[497], None),
+                        ("6901", None),
+                        ("6911", None),
+                        ("6921", None),
+                        ("6941", None),
+                        ("6945", None),
+                        ("6961", None),
                     ],
                     (true, true),
                     ConfigStyle::Xml,
@@ -155,19 +175,19 @@ impl ModelTable {
                 family(
                     "78xx/88xx",
                     &[
-                        ("7811", &[36213], None),
-                        ("7821", &[621], None),
-                        ("7841", &[622], None),
-                        ("7861", &[623], None),
-                        ("7832", &[36247], None),
-                        ("8811", &[36217], None),
-                        ("8831", &[659], None),
-                        ("8832", &[36258], None),
-                        ("8841", &[683], None),
-                        ("8845", &[36224], None),
-                        ("8851", &[684], None),
-                        ("8861", &[685], None),
-                        ("8865", &[36225], None),
+                        ("7811", None),
+                        ("7821", None),
+                        ("7841", None),
+                        ("7861", None),
+                        ("7832", None),
+                        ("8811", None),
+                        ("8831", None),
+                        ("8832", None),
+                        ("8841", None),
+                        ("8845", None),
+                        ("8851", None),
+                        ("8861", None),
+                        ("8865", None),
                     ],
                     (false, true),
                     ConfigStyle::Xml,
@@ -202,5 +222,31 @@ impl ModelTable {
     /// Every family.
     pub fn iter(&self) -> impl Iterator<Item = &ModelFamily> {
         self.families.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_model_has_its_device_types_from_the_number_table() {
+        let table = ModelTable::builtin();
+        let types = |m: &str| table.by_model(m).map(|(_, model)| model.device_types.clone());
+        // The model's own number first, then its Gigabit variant.
+        assert_eq!(types("7941"), Some(vec![115, 309]));
+        assert_eq!(types("7961"), Some(vec![30018, 308]));
+        assert_eq!(types("CP-7942G"), Some(vec![434]));
+        assert_eq!(types("Cisco 7961G-GE").map(|t| t[0]), Some(30018));
+        assert_eq!(types("8845"), Some(vec![36224]));
+        assert_eq!((types("7940"), types("7960")), (Some(vec![8]), Some(vec![7])));
+        for family in table.iter() {
+            for model in &family.models {
+                assert!(!model.device_types.is_empty(), "{} has no device type", model.name);
+                for n in &model.device_types {
+                    assert_eq!(table.by_device_type(*n).map(|(_, m)| &m.name), Some(&model.name));
+                }
+            }
+        }
     }
 }
