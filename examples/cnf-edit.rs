@@ -11,20 +11,22 @@
 //! A thin front end: every decision is cnfkit-config's.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cnfkit::fs::Install;
 use cnfkit_config::{
-    CallManagerSpec, CnfDocument, DefaultBuilder, DeviceType, LineRecord, MacCase, ParseOptions,
-    PhoneRecord, Protocol, SipCnf, build_device,
+    Assignment, CallManagerSpec, CnfDocument, ConfigFile, DefaultBuilder, DeviceType, LineRecord,
+    MacCase, ParseOptions, PhoneRecord, Protocol, build_device,
 };
 
 #[derive(Parser)]
 #[command(
     name = "cnf-edit",
-    about = "Show, check, edit, generate and copy Cisco phone configuration files"
+    about = "Show, check, edit, generate and copy Cisco phone configuration files",
+    after_help = "Exit status: 0 ok, 1 check failed (a file that is not well-formed), 2 bad input or I/O error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,9 +56,9 @@ enum Command {
     Set {
         /// The file.
         file: PathBuf,
-        /// `FIELD=VALUE` pairs.
+        /// `PATH=VALUE` or `PATH@ATTR=VALUE` edits.
         #[arg(required = true)]
-        assignments: Vec<String>,
+        assignments: Vec<Assignment>,
         /// Write here instead of in place.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -88,11 +90,11 @@ enum NewKind {
         #[arg(long = "cm", required = true)]
         call_managers: Vec<String>,
         /// Load per device type: `434=SCCP42.9-4-2SR4-3S` or `7942=...` (model).
-        #[arg(long = "load")]
-        loads: Vec<String>,
+        #[arg(long = "load", value_parser = key_value)]
+        loads: Vec<(String, String)>,
         /// URL element: `servicesURL=http://...`.
-        #[arg(long = "url")]
-        urls: Vec<String>,
+        #[arg(long = "url", value_parser = key_value)]
+        urls: Vec<(String, String)>,
         /// Output file (default: XMLDefault.cnf.xml in the current directory).
         #[arg(short, long, default_value = "XMLDefault.cnf.xml")]
         output: PathBuf,
@@ -121,8 +123,8 @@ enum NewKind {
         #[arg(long)]
         locale: Option<String>,
         /// vendorConfig entry `KEY=VALUE` (repeat).
-        #[arg(long = "vendor")]
-        vendor: Vec<String>,
+        #[arg(long = "vendor", value_parser = key_value)]
+        vendor: Vec<(String, String)>,
         /// Lower-case MAC in the file name (7902/7905/7912).
         #[arg(long)]
         lower: bool,
@@ -132,34 +134,28 @@ enum NewKind {
     },
 }
 
-/// A file as cnf-edit sees it.
-enum File {
-    Xml(CnfDocument),
-    Sip(SipCnf),
+/// A `KEY=VALUE` argument.
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    let (key, value) =
+        arg.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {arg:?}"))?;
+    Ok((key.to_owned(), value.to_owned()))
 }
 
-fn is_sip(path: &Path, bytes: &[u8]) -> bool {
-    let name =
-        path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let first = bytes
-        .iter()
-        .copied()
-        .find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF);
-    (name.ends_with(".cnf") && !name.ends_with(".cnf.xml")) || first.is_some_and(|b| b != b'<')
-}
-
-fn open(path: &Path, options: ParseOptions) -> Result<File, String> {
+/// Reads a configuration file of either kind (a signed or binary file is refused).
+fn open(path: &Path, options: ParseOptions) -> Result<ConfigFile, String> {
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if is_sip(path, &bytes) {
-        return Ok(File::Sip(SipCnf::parse(&bytes)));
-    }
-    CnfDocument::parse_owned(bytes, options)
-        .map(File::Xml)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    ConfigFile::parse(&path.display().to_string(), bytes, options).map_err(|e| match e {
+        // It names the file already.
+        cnfkit_config::Error::NotText { .. } => e.to_string(),
+        e => format!("{}: {e}", path.display()),
+    })
 }
 
-fn split_pair(s: &str) -> Result<(&str, &str), String> {
-    s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+/// `println!` that reports a closed or full standard output as an error (exit 2), not a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| format!("standard output: {e}"))?
+    };
 }
 
 /// Writes `bytes` to `target` through the one atomic writer, keeping the previous file as
@@ -172,18 +168,18 @@ fn write_atomic(target: &Path, bytes: &[u8], keep_old: bool) -> Result<(), Strin
 fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
     let options = if lenient { ParseOptions::lenient() } else { ParseOptions::strict() };
     match open(file, options)? {
-        File::Sip(cnf) => {
+        ConfigFile::Sip(cnf) => {
             if json {
                 let out =
                     serde_json::json!({ "settings": cnf.settings(), "entries": cnf.entries() });
-                println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+                out!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
             } else {
                 for (k, v) in cnf.entries() {
-                    println!("{k}: {v:?}");
+                    out!("{k}: {v:?}");
                 }
             }
         }
-        File::Xml(doc) => {
+        ConfigFile::Xml(doc) => {
             let summary = doc.summary();
             if json {
                 let out = serde_json::json!({
@@ -193,10 +189,10 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                     "warnings": doc.validate(),
                     "repairs": doc.repairs(),
                 });
-                println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+                out!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
                 return Ok(());
             }
-            println!(
+            out!(
                 "root: <{}> ({:?}), {:?} ({:?})",
                 summary.root_name,
                 summary.root_kind,
@@ -204,13 +200,13 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 doc.encoding_source()
             );
             if let Some(p) = &summary.device_protocol {
-                println!("protocol: {p}");
+                out!("protocol: {p}");
             }
             if let Some(g) = &summary.call_manager_group {
-                println!("call managers ({:?}):", g.location);
+                out!("call managers ({:?}):", g.location);
                 for m in &g.members {
                     let p = &m.ports;
-                    println!(
+                    out!(
                         "  priority {}: {} (sccp {}, sip {})",
                         m.priority.map_or("-".into(), |p| p.to_string()),
                         m.process_node_name.as_deref().unwrap_or("-"),
@@ -220,10 +216,10 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 }
             }
             if !summary.firmware.entries.is_empty() {
-                println!("loads:");
+                out!("loads:");
                 for e in &summary.firmware.entries {
                     let t = e.device_type.map_or_else(|| "-".to_owned(), |t| t.to_string());
-                    println!(
+                    out!(
                         "  {t}: {:?} model={:?} ({:?})",
                         e.load,
                         e.model.as_deref().unwrap_or(""),
@@ -232,17 +228,17 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 }
             }
             for (k, v) in &summary.urls {
-                println!("{k}: {v}");
+                out!("{k}: {v}");
             }
             for (k, v) in &summary.vendor_config {
-                println!("vendorConfig/{k}: {v}");
+                out!("vendorConfig/{k}: {v}");
             }
             if let Some(m) = summary.security.device_security_mode {
-                println!("deviceSecurityMode: {m}");
+                out!("deviceSecurityMode: {m}");
             }
             if let Some(p) = &summary.sip_profile {
                 for l in &p.lines {
-                    println!(
+                    out!(
                         "line {}: {} ({})",
                         l.button.unwrap_or(0),
                         l.name.as_deref().unwrap_or("-"),
@@ -251,10 +247,10 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 }
             }
             for r in doc.repairs() {
-                println!("repaired {r}");
+                out!("repaired {r}");
             }
             for w in doc.validate() {
-                println!("warning {w}");
+                out!("warning {w}");
             }
         }
     }
@@ -264,17 +260,20 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
 fn check(file: &Path) -> Result<bool, String> {
     let name = file.display();
     let bytes = fs::read(file).map_err(|e| format!("{name}: {e}"))?;
-    if is_sip(file, &bytes) {
-        let cnf = SipCnf::parse(&bytes);
+    let parsed = ConfigFile::parse(&name.to_string(), bytes.clone(), ParseOptions::strict());
+    if let Ok(ConfigFile::Sip(cnf)) = &parsed {
         for (line, text) in cnf.unparsed_lines() {
-            println!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
+            out!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
         }
         return Ok(true);
+    }
+    if let Err(e @ cnfkit_config::Error::NotText { .. }) = &parsed {
+        return Err(e.to_string());
     }
     match CnfDocument::parse(&bytes) {
         Ok(doc) => {
             for w in doc.validate() {
-                println!(
+                out!(
                     "{name}:{}: warning: {}",
                     w.at,
                     w.to_string().split_once(": ").map_or("", |x| x.1)
@@ -284,10 +283,10 @@ fn check(file: &Path) -> Result<bool, String> {
         }
         Err(e) => {
             let at = e.location().map_or_else(String::new, |l| format!("{l}:"));
-            println!("{name}:{at} error: {e}");
+            out!("{name}:{at} error: {e}");
             if let Ok(doc) = CnfDocument::parse_with(&bytes, ParseOptions::lenient()) {
                 for r in doc.repairs() {
-                    println!(
+                    out!(
                         "{name}:{}: note: --lenient would repair: {}",
                         r.at,
                         r.to_string().split_once(": ").map_or("", |x| x.1)
@@ -299,30 +298,17 @@ fn check(file: &Path) -> Result<bool, String> {
     }
 }
 
-fn set(file: &Path, assignments: &[String], output: Option<&Path>) -> Result<(), String> {
-    let bytes = match open(file, ParseOptions::strict())? {
-        File::Sip(mut cnf) => {
-            for a in assignments {
-                let (k, v) = split_pair(a)?;
-                cnf.set(k, v).map_err(|e| e.to_string())?;
-            }
-            cnf.to_bytes()
+fn set(file: &Path, assignments: &[Assignment], output: Option<&Path>) -> Result<(), String> {
+    let mut config = open(file, ParseOptions::strict())?;
+    for assignment in assignments {
+        config.apply(assignment).map_err(|e| format!("{assignment}: {e}"))?;
+    }
+    if let ConfigFile::Xml(doc) = &config {
+        for w in doc.validate() {
+            eprintln!("warning {w}");
         }
-        File::Xml(mut doc) => {
-            for a in assignments {
-                let (field, v) = split_pair(a)?;
-                match field.rsplit_once('@') {
-                    Some((path, attr)) => doc.set_attribute(path, attr, v),
-                    None => doc.set_or_create(field, v),
-                }
-                .map_err(|e| e.to_string())?;
-            }
-            for w in doc.validate() {
-                eprintln!("warning {w}");
-            }
-            doc.into_bytes()
-        }
-    };
+    }
+    let bytes = config.into_bytes();
     match output {
         Some(out) => write_atomic(out, &bytes, false),
         None => write_atomic(file, &bytes, true),
@@ -344,12 +330,10 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
             for cm in call_managers {
                 b = b.call_manager(CallManagerSpec::new(cm));
             }
-            for l in &loads {
-                let (t, load) = split_pair(l)?;
+            for (t, load) in &loads {
                 b = b.load(device_type(t)?, load);
             }
-            for u in &urls {
-                let (el, url) = split_pair(u)?;
+            for (el, url) in &urls {
                 b = b.url(el, url);
             }
             let doc = b.build().map_err(|e| e.to_string())?;
@@ -384,10 +368,7 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
                 Some((n, lang)) => (n.to_owned(), lang.to_owned()),
                 None => (l, String::new()),
             });
-            let vendor_config = vendor
-                .iter()
-                .map(|v| split_pair(v).map(|(k, v)| (k.to_owned(), v.to_owned())))
-                .collect::<Result<_, _>>()?;
+            let vendor_config = vendor;
             let record = PhoneRecord {
                 mac,
                 model,
@@ -412,8 +393,8 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
 fn copy(file: &Path, output: &Path, repair: bool) -> Result<(), String> {
     let options = if repair { ParseOptions::lenient() } else { ParseOptions::strict() };
     let bytes = match open(file, options)? {
-        File::Sip(cnf) => cnf.to_bytes(),
-        File::Xml(mut doc) => {
+        ConfigFile::Sip(cnf) => cnf.to_bytes(),
+        ConfigFile::Xml(mut doc) => {
             if repair {
                 let n = doc.apply_repairs().map_err(|e| e.to_string())?;
                 eprintln!("{n} repair(s) applied");
@@ -432,94 +413,18 @@ fn main() -> ExitCode {
         Command::Set { file, assignments, output } => {
             set(&file, &assignments, output.as_deref()).map(|()| true)
         }
-        Command::New { kind } => new(kind).map(|p| {
-            println!("wrote {}", p.display());
-            true
+        Command::New { kind } => new(kind).and_then(|p| {
+            out!("wrote {}", p.display());
+            Ok(true)
         }),
         Command::Copy { file, output, repair } => copy(&file, &output, repair).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("cnf-edit: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cnf-edit-test-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    #[test]
-    fn set_in_place_is_atomic_and_keeps_the_previous_file_as_old() {
-        let dir = scratch("set");
-        let file = dir.join("SEP001122334455.cnf.xml");
-        let before = b"<device>\r\n\t<loadInformation>A</loadInformation>\r\n</device>\r\n";
-        fs::write(&file, before).unwrap();
-        set(&file, &["loadInformation=B&C".into(), "@ctiid=7".into()], None).unwrap();
-        assert_eq!(fs::read(dir.join("SEP001122334455.cnf.xml.old")).unwrap(), before);
-        assert_eq!(
-            fs::read(&file).unwrap(),
-            b"<device ctiid=\"7\">\r\n\t<loadInformation>B&amp;C</loadInformation>\r\n</device>\r\n"
-        );
-        // No temporary file is left behind.
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
-        // A bad path leaves the file alone.
-        assert!(set(&file, &["a[0]=x".into()], None).is_err());
-        assert!(fs::read(&file).unwrap().starts_with(b"<device ctiid"));
-    }
-
-    #[test]
-    fn sip_files_are_recognised_and_edited_as_text() {
-        let dir = scratch("sip");
-        let file = dir.join("SIPDefault.cnf");
-        fs::write(&file, b"image_version: \"P0S3-8-12-00\"\r\n").unwrap();
-        let out = dir.join("out.cnf");
-        set(&file, &["image_version=P0S3-9-0-00".into()], Some(&out)).unwrap();
-        assert_eq!(fs::read(&out).unwrap(), b"image_version: \"P0S3-9-0-00\"\r\n");
-        assert!(!dir.join("SIPDefault.cnf.old").exists(), "-o leaves the input alone");
-    }
-
-    #[test]
-    fn check_fails_on_not_well_formed_files_and_copy_repair_fixes_them() {
-        let dir = scratch("check");
-        let file = dir.join("bad.cnf.xml");
-        fs::write(&file, b"<device><WlanProfile2>0</WlanProfile1></device>").unwrap();
-        assert_eq!(check(&file), Ok(false));
-        let fixed = dir.join("fixed.cnf.xml");
-        assert!(copy(&file, &fixed, false).is_err());
-        copy(&file, &fixed, true).unwrap();
-        assert_eq!(fs::read(&fixed).unwrap(), b"<device><WlanProfile2>0</WlanProfile2></device>");
-        assert_eq!(check(&fixed), Ok(true));
-    }
-
-    #[test]
-    fn new_device_writes_sep_mac_file_named_in_upper_case() {
-        let dir = scratch("new");
-        let path = new(NewKind::Device {
-            mac: "00:11:22:aa:bb:cc".into(),
-            model: "7942".into(),
-            sip: true,
-            lines: vec!["1001:pw:Desk".into()],
-            call_managers: vec!["10.0.0.1".into()],
-            load: Some("SIP42.9-4-2SR3-1S".into()),
-            locale: Some("English_United_States:en_US".into()),
-            vendor: vec!["webAccess=0".into()],
-            lower: false,
-            dir: dir.clone(),
-        })
-        .unwrap();
-        assert_eq!(path, dir.join("SEP001122AABBCC.cnf.xml"));
-        let doc = CnfDocument::parse(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(doc.sip_profile().unwrap().lines[0].feature_label.as_deref(), Some("Desk"));
     }
 }

@@ -214,6 +214,17 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// Input that is not a text configuration at all (NUL or other control bytes): a signed,
+    /// encrypted or binary file, which only an envelope-aware tool (cnfkit-repack) may edit.
+    #[error(
+        "{name}: not a text configuration ({why}); a signed or encrypted file is opened with cnfkit-repack"
+    )]
+    NotText {
+        /// The file name given.
+        name: String,
+        /// What gave it away, and where.
+        why: String,
+    },
     /// A key that a legacy SIP `.cnf` file does not have.
     #[error("no key {key:?} in the SIP .cnf file")]
     SipKeyNotFound {

@@ -368,8 +368,7 @@ impl EncryptedConfig {
 /// # Errors
 /// [`Error::Edit`] when the full config does not parse.
 pub fn companion_stub(full_config: &[u8], phone_cert: &Certificate) -> Result<Vec<u8>, Error> {
-    let doc =
-        cnfkit_config::CnfDocument::parse(full_config).map_err(|e| Error::Edit(e.to_string()))?;
+    let doc = cnfkit_config::CnfDocument::parse(full_config).map_err(Error::Edit)?;
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<device>\n  <fullConfig>false</fullConfig>\n",
     );

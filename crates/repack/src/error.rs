@@ -73,9 +73,12 @@ pub enum Error {
     /// An RSA operation failed for a reason other than a bad signature.
     #[error("rsa: {0}")]
     Rsa(String),
-    /// An edit could not be applied to the configuration.
-    #[error("edit: {0}")]
-    Edit(String),
+    /// An edit could not be applied to the configuration (or the plaintext is not cnf.xml).
+    #[error("cannot edit the configuration: {0}")]
+    Edit(#[source] cnfkit_config::Error),
+    /// A gzip-compressed profile cannot be edited as text.
+    #[error("the profile is gzip-compressed: decrypt it, gunzip, edit, gzip, encrypt")]
+    CompressedProfile,
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Random,

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use cnfkit_config::Assignment;
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -208,20 +209,23 @@ impl Repack {
     /// stays byte for byte.
     ///
     /// # Errors
-    /// [`Error::Edit`] when the plaintext is not a cnf.xml document or the path is invalid.
+    /// [`Error::Edit`] when the plaintext is not a cnf.xml document or the path is invalid;
+    /// [`Error::CompressedProfile`] for a gzip profile.
     pub fn set(&mut self, path: &str, value: &str) -> Result<(), Error> {
+        self.apply(&Assignment::new(path, value))
+    }
+
+    /// Applies an edit as users write it (`PATH=VALUE`, `PATH@ATTR=VALUE`), as
+    /// [`set`](Self::set) does.
+    ///
+    /// # Errors
+    /// As [`set`](Self::set).
+    pub fn apply(&mut self, assignment: &Assignment) -> Result<(), Error> {
         if let Envelope::Profile { compression: Compression::Gzip, .. } = self.envelope {
-            return Err(Error::Edit(
-                "the profile is gzip-compressed: decrypt it, gunzip, edit, gzip, encrypt".into(),
-            ));
+            return Err(Error::CompressedProfile);
         }
-        let mut doc = cnfkit_config::CnfDocument::parse(&self.plaintext)
-            .map_err(|e| Error::Edit(e.to_string()))?;
-        match path.rsplit_once('@') {
-            Some((p, attr)) => doc.set_attribute(p, attr, value),
-            None => doc.set_or_create(path, value),
-        }
-        .map_err(|e| Error::Edit(format!("{path}: {e}")))?;
+        let mut doc = cnfkit_config::CnfDocument::parse(&self.plaintext).map_err(Error::Edit)?;
+        assignment.apply_to(&mut doc).map_err(Error::Edit)?;
         self.plaintext = Zeroizing::new(doc.into_bytes());
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! `openssl` is the referee (STYLE.md): what we sign, encrypt, wrap and hash is checked by
+//! `openssl` is the referee (docs/file-formats.md): what we sign, encrypt, wrap and hash is checked by
 //! the OpenSSL command line, and what OpenSSL encrypts we decrypt. Skips with a message
 //! when `openssl` is missing, except under `CI=true`, where that is a failure.
 

@@ -1,0 +1,160 @@
+//! A configuration file of either kind, told apart from its name and bytes, and the edits a user
+//! writes on a command line.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::doc::{CnfDocument, ParseOptions};
+use crate::error::Error;
+use crate::sip::SipCnf;
+
+/// A phone configuration file: cnf.xml or the legacy SIP `.cnf` text format.
+///
+/// ```
+/// use cnfkit_config::{Assignment, ConfigFile, ParseOptions};
+///
+/// let mut file = ConfigFile::parse("SEP001122334455.cnf.xml", b"<device></device>".to_vec(), ParseOptions::strict())?;
+/// file.apply(&"loadInformation=SCCP42.9-4-2SR3-1S".parse::<Assignment>()?)?;
+/// assert!(String::from_utf8(file.into_bytes()).unwrap().contains("SCCP42.9-4-2SR3-1S"));
+///
+/// let sip = ConfigFile::parse("SIP001122334455.cnf", b"line1_name: 1001\n".to_vec(), ParseOptions::strict())?;
+/// assert!(matches!(sip, ConfigFile::Sip(_)));
+///
+/// // A signed file is refused, not appended to.
+/// let signed = [&[0x00, 0x01, 0x00][..], b"<device/>"].concat();
+/// assert!(ConfigFile::parse("SEP001122334455.cnf.xml.sgn", signed, ParseOptions::strict()).is_err());
+/// # Ok::<(), cnfkit_config::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// `XMLDefault.cnf.xml`, `SEP<MAC>.cnf.xml`.
+    Xml(CnfDocument),
+    /// `SIPDefault.cnf`, `SIP<MAC>.cnf`.
+    Sip(SipCnf),
+}
+
+impl ConfigFile {
+    /// Reads `bytes`, named `name` (a file name or path): SIP `.cnf` when the name ends in `.cnf`
+    /// or the text does not start with `<`, cnf.xml otherwise.
+    ///
+    /// # Errors
+    /// [`Error::NotText`] for NUL or other control bytes (a signed, encrypted or binary file);
+    /// the cnf.xml parser's error with line and column.
+    pub fn parse(name: &str, bytes: Vec<u8>, options: ParseOptions) -> Result<Self, Error> {
+        if let Some(at) =
+            bytes.iter().position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
+        {
+            return Err(Error::NotText {
+                name: name.to_owned(),
+                why: format!("control byte 0x{:02x} at offset {at}", bytes[at]),
+            });
+        }
+        let lower = name.to_ascii_lowercase();
+        let first = bytes
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace() && !matches!(*b, 0xEF | 0xBB | 0xBF));
+        if lower.ends_with(".cnf") || first.is_some_and(|b| b != b'<') {
+            return Ok(Self::Sip(SipCnf::parse(&bytes)));
+        }
+        CnfDocument::parse_owned(bytes, options).map(Self::Xml)
+    }
+
+    /// Applies one edit: an element's text (created when missing), an attribute, or a SIP key.
+    ///
+    /// # Errors
+    /// The document's refusal; [`Error::InvalidValue`] for an attribute edit on a SIP file.
+    pub fn apply(&mut self, assignment: &Assignment) -> Result<(), Error> {
+        match self {
+            Self::Xml(doc) => assignment.apply_to(doc),
+            Self::Sip(cnf) => match &assignment.attribute {
+                Some(_) => Err(Error::InvalidValue {
+                    field: "assignment",
+                    value: assignment.to_string(),
+                    reason: "a SIP .cnf file has no attributes",
+                }),
+                None => cnf.set(&assignment.path, &assignment.value),
+            },
+        }
+    }
+
+    /// The file's bytes.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Self::Xml(doc) => doc.into_bytes(),
+            Self::Sip(cnf) => cnf.to_bytes(),
+        }
+    }
+}
+
+/// One edit as users write it: `PATH=VALUE` (an element's text, created when missing) or
+/// `PATH@ATTR=VALUE` (an attribute). The value may contain `=`.
+///
+/// ```
+/// use cnfkit_config::Assignment;
+/// let a: Assignment = "loadInformation434@model=Cisco 7942".parse()?;
+/// assert_eq!((a.path.as_str(), a.attribute.as_deref(), a.value.as_str()),
+///            ("loadInformation434", Some("model"), "Cisco 7942"));
+/// let b: Assignment = "vendorConfig/webAccess=0".parse()?;
+/// assert_eq!(b.attribute, None);
+/// assert!("no-equals-sign".parse::<Assignment>().is_err());
+/// # Ok::<(), cnfkit_config::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The element path (`vendorConfig/webAccess`) or SIP key.
+    pub path: String,
+    /// The attribute, for `PATH@ATTR=VALUE`.
+    pub attribute: Option<String>,
+    /// The new value.
+    pub value: String,
+}
+
+impl Assignment {
+    /// An edit of `target` (`PATH` or `PATH@ATTR`) to `value`.
+    #[must_use]
+    pub fn new(target: &str, value: &str) -> Self {
+        let (path, attribute) = match target.rsplit_once('@') {
+            Some((path, attr)) => (path, Some(attr.to_owned())),
+            None => (target, None),
+        };
+        Self { path: path.to_owned(), attribute, value: value.to_owned() }
+    }
+
+    /// Applies the edit to a cnf.xml document.
+    ///
+    /// # Errors
+    /// The document's refusal (a bad path, a value XML cannot carry).
+    pub fn apply_to(&self, doc: &mut CnfDocument) -> Result<(), Error> {
+        match &self.attribute {
+            Some(attr) => doc.set_attribute(&self.path, attr, &self.value),
+            None => doc.set_or_create(&self.path, &self.value),
+        }
+    }
+}
+
+impl FromStr for Assignment {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.split_once('=') {
+            Some((target, value)) if !target.is_empty() => Ok(Self::new(target, value)),
+            _ => Err(Error::InvalidValue {
+                field: "assignment",
+                value: text.to_owned(),
+                reason: "expected PATH=VALUE or PATH@ATTR=VALUE",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Assignment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        if let Some(attr) = &self.attribute {
+            write!(f, "@{attr}")?;
+        }
+        write!(f, "={}", self.value)
+    }
+}
