@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use cnfkit_config::Assignment;
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
     Certificate, EncryptedConfig, Error, Format, HashAlgorithm, HeaderKind, PrivateKey, Repack,
@@ -112,9 +113,8 @@ enum Command {
     },
     /// OpenSSL `enc` profiles of multiplatform phones.
     Profile {
-        /// encrypt or decrypt.
-        #[arg(value_parser = ["encrypt", "decrypt"])]
-        action: String,
+        /// What to do.
+        action: ProfileAction,
         /// The file.
         file: PathBuf,
         #[command(flatten)]
@@ -161,7 +161,7 @@ enum Command {
         /// FIELD=VALUE on cnf.xml element paths (`loadInformation`, `vendorConfig/webAccess`,
         /// `path@attr` for attributes); repeatable.
         #[arg(long = "set")]
-        set: Vec<String>,
+        set: Vec<Assignment>,
         /// Edit the plaintext in $EDITOR.
         #[arg(long)]
         edit: bool,
@@ -186,6 +186,15 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// What `profile` does.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileAction {
+    /// Encrypt a plain profile.
+    Encrypt,
+    /// Decrypt a profile.
+    Decrypt,
 }
 
 #[derive(Args)]
@@ -243,6 +252,14 @@ impl From<Error> for Failure {
 
 type Outcome = Result<(), Failure>;
 
+/// `println!` that reports a closed or full standard output as bad input (exit 2), not a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)
+            .map_err(|e| Failure::Bad(format!("standard output: {e}")))?
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -278,16 +295,16 @@ fn run(command: Command) -> Outcome {
             let pw =
                 password_from(password.password.as_deref(), password.password_file.as_deref())?
                     .ok_or_else(|| Failure::Bad("a password is required".into()))?;
-            profile_cmd(&action, &file, &pw, md, output.as_deref())
+            profile_cmd(action, &file, &pw, md, output.as_deref())
         }
         Command::Md5 { files } => {
             for f in files {
-                println!("{}  {}", md5_hex(&read(&f)?), f.display());
+                out!("{}  {}", md5_hex(&read(&f)?), f.display());
             }
             Ok(())
         }
         Command::Certhash { cert } => {
-            println!("{}", load_cert(&cert)?.md5_hex());
+            out!("{}", load_cert(&cert)?.md5_hex());
             Ok(())
         }
         Command::TrustList { output, signer, records, filename, digest } => {
@@ -452,11 +469,11 @@ fn inspect(path: &Path, json: bool) -> Outcome {
     }
     report["notes"] = json!(notes);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        Ok(())
     } else {
-        print_human(&report);
+        print_human(&report)
     }
-    Ok(())
 }
 
 fn header_json(file: &SignedFile, notes: &mut Vec<String>) -> serde_json::Value {
@@ -507,50 +524,43 @@ fn element_outline(elements: &[tlv::Tlv]) -> String {
         .join(" ")
 }
 
-fn print_human(v: &serde_json::Value) {
-    fn walk(prefix: &str, v: &serde_json::Value) {
+fn print_human(v: &serde_json::Value) -> Outcome {
+    fn walk(prefix: &str, v: &serde_json::Value) -> Outcome {
         match v {
             serde_json::Value::Object(map) => {
                 for (k, x) in map {
                     let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, x);
+                    walk(&key, x)?;
                 }
             }
             serde_json::Value::Array(items) if items.iter().any(serde_json::Value::is_object) => {
                 for (i, x) in items.iter().enumerate() {
-                    walk(&format!("{prefix}[{i}]"), x);
+                    walk(&format!("{prefix}[{i}]"), x)?;
                 }
             }
             serde_json::Value::Array(items) => {
                 for x in items {
-                    println!(
+                    out!(
                         "{prefix:<28} {}",
                         x.as_str().map_or_else(|| x.to_string(), str::to_owned)
                     );
                 }
             }
             serde_json::Value::Null => {}
-            serde_json::Value::String(s) => println!("{prefix:<28} {s}"),
-            x => println!("{prefix:<28} {x}"),
+            serde_json::Value::String(s) => out!("{prefix:<28} {s}"),
+            x => out!("{prefix:<28} {x}"),
         }
+        Ok(())
     }
-    walk("", v);
+    walk("", v)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (civil-from-days, proleptic Gregorian).
+/// RFC 3339 UTC (`2026-12-02T13:23:52Z`) for Unix seconds.
 fn utc(t: u32) -> String {
-    let secs = i64::from(t);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    time::OffsetDateTime::from_unix_timestamp(i64::from(t))
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
 }
 
 // ---- verify ----
@@ -562,7 +572,7 @@ fn verify(path: &Path, cert: Option<&Path>, trust_list: Option<&Path>) -> Outcom
         (Some(c), _) => {
             let cert = load_cert(c)?;
             file.verify_with(&cert)?;
-            println!(
+            out!(
                 "{}: valid signature by {} (serial {})",
                 path.display(),
                 cert.subject(),
@@ -572,7 +582,7 @@ fn verify(path: &Path, cert: Option<&Path>, trust_list: Option<&Path>) -> Outcom
         (None, Some(t)) => {
             let tl = TrustList::parse(&read(t)?)?;
             let record = tl.verify_file(&file)?;
-            println!(
+            out!(
                 "{}: valid signature by {} record {} (serial {}) of {}",
                 path.display(),
                 record.role().map_or_else(|| "?".into(), |r| r.to_string()),
@@ -583,7 +593,7 @@ fn verify(path: &Path, cert: Option<&Path>, trust_list: Option<&Path>) -> Outcom
         }
         (None, None) if file.kind() == HeaderKind::TrustList => {
             TrustList::parse(&bytes)?.verify()?;
-            println!(
+            out!(
                 "{}: valid signature by its own SAST record (a phone without a trust list accepts it on first contact)",
                 path.display()
             );
@@ -699,14 +709,14 @@ fn encrypt(path: &Path, phone_cert: &Path, signer: &SignerArgs, digest: HashAlgo
 // ---- profiles ----
 
 fn profile_cmd(
-    action: &str,
+    action: ProfileAction,
     path: &Path,
     pw: &Password,
     md: KeyDerivation,
     output: Option<&Path>,
 ) -> Outcome {
     let bytes = read(path)?;
-    if action == "decrypt" {
+    if action == ProfileAction::Decrypt {
         let p = profile::decrypt(&bytes, pw)?;
         eprintln!(
             "key derivation {}{}",
@@ -761,7 +771,7 @@ fn trust_list(
 // ---- repack ----
 
 struct RepackOptions<'a> {
-    set: &'a [String],
+    set: &'a [Assignment],
     /// The editor command when `--edit` was given.
     editor: Option<String>,
     signer: Option<(PrivateKey, Certificate)>,
@@ -778,11 +788,8 @@ fn repack(path: &Path, o: &RepackOptions<'_>, output: Option<&Path>) -> Outcome 
         Secrets { phone_key: o.phone_key.as_ref(), password: o.password.as_ref() },
     )?;
     eprintln!("{}: {}", path.display(), job.format());
-    for a in o.set {
-        let (field, value) = a
-            .split_once('=')
-            .ok_or_else(|| Failure::Bad(format!("--set {a}: expected FIELD=VALUE")))?;
-        job.set(field, value)?;
+    for assignment in o.set {
+        job.apply(assignment)?;
     }
     if let Some(editor) = &o.editor {
         let edited = edit_in_editor(editor, job.plaintext())?;
@@ -933,7 +940,7 @@ mod tests {
         let dir = scratch("repack");
         let f = copy("SEP001122334455.cnf.xml.enc.sgn", &dir);
         let opts = RepackOptions {
-            set: &["deviceProtocol=SCCP".to_owned()],
+            set: &["deviceProtocol=SCCP".parse().unwrap()],
             editor: None,
             signer: Some((
                 load_key(&data("test-tftp.pem")).map_err(|_| "k").unwrap(),
@@ -961,7 +968,7 @@ mod tests {
         let dir = scratch("untrusted");
         let f = copy("SEP001122334455.cnf.xml.sgn", &dir);
         let opts = RepackOptions {
-            set: &["fullConfig=false".to_owned()],
+            set: &["fullConfig=false".parse().unwrap()],
             editor: None,
             signer: Some((
                 load_key(&data("test-sast.pem")).map_err(|_| "k").unwrap(),
@@ -1040,11 +1047,17 @@ mod tests {
         let src = dir.join("p.xml");
         std::fs::write(&src, b"<flat-profile><A>1</A></flat-profile>\n").unwrap();
         let pw = Password::new("pw");
-        profile_cmd("encrypt", &src, &pw, KeyDerivation::Md5, Some(&dir.join("p.cfg")))
-            .map_err(|_| "enc")
-            .unwrap();
         profile_cmd(
-            "decrypt",
+            ProfileAction::Encrypt,
+            &src,
+            &pw,
+            KeyDerivation::Md5,
+            Some(&dir.join("p.cfg")),
+        )
+        .map_err(|_| "enc")
+        .unwrap();
+        profile_cmd(
+            ProfileAction::Decrypt,
             &dir.join("p.cfg"),
             &pw,
             KeyDerivation::Md5,
@@ -1055,7 +1068,7 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("back.xml")).unwrap(), std::fs::read(&src).unwrap());
         assert_eq!(
             exit_code(profile_cmd(
-                "decrypt",
+                ProfileAction::Decrypt,
                 &dir.join("p.cfg"),
                 &Password::new("nope"),
                 KeyDerivation::Md5,

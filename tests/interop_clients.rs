@@ -1,5 +1,5 @@
 //! Real TFTP clients against cnfkit's provisioning server, byte-compared: curl, tftp-hpa, atftp,
-//! busybox and tftpy (tftp-anchors.md section 6 command lines). Loopback only, every client
+//! busybox and tftpy (the command lines of docs/tftp.md). Loopback only, every client
 //! bounded in time. Locally a missing client skips with a message; under `CI=true` it fails.
 
 mod support;
@@ -83,7 +83,7 @@ fn curl_default_blksize_no_options_and_netascii() {
         );
         check(what, &output, &std::fs::read(&out).unwrap_or_default(), &binary);
     }
-    // curl does not decode netascii (tftp-anchors.md 1.6): it writes the wire bytes.
+    // curl does not decode netascii (docs/tftp.md, netascii): it writes the wire bytes.
     let output = run(
         Command::new("curl").args(["-sS", "-B", "-o"]).arg(&out).arg(url("XMLDefault.cnf.xml")),
         LIMIT,

@@ -48,7 +48,7 @@ fn against(name: &'static str) {
     let addr: SocketAddr = ([127, 0, 0, 1], peer.port).into();
     for options in grid() {
         if options.mode == Mode::Netascii {
-            // tftpy sends netascii files untranslated (tftp-anchors.md 1.6): only RFC servers.
+            // tftpy sends netascii files untranslated (docs/tftp.md, netascii): only RFC servers.
             if name == "tftpy" {
                 continue;
             }

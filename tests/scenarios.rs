@@ -1,4 +1,4 @@
-//! The boot stories of cisco-cnf.md section 6, end to end over loopback: a tree on disk served
+//! The boot stories of docs/boot-sequence.md, end to end over loopback: a tree on disk served
 //! by cnfkit's provisioning server (the `cnf-server` handler, in process), phones booted by the
 //! `phone-sim` boot loop (`cnfkit::server::boot_over_tftp`). Then the same trees served by
 //! tftpd-hpa and atftpd give the same per-phone outcome (locally a missing peer skips with a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the hostile seeds of tftp-anchors.md section 7 and server-side packets into the corpus.
+"""Writes the hostile seeds of docs/tftp.md (hostile input) and server-side packets into the corpus.
 
 Usage: hostile-seeds.py FUZZ_DIR   (writes into FUZZ_DIR/corpus/{packet,options,netascii})
 """

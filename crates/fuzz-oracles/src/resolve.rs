@@ -2,8 +2,8 @@ use cnfkit_resolve::{
     DeviceDefaults, Inventory, LoadName, LoadsManifest, Recognised, SafePath, firmware_decision,
 };
 
-/// `resolve_names`: the path sanitizer keeps any bytes inside the tree (tftp-anchors.md section 7
-/// target 5), and the name recogniser, load-name reader, manifest parser and firmware decision
+/// `resolve_names`: the path sanitizer keeps any bytes inside the tree (docs/security.md, paths
+/// stay inside the root), and the name recogniser, load-name reader, manifest parser and firmware decision
 /// never panic on arbitrary input; neither do the inventory CSV and device defaults TOML readers,
 /// and every inventory error names a line that exists.
 pub fn resolve_names(data: &[u8]) {

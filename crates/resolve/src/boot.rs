@@ -98,9 +98,8 @@ impl PlannedRequest {
     }
 }
 
-/// The ordered requests a phone makes before it knows its configuration ([request order by
-/// model
-/// family](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#request-order-by-model-family)):
+/// The ordered requests a phone makes before it knows its configuration ([request
+/// order by model family](https://github.com/cnfkit/cnfkit/blob/main/docs/boot-sequence.md#request-order-by-model-family)):
 /// trust lists, then its own configuration in the variant its security calls for, then the
 /// default. Firmware requests follow from the configuration it gets; see
 /// [`crate::firmware_decision`].

@@ -11,7 +11,8 @@
 //!
 //! let file = b"line1\nline2\r\nbare\rcr\nend";
 //! let wire = netascii::encode_to_vec(file);
-//! // What tftpd-hpa and atftpd send for this file (tftp-anchors.md section 1.6).
+//! // What tftpd-hpa and atftpd send for this file, see
+//! // https://github.com/cnfkit/cnfkit/blob/main/docs/tftp.md#netascii
 //! assert_eq!(wire, b"line1\r\nline2\r\0\r\nbare\r\0cr\r\nend");
 //! assert_eq!(netascii::encoded_len(file), wire.len() as u64);
 //! assert_eq!(netascii::decode_to_vec(&wire), file);

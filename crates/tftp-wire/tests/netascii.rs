@@ -3,7 +3,7 @@
 use cnfkit_tftp_wire::netascii::{self, Decoder, Encoder};
 use proptest::prelude::*;
 
-/// The wire bytes tftpd-hpa, atftpd and fbtftp send (tftp-anchors.md section 1.6).
+/// The wire bytes tftpd-hpa, atftpd and fbtftp send (docs/tftp.md, netascii).
 #[test]
 fn encodes_like_tftpd_hpa_and_atftpd() {
     let file = b"line1\nline2\r\nbare\rcr\nend";

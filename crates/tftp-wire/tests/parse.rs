@@ -83,7 +83,7 @@ fn truncated_headers_are_refused_with_their_length() {
     assert_eq!(Packet::parse(b""), Err(Error::Truncated { needed: 2, len: 0 }));
     assert_eq!(Packet::parse(b"\x00"), Err(Error::Truncated { needed: 2, len: 1 }));
     assert_eq!(Packet::parse(b"\x00\x03\x00"), Err(Error::Truncated { needed: 4, len: 3 }));
-    // ERROR of 2..=4 bytes: tftp-anchors.md section 7 hostile seeds.
+    // ERROR of 2..=4 bytes: docs/tftp.md, hostile input.
     assert_eq!(Packet::parse(b"\x00\x05"), Err(Error::Truncated { needed: 4, len: 2 }));
     assert_eq!(Packet::parse(b"\x00\x05\x00"), Err(Error::Truncated { needed: 4, len: 3 }));
     assert_eq!(
@@ -207,7 +207,7 @@ fn wire_and_built_options_compare_by_content() {
     assert_ne!(wire, Options::from_pairs(other));
 }
 
-/// tftp-anchors.md section 7: the hostile option values a server meets.
+/// docs/tftp.md, hostile input: the hostile option values a server meets.
 #[test]
 fn typed_view_reports_each_hostile_value_without_judging_it() {
     let typed = |pairs: &[(&[u8], &[u8])]| Options::from_pairs(pairs).typed();

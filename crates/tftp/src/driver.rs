@@ -71,7 +71,8 @@ pub struct ServerConfig {
     /// instead of sleeping until the next datagram. `None` (the default): never.
     ///
     /// On loopback or a fast LAN this removes the server's wake-up from every lockstep round
-    /// trip (measured in the README's throughput section); it keeps a core busy while the
+    /// trip (measured in [BENCHMARKS.md](https://github.com/cnfkit/cnfkit/blob/main/BENCHMARKS.md));
+    /// it keeps a core busy while the
     /// transfer runs. Phones on a real network answer in milliseconds, beyond any sensible
     /// budget, and a boot storm runs many transfers at once, so neither ever polls. Polls that
     /// come back empty pause polling for exponentially more waits.
