@@ -73,6 +73,17 @@ impl Error {
     }
 }
 
+/// For callers that speak `std::io` (a TFTP sink, a directory trait): the IO error itself, and
+/// `AlreadyExists` for [`Error::Exists`].
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io { source, .. } => source,
+            Error::Exists { .. } => io::Error::from(io::ErrorKind::AlreadyExists),
+        }
+    }
+}
+
 /// How the new file takes the target's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Install {

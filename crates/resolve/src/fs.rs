@@ -306,13 +306,7 @@ impl Directory for FsDirectory {
         let name = target
             .file_name()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        match cnfkit_fs::write(&parent.join(name), bytes, cnfkit_fs::Install::CreateOnly) {
-            Ok(_) => Ok(()),
-            Err(cnfkit_fs::Error::Exists { .. }) => {
-                Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
-            }
-            Err(cnfkit_fs::Error::Io { source, .. }) => Err(source),
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        cnfkit_fs::write(&parent.join(name), bytes, cnfkit_fs::Install::CreateOnly)?;
+        Ok(())
     }
 }

@@ -108,14 +108,8 @@ impl DataSink for FileSink {
 
     fn finish(&mut self) -> std::io::Result<()> {
         let pending = self.0.take().ok_or_else(|| std::io::Error::other("closed"))?;
-        match pending.commit() {
-            Ok(_) => Ok(()),
-            Err(cnfkit_fs::Error::Exists { .. }) => {
-                Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
-            }
-            Err(cnfkit_fs::Error::Io { source, .. }) => Err(source),
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        pending.commit()?;
+        Ok(())
     }
 
     fn abort(&mut self) {
