@@ -27,7 +27,8 @@ use cnfkit_config::Assignment;
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
     Certificate, EncryptedConfig, Error, Format, HashAlgorithm, HeaderKind, PrivateKey, Repack,
-    Role, Secrets, SignedFile, TrustList, companion_stub, detect, hex, md5_hex, tlv,
+    Role, Secrets, SignedFile, Signing, TrustList, detect, hex, md5_hex, sign_or_wrap, signed_name,
+    unix_now, unsigned_name,
 };
 use serde_json::json;
 
@@ -410,118 +411,15 @@ fn file_name(path: &Path) -> String {
 // ---- inspect ----
 
 fn inspect(path: &Path, json: bool) -> Outcome {
-    let bytes = read(path)?;
-    let format = detect(&bytes);
-    let mut report = json!({
-        "file": path.display().to_string(),
-        "format": format.to_string(),
-        "size": bytes.len(),
-        "md5": md5_hex(&bytes),
-    });
-    let mut notes: Vec<String> = Vec::new();
-    match format {
-        Format::Signed | Format::Encrypted | Format::SignedOther(..) => {
-            let file = SignedFile::parse(&bytes)?;
-            report["header"] = header_json(&file, &mut notes);
-            if format == Format::Encrypted {
-                let enc = EncryptedConfig::from_signed(file)?;
-                report["encryption"] = json!({
-                    "cipher": "AES-128-CBC",
-                    "iv": enc.iv().map(|iv| hex(&iv)).ok(),
-                    "padding": enc.padding().ok(),
-                    "wrapped_key_bytes": enc.wrapped_key().map(<[u8]>::len).ok(),
-                    "plaintext_digest": enc.plaintext_digest().map(|(c, d)| json!({"code": c, "value": hex(d)})),
-                });
-            } else {
-                let payload = SignedFile::parse(&bytes)?.into_payload();
-                report["payload"] = payload_json(&payload);
-            }
-        }
-        Format::TrustList => {
-            let tl = TrustList::parse(&bytes)?;
-            report["header"] = header_json(tl.header(), &mut notes);
-            report["signer_version"] = json!(tl.signer_version().map(|(a, b)| format!("{a}.{b}")));
-            report["records"] = tl
-                .records()
-                .iter()
-                .map(|r| {
-                    json!({
-                        "role": r.role().map(|x| x.to_string()),
-                        "subject": r.subject(),
-                        "issuer": r.issuer(),
-                        "serial": hex(r.serial()),
-                        "rsa_bits": r.public_key().map(|k| k.bits()),
-                        "certificate": r.certificate().is_some(),
-                    })
-                })
-                .collect();
-            report["self_signature"] = json!(match tl.verify() {
-                Ok(()) => "valid (SAST record)".to_owned(),
-                Err(e) => e.to_string(),
-            });
-        }
-        Format::Profile => {
-            report["profile"] = json!({ "cipher": "AES-256-CBC", "salt": hex(&bytes[8..16]) });
-            notes.push("the contents need the password: cnf-repack profile decrypt".into());
-        }
-        Format::Gzip => notes.push("gzip data: gunzip to read it".into()),
-        _ => report["payload"] = payload_json(&bytes),
-    }
-    report["notes"] = json!(notes);
+    let report = cnfkit_repack::inspect(&read(path)?)?;
+    let mut value = serde_json::to_value(&report).map_err(|e| Failure::Bad(e.to_string()))?;
+    value["file"] = json!(path.display().to_string());
     if json {
-        out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         Ok(())
     } else {
-        print_human(&report)
+        print_human(&value)
     }
-}
-
-fn header_json(file: &SignedFile, notes: &mut Vec<String>) -> serde_json::Value {
-    let (maj, min) = file.version();
-    let signer = file.signer();
-    if let Some(4) = file.digest_code() {
-        notes.push("digest code 4 read as SHA-512 (old certutils numbering); phones use 3".into());
-    }
-    json!({
-        "version": format!("{maj}.{min}"),
-        "kind": format!("{:?}", file.kind()),
-        "header_length": file.header_length(),
-        "signer": signer.name,
-        "issuer": signer.issuer,
-        "serial": hex(&signer.serial),
-        "digest": file.hash_algorithm().map(|a| a.name().to_owned()).unwrap_or_else(|e| e.to_string()),
-        "digest_code": file.digest_code(),
-        "modulus_bits": file.modulus_index().map(|m| 512u32 << m.min(3)),
-        "signature_bytes": file.signature().map(<[u8]>::len),
-        "filename": file.filename(),
-        "timestamp": file.timestamp(),
-        "timestamp_utc": file.timestamp().map(utc),
-        "elements": element_outline(file.elements()),
-        "payload_bytes": file.payload().len(),
-    })
-}
-
-fn payload_json(payload: &[u8]) -> serde_json::Value {
-    let parsed = cnfkit_config::CnfDocument::parse(payload);
-    json!({
-        "bytes": payload.len(),
-        "md5": md5_hex(payload),
-        "cnf_xml": match &parsed {
-            Ok(doc) => json!({"root": doc.root().name(), "load": doc.find("loadInformation").map(|e| e.text())}),
-            Err(e) => json!(format!("not cnf.xml: {e}")),
-        },
-    })
-}
-
-fn element_outline(elements: &[tlv::Tlv]) -> String {
-    elements
-        .iter()
-        .map(|e| match &e.body {
-            tlv::Body::Children(c) => format!("{:02x}{{{}}}", e.tag, element_outline(c)),
-            _ => format!("{:02x}", e.tag),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn print_human(v: &serde_json::Value) -> Outcome {
@@ -553,14 +451,6 @@ fn print_human(v: &serde_json::Value) -> Outcome {
         Ok(())
     }
     walk("", v)
-}
-
-/// RFC 3339 UTC (`2026-12-02T13:23:52Z`) for Unix seconds.
-fn utc(t: u32) -> String {
-    time::OffsetDateTime::from_unix_timestamp(i64::from(t))
-        .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
 }
 
 // ---- verify ----
@@ -618,55 +508,25 @@ fn sign(
 ) -> Outcome {
     let (key, cert) = (load_key(&signer.key)?, load_cert(&signer.cert)?);
     let bytes = read(path)?;
-    let (mut file, out) = match detect(&bytes) {
-        Format::Signed | Format::Encrypted | Format::TrustList => (
-            SignedFile::parse(&bytes)?,
-            output.map_or_else(|| path.to_path_buf(), Path::to_path_buf),
-        ),
-        Format::SignedOther(a, b) => {
-            return Err(Failure::Bad(format!("unknown header version {a}.{b}")));
-        }
-        _ => {
-            let out = output.map_or_else(
-                || PathBuf::from(format!("{}.sgn", path.display())),
-                Path::to_path_buf,
-            );
-            let name = file_name(&out);
-            (
-                SignedFile::new(
-                    HeaderKind::Signed,
-                    &name,
-                    now(),
-                    digest.unwrap_or(HashAlgorithm::Sha1),
-                    bytes,
-                ),
-                out,
-            )
-        }
+    // A signed file is signed again in place; a plain one becomes FILE.sgn.
+    let signed_already =
+        matches!(detect(&bytes), Format::Signed | Format::Encrypted | Format::TrustList);
+    let out = match output {
+        Some(o) => o.to_path_buf(),
+        None if signed_already => path.to_path_buf(),
+        None => path.with_file_name(signed_name(&file_name(path))),
     };
-    if let Some(d) = digest {
-        file.set_hash_algorithm(d);
-    }
-    if let Some(n) = filename {
-        file.set_filename(n);
-    }
-    file.set_timestamp(now());
-    file.sign(&key, &cert)?;
-    write_out(&out, &file.to_bytes()?)
+    let signing = Signing { key: &key, cert: &cert, digest, filename, now: unix_now() };
+    write_out(&out, &sign_or_wrap(&bytes, &file_name(&out), &signing)?)
 }
 
 fn strip(path: &Path, output: Option<&Path>) -> Outcome {
     let file = SignedFile::parse(&read(path)?)?;
     let out = match output {
         Some(o) => o.to_path_buf(),
-        None => {
-            let name = file_name(path);
-            let stem =
-                name.strip_suffix(".sgn").or_else(|| name.strip_suffix(".sha512")).ok_or_else(
-                    || Failure::Bad("the name has no .sgn or .sha512 suffix: give -o".into()),
-                )?;
-            path.with_file_name(stem)
-        }
+        None => path.with_file_name(unsigned_name(&file_name(path)).ok_or_else(|| {
+            Failure::Bad("the name has no .sgn or .sha512 suffix: give -o".into())
+        })?),
     };
     write_out(&out, file.payload())
 }
@@ -683,21 +543,17 @@ fn encrypt(path: &Path, phone_cert: &Path, signer: &SignerArgs, digest: HashAlgo
     let plain = read(path)?;
     let phone = load_cert(phone_cert)?;
     let (key, cert) = (load_key(&signer.key)?, load_cert(&signer.cert)?);
-    let enc_path = PathBuf::from(format!("{}.enc.sgn", path.display()));
-    let stub_path = PathBuf::from(format!("{}.sgn", path.display()));
-    let (mut enc, _) =
-        EncryptedConfig::encrypt(&plain, &phone, &file_name(&enc_path), now(), digest)?;
-    enc.file_mut().sign(&key, &cert)?;
-    let mut stub = SignedFile::new(
-        HeaderKind::Signed,
-        &file_name(&stub_path),
-        now(),
+    let sealed = EncryptedConfig::seal_for_phone(
+        &plain,
+        &file_name(path),
+        &phone,
+        unix_now(),
         digest,
-        companion_stub(&plain, &phone)?,
-    );
-    stub.sign(&key, &cert)?;
-    write_out(&enc_path, &enc.file().to_bytes()?)?;
-    write_out(&stub_path, &stub.to_bytes()?)?;
+        &key,
+        &cert,
+    )?;
+    write_out(&path.with_file_name(&sealed.encrypted_name), &sealed.encrypted)?;
+    write_out(&path.with_file_name(&sealed.stub_name), &sealed.stub)?;
     eprintln!(
         "certHash {} (MD5 of {}); the phone reads the stub, then fetches the .enc.sgn",
         phone.md5_hex(),
@@ -747,18 +603,9 @@ fn trust_list(
         let role: Role = role.parse().map_err(Failure::Bad)?;
         entries.push((role, load_cert(Path::new(pem))?));
     }
-    let name = filename.map_or_else(
-        || {
-            if file_name(output).to_ascii_uppercase().starts_with("CTL") {
-                "CTLFile.tlv".to_owned()
-            } else {
-                "ITLFile.tlv".to_owned()
-            }
-        },
-        str::to_owned,
-    );
+    let name = filename.unwrap_or_else(|| TrustList::header_filename_for(&file_name(output)));
     let refs: Vec<(Role, &Certificate)> = entries.iter().map(|(r, c)| (*r, c)).collect();
-    let mut tl = TrustList::new(&name, now(), digest, &refs);
+    let mut tl = TrustList::new(name, unix_now(), digest, &refs);
     tl.sign(&key, &sast)?;
     if !entries.iter().any(|(r, _)| r.signs_configs()) {
         eprintln!(
@@ -844,259 +691,4 @@ fn edit_in_editor(editor: &str, plain: &[u8]) -> Result<Vec<u8>, Failure> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-fn now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/repack/tests/data").join(name)
-    }
-
-    fn scratch(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cnf-repack-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    fn copy(name: &str, dir: &Path) -> PathBuf {
-        let to = dir.join(name);
-        std::fs::copy(data(name), &to).unwrap();
-        to
-    }
-
-    fn tftp() -> SignerArgs {
-        SignerArgs { key: data("test-tftp.pem"), cert: data("test-tftp.pem") }
-    }
-
-    fn exit_code(r: Outcome) -> u8 {
-        match r {
-            Ok(()) => 0,
-            Err(Failure::Rejected(_)) => 1,
-            Err(Failure::Bad(_)) => 2,
-        }
-    }
-
-    #[test]
-    fn exit_status_is_0_valid_1_rejected_2_bad_input() {
-        let sgn = data("SEP001122334455.cnf.xml.sgn");
-        assert_eq!(exit_code(verify(&sgn, Some(&data("test-tftp.pem")), None)), 0);
-        assert_eq!(exit_code(verify(&sgn, Some(&data("test-sast.pem")), None)), 1);
-        assert_eq!(exit_code(verify(&sgn, None, Some(&data("ITLFile.tlv")))), 0);
-        assert_eq!(
-            exit_code(verify(&data("SEP001122334455.cnf.xml"), Some(&data("test-tftp.pem")), None)),
-            2
-        );
-        assert_eq!(exit_code(verify(&data("ITLFile.tlv"), None, None)), 0);
-        assert_eq!(exit_code(verify(&data("no-such-file"), None, None)), 2);
-    }
-
-    #[test]
-    fn inspect_reads_every_sample_in_text_and_json() {
-        for name in [
-            "SEP001122334455.cnf.xml",
-            "SEP001122334455.cnf.xml.sgn",
-            "SEP001122334455.cnf.xml.sha512.sgn",
-            "SEP001122334455.cnf.xml.enc.sgn",
-            "ITLFile.tlv",
-            "tv1_md5.cfg",
-        ] {
-            for json in [false, true] {
-                assert_eq!(exit_code(inspect(&data(name), json)), 0, "{name}");
-            }
-        }
-    }
-
-    #[test]
-    fn sign_wraps_a_plain_file_as_file_sgn_with_its_served_name() {
-        let dir = scratch("sign");
-        let plain = copy("SEP001122334455.cnf.xml", &dir);
-        sign(&plain, &tftp(), None, None, None).map_err(|_| "sign").unwrap();
-        let out =
-            SignedFile::parse(&std::fs::read(dir.join("SEP001122334455.cnf.xml.sgn")).unwrap())
-                .unwrap();
-        assert_eq!(out.filename().as_deref(), Some("SEP001122334455.cnf.xml.sgn"));
-        assert_eq!(out.payload(), std::fs::read(&plain).unwrap());
-        out.verify_with(&load_cert(&data("test-tftp.pem")).map_err(|_| "cert").unwrap()).unwrap();
-        // Strip gives the plain file back.
-        std::fs::remove_file(&plain).unwrap();
-        strip(&dir.join("SEP001122334455.cnf.xml.sgn"), None).map_err(|_| "strip").unwrap();
-        assert_eq!(
-            std::fs::read(&plain).unwrap(),
-            std::fs::read(data("SEP001122334455.cnf.xml")).unwrap()
-        );
-    }
-
-    #[test]
-    fn repack_of_an_encrypted_config_keeps_the_original_as_old_and_decrypts_to_the_edit() {
-        let dir = scratch("repack");
-        let f = copy("SEP001122334455.cnf.xml.enc.sgn", &dir);
-        let opts = RepackOptions {
-            set: &["deviceProtocol=SCCP".parse().unwrap()],
-            editor: None,
-            signer: Some((
-                load_key(&data("test-tftp.pem")).map_err(|_| "k").unwrap(),
-                load_cert(&data("test-tftp.pem")).map_err(|_| "c").unwrap(),
-            )),
-            phone_key: Some(load_key(&data("test-phone.pem")).map_err(|_| "p").unwrap()),
-            password: None,
-            trust_list: Some(
-                TrustList::parse(&std::fs::read(data("ITLFile.tlv")).unwrap()).unwrap(),
-            ),
-            force: false,
-        };
-        assert_eq!(exit_code(repack(&f, &opts, None)), 0);
-        assert_eq!(
-            std::fs::read(dir.join("SEP001122334455.cnf.xml.enc.sgn.old")).unwrap(),
-            std::fs::read(data("SEP001122334455.cnf.xml.enc.sgn")).unwrap()
-        );
-        let enc = EncryptedConfig::parse(&std::fs::read(&f).unwrap()).unwrap();
-        let plain = enc.decrypt(opts.phone_key.as_ref().unwrap()).unwrap().plaintext;
-        assert!(String::from_utf8_lossy(&plain).contains("<deviceProtocol>SCCP</deviceProtocol>"));
-    }
-
-    #[test]
-    fn repack_refuses_a_signer_the_phones_trust_list_does_not_hold_and_writes_nothing() {
-        let dir = scratch("untrusted");
-        let f = copy("SEP001122334455.cnf.xml.sgn", &dir);
-        let opts = RepackOptions {
-            set: &["fullConfig=false".parse().unwrap()],
-            editor: None,
-            signer: Some((
-                load_key(&data("test-sast.pem")).map_err(|_| "k").unwrap(),
-                load_cert(&data("test-sast.pem")).map_err(|_| "c").unwrap(),
-            )),
-            phone_key: None,
-            password: None,
-            trust_list: Some(
-                TrustList::parse(&std::fs::read(data("ITLFile.tlv")).unwrap()).unwrap(),
-            ),
-            force: false,
-        };
-        assert_eq!(exit_code(repack(&f, &opts, None)), 1);
-        assert_eq!(
-            std::fs::read(&f).unwrap(),
-            std::fs::read(data("SEP001122334455.cnf.xml.sgn")).unwrap()
-        );
-        assert!(!dir.join("SEP001122334455.cnf.xml.sgn.old").exists());
-        let forced = RepackOptions { force: true, ..opts };
-        assert_eq!(exit_code(repack(&f, &forced, None)), 0);
-    }
-
-    #[test]
-    fn repack_edit_runs_the_editor_on_the_plaintext() {
-        let dir = scratch("editor");
-        let f = copy("SEP001122334455.cnf.xml.sgn", &dir);
-        let opts = RepackOptions {
-            set: &[],
-            editor: Some("sed -i s/SIP/SCCP/".into()),
-            signer: Some((
-                load_key(&data("test-tftp.pem")).map_err(|_| "k").unwrap(),
-                load_cert(&data("test-tftp.pem")).map_err(|_| "c").unwrap(),
-            )),
-            phone_key: None,
-            password: None,
-            trust_list: None,
-            force: false,
-        };
-        assert_eq!(exit_code(repack(&f, &opts, None)), 0);
-        let out = SignedFile::parse(&std::fs::read(&f).unwrap()).unwrap();
-        assert!(
-            String::from_utf8_lossy(out.payload())
-                .contains("<deviceProtocol>SCCP</deviceProtocol>")
-        );
-    }
-
-    #[test]
-    fn encrypt_writes_the_enc_sgn_and_a_signed_stub_with_the_cert_hash() {
-        let dir = scratch("encrypt");
-        let plain = copy("SEP001122334455.cnf.xml", &dir);
-        encrypt(&plain, &data("test-phone.pem"), &tftp(), HashAlgorithm::Sha1)
-            .map_err(|_| "encrypt")
-            .unwrap();
-        let phone_key = load_key(&data("test-phone.pem")).map_err(|_| "k").unwrap();
-        let enc = EncryptedConfig::parse(
-            &std::fs::read(dir.join("SEP001122334455.cnf.xml.enc.sgn")).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(
-            &enc.decrypt(&phone_key).unwrap().plaintext[..],
-            std::fs::read(&plain).unwrap().as_slice()
-        );
-        let stub =
-            SignedFile::parse(&std::fs::read(dir.join("SEP001122334455.cnf.xml.sgn")).unwrap())
-                .unwrap();
-        let phone = load_cert(&data("test-phone.pem")).map_err(|_| "c").unwrap();
-        assert!(
-            String::from_utf8_lossy(stub.payload())
-                .contains(&format!("<certHash>{}</certHash>", phone.md5_hex()))
-        );
-    }
-
-    #[test]
-    fn profile_encrypt_then_decrypt_gives_the_file_back() {
-        let dir = scratch("profile");
-        let src = dir.join("p.xml");
-        std::fs::write(&src, b"<flat-profile><A>1</A></flat-profile>\n").unwrap();
-        let pw = Password::new("pw");
-        profile_cmd(
-            ProfileAction::Encrypt,
-            &src,
-            &pw,
-            KeyDerivation::Md5,
-            Some(&dir.join("p.cfg")),
-        )
-        .map_err(|_| "enc")
-        .unwrap();
-        profile_cmd(
-            ProfileAction::Decrypt,
-            &dir.join("p.cfg"),
-            &pw,
-            KeyDerivation::Md5,
-            Some(&dir.join("back.xml")),
-        )
-        .map_err(|_| "dec")
-        .unwrap();
-        assert_eq!(std::fs::read(dir.join("back.xml")).unwrap(), std::fs::read(&src).unwrap());
-        assert_eq!(
-            exit_code(profile_cmd(
-                ProfileAction::Decrypt,
-                &dir.join("p.cfg"),
-                &Password::new("nope"),
-                KeyDerivation::Md5,
-                None
-            )),
-            2
-        );
-    }
-
-    #[test]
-    fn a_trust_list_built_here_verifies_and_vouches_for_its_tftp_record() {
-        let dir = scratch("itl");
-        let out = dir.join("ITLFile.tlv");
-        let sast = SignerArgs { key: data("test-sast.pem"), cert: data("test-sast.pem") };
-        let record = format!("TFTP={}", data("test-tftp.pem").display());
-        assert_eq!(exit_code(trust_list(&out, &sast, &[record], None, HashAlgorithm::Sha1)), 0);
-        assert_eq!(exit_code(verify(&out, None, None)), 0);
-        assert_eq!(exit_code(verify(&data("SEP001122334455.cnf.xml.sgn"), None, Some(&out))), 0);
-        assert_eq!(
-            exit_code(trust_list(&out, &sast, &["NOPE=x.pem".into()], None, HashAlgorithm::Sha1)),
-            2
-        );
-    }
-
-    #[test]
-    fn utc_formats_unix_seconds() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(1_767_225_600), "2026-01-01T00:00:00Z");
-        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

@@ -101,3 +101,11 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Now, in the Unix seconds signed headers carry (0 before 1970, `u32::MAX` after 2106).
+#[must_use]
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}

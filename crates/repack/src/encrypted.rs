@@ -390,3 +390,66 @@ pub fn companion_stub(full_config: &[u8], phone_cert: &Certificate) -> Result<Ve
 pub fn key_matches_certificate(key: &PrivateKey, cert: &Certificate) -> bool {
     cert.public_key().is_some_and(|p: &PublicKey| key.matches(p))
 }
+
+/// An encrypted config and the signed stub that points the phone at it, ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedConfig {
+    /// `SEP<MAC>.cnf.xml.enc.sgn`.
+    pub encrypted_name: String,
+    /// Its bytes, signed.
+    pub encrypted: Vec<u8>,
+    /// `SEP<MAC>.cnf.xml.sgn`: the stub the phone reads first.
+    pub stub_name: String,
+    /// Its bytes, signed.
+    pub stub: Vec<u8>,
+}
+
+impl EncryptedConfig {
+    /// Encrypts the plain config `name` (`SEP<MAC>.cnf.xml`) for the phone holding
+    /// `phone_cert`'s key and makes its companion stub ([`companion_stub`]), both signed with
+    /// `key` and `cert` at `now`: everything a server needs to serve an encrypted config.
+    ///
+    /// ```
+    /// use cnfkit_repack::{Certificate, EncryptedConfig, HashAlgorithm, PrivateKey};
+    /// let data = std::path::Path::new("tests/data");
+    /// let plain = std::fs::read(data.join("SEP001122334455.cnf.xml"))?;
+    /// let phone = Certificate::from_pem(&std::fs::read_to_string(data.join("test-phone.pem"))?)?;
+    /// let pem = std::fs::read_to_string(data.join("test-tftp.pem"))?;
+    /// let (key, cert) = (PrivateKey::from_pem(&pem)?, Certificate::from_pem(&pem)?);
+    /// let sealed = EncryptedConfig::seal_for_phone(
+    ///     &plain, "SEP001122334455.cnf.xml", &phone, 0, HashAlgorithm::Sha1, &key, &cert)?;
+    /// assert_eq!(sealed.encrypted_name, "SEP001122334455.cnf.xml.enc.sgn");
+    /// assert_eq!(sealed.stub_name, "SEP001122334455.cnf.xml.sgn");
+    /// let phone_key = PrivateKey::from_pem(&std::fs::read_to_string(data.join("test-phone.pem"))?)?;
+    /// let back = EncryptedConfig::parse(&sealed.encrypted)?.decrypt(&phone_key)?;
+    /// assert_eq!(&back.plaintext[..], &plain[..]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`EncryptedConfig::encrypt`], [`companion_stub`] and [`SignedFile::sign`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal_for_phone(
+        plaintext: &[u8],
+        name: &str,
+        phone_cert: &Certificate,
+        now: u32,
+        digest: HashAlgorithm,
+        key: &PrivateKey,
+        cert: &Certificate,
+    ) -> Result<SealedConfig, Error> {
+        let encrypted_name = format!("{name}.enc.sgn");
+        let stub_name = format!("{name}.sgn");
+        let (mut enc, _) = Self::encrypt(plaintext, phone_cert, &encrypted_name, now, digest)?;
+        enc.file_mut().sign(key, cert)?;
+        let stub_payload = companion_stub(plaintext, phone_cert)?;
+        let mut stub = SignedFile::new(HeaderKind::Signed, &stub_name, now, digest, stub_payload);
+        stub.sign(key, cert)?;
+        Ok(SealedConfig {
+            encrypted_name,
+            encrypted: enc.file().to_bytes()?,
+            stub_name,
+            stub: stub.to_bytes()?,
+        })
+    }
+}

@@ -34,6 +34,7 @@
 mod digest;
 mod encrypted;
 mod error;
+mod inspect;
 mod keys;
 pub mod profile;
 mod repack;
@@ -41,14 +42,21 @@ mod signed;
 pub mod tlv;
 mod trust;
 
-pub use digest::{HashAlgorithm, hex, md5_hex};
+pub use digest::{HashAlgorithm, hex, md5_hex, unix_now};
 pub use encrypted::{
-    ContentKey, Decrypted, EncryptedConfig, companion_stub, enc_tag, key_matches_certificate,
+    ContentKey, Decrypted, EncryptedConfig, SealedConfig, companion_stub, enc_tag,
+    key_matches_certificate,
 };
 pub use error::Error;
+pub use inspect::{
+    CnfXmlReport, EncryptionReport, HeaderReport, Inspection, PayloadReport, PlaintextDigest,
+    ProfileReport, RecordReport, TrustListReport, inspect,
+};
 pub use keys::{Certificate, PrivateKey, PublicKey};
 pub use repack::{Format, Repack, Secrets, detect, is_config_kind};
-pub use signed::{HeaderKind, SignedFile, SignerInfo, tag};
+pub use signed::{
+    HeaderKind, SignedFile, SignerInfo, Signing, sign_or_wrap, signed_name, tag, unsigned_name,
+};
 pub use trust::{Record, Role, TrustList, record_tag};
 
 /// The README's examples run as doctests.

@@ -541,3 +541,77 @@ impl SignedFile {
         Ok(())
     }
 }
+
+/// The name a signed copy of `name` is served under: `X.sgn`.
+#[must_use]
+pub fn signed_name(name: &str) -> String {
+    format!("{name}.sgn")
+}
+
+/// The plain file a signed file's name stands for: `X` for `X.sgn` or `X.sha512` (any case),
+/// else `None`.
+///
+/// ```
+/// use cnfkit_repack::{signed_name, unsigned_name};
+/// assert_eq!(signed_name("SEP001122334455.cnf.xml"), "SEP001122334455.cnf.xml.sgn");
+/// assert_eq!(unsigned_name("SEP001122334455.cnf.xml.SGN"), Some("SEP001122334455.cnf.xml"));
+/// assert_eq!(unsigned_name("term42.default.loads"), None);
+/// ```
+#[must_use]
+pub fn unsigned_name(name: &str) -> Option<&str> {
+    [".sgn", ".sha512"].iter().find_map(|suffix| {
+        let cut = name.len().checked_sub(suffix.len())?;
+        (name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(suffix))
+            .then(|| &name[..cut])
+    })
+}
+
+/// How [`sign_or_wrap`] signs.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    /// The private key.
+    pub key: &'a PrivateKey,
+    /// Its certificate (named in the header).
+    pub cert: &'a Certificate,
+    /// The digest: `None` keeps a signed file's, and is SHA-1 for a new header.
+    pub digest: Option<HashAlgorithm>,
+    /// The file name for the header: `None` keeps a signed file's.
+    pub filename: Option<&'a str>,
+    /// The signing time (Unix seconds).
+    pub now: u32,
+}
+
+/// Signs `bytes`: a signed file, trust list or encrypted config is signed again (its elements
+/// kept; time, and name and digest when given, updated); anything else gets a new signed header
+/// named `new_name` unless [`Signing::filename`] says otherwise.
+///
+/// # Errors
+/// [`Error::WrongFormat`] for a header version this crate does not know (signing it again
+/// could drop what it does not understand); the parse errors of a damaged signed file; and as
+/// [`SignedFile::sign`].
+pub fn sign_or_wrap(bytes: &[u8], new_name: &str, signing: &Signing<'_>) -> Result<Vec<u8>, Error> {
+    let mut file = match crate::detect(bytes) {
+        crate::Format::Signed | crate::Format::Encrypted | crate::Format::TrustList => {
+            SignedFile::parse(bytes)?
+        }
+        crate::Format::SignedOther(major, minor) => {
+            return Err(Error::WrongFormat(format!("unknown header version {major}.{minor}")));
+        }
+        _ => SignedFile::new(
+            HeaderKind::Signed,
+            new_name,
+            signing.now,
+            signing.digest.unwrap_or(HashAlgorithm::Sha1),
+            bytes.to_vec(),
+        ),
+    };
+    if let Some(digest) = signing.digest {
+        file.set_hash_algorithm(digest);
+    }
+    if let Some(name) = signing.filename {
+        file.set_filename(name);
+    }
+    file.set_timestamp(signing.now);
+    file.sign(signing.key, signing.cert)?;
+    file.to_bytes()
+}

@@ -471,3 +471,23 @@ fn parse_records(data: &[u8], base: usize) -> Result<Vec<Record>, Error> {
     }
     Ok(records)
 }
+
+impl TrustList {
+    /// The file name a trust list's header carries, from the name it is written under:
+    /// `CTLFile.tlv` for a CTL (any name starting with `CTL`), else `ITLFile.tlv` (also for a
+    /// per-device `ITLSEP<MAC>.tlv`, whose header names the shared file).
+    ///
+    /// ```
+    /// use cnfkit_repack::TrustList;
+    /// assert_eq!(TrustList::header_filename_for("ctlfile.tlv"), "CTLFile.tlv");
+    /// assert_eq!(TrustList::header_filename_for("ITLSEP001122334455.tlv"), "ITLFile.tlv");
+    /// ```
+    #[must_use]
+    pub fn header_filename_for(output_name: &str) -> &'static str {
+        if output_name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("CTL")) {
+            "CTLFile.tlv"
+        } else {
+            "ITLFile.tlv"
+        }
+    }
+}

@@ -70,11 +70,13 @@ impl ConfigSigner {
 
 impl cnfkit_resolve::Signer for ConfigSigner {
     fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-        let mut file =
-            SignedFile::new(HeaderKind::Signed, served_name, now, self.digest, payload.to_vec());
+        let mut file = SignedFile::new(
+            HeaderKind::Signed,
+            served_name,
+            cnfkit_repack::unix_now(),
+            self.digest,
+            payload.to_vec(),
+        );
         file.sign(&self.key, &self.cert).map_err(SignError::new)?;
         file.to_bytes().map_err(SignError::new)
     }
