@@ -199,53 +199,7 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 doc.encoding(),
                 doc.encoding_source()
             );
-            if let Some(p) = &summary.device_protocol {
-                out!("protocol: {p}");
-            }
-            if let Some(g) = &summary.call_manager_group {
-                out!("call managers ({:?}):", g.location);
-                for m in &g.members {
-                    let p = &m.ports;
-                    out!(
-                        "  priority {}: {} (sccp {}, sip {})",
-                        m.priority.map_or("-".into(), |p| p.to_string()),
-                        m.process_node_name.as_deref().unwrap_or("-"),
-                        p.ethernet_phone_port.map_or("-".into(), |p| p.to_string()),
-                        p.sip_port.map_or("-".into(), |p| p.to_string()),
-                    );
-                }
-            }
-            if !summary.firmware.entries.is_empty() {
-                out!("loads:");
-                for e in &summary.firmware.entries {
-                    let t = e.device_type.map_or_else(|| "-".to_owned(), |t| t.to_string());
-                    out!(
-                        "  {t}: {:?} model={:?} ({:?})",
-                        e.load,
-                        e.model.as_deref().unwrap_or(""),
-                        e.form
-                    );
-                }
-            }
-            for (k, v) in &summary.urls {
-                out!("{k}: {v}");
-            }
-            for (k, v) in &summary.vendor_config {
-                out!("vendorConfig/{k}: {v}");
-            }
-            if let Some(m) = summary.security.device_security_mode {
-                out!("deviceSecurityMode: {m}");
-            }
-            if let Some(p) = &summary.sip_profile {
-                for l in &p.lines {
-                    out!(
-                        "line {}: {} ({})",
-                        l.button.unwrap_or(0),
-                        l.name.as_deref().unwrap_or("-"),
-                        l.feature_label.as_deref().unwrap_or("")
-                    );
-                }
-            }
+            write!(std::io::stdout(), "{summary}").map_err(|e| format!("standard output: {e}"))?;
             for r in doc.repairs() {
                 out!("repaired {r}");
             }
@@ -316,11 +270,7 @@ fn set(file: &Path, assignments: &[Assignment], output: Option<&Path>) -> Result
 }
 
 fn device_type(key: &str) -> Result<DeviceType, String> {
-    key.parse()
-        .map(DeviceType)
-        .ok()
-        .or_else(|| DeviceType::from_model(key))
-        .ok_or_else(|| format!("unknown device type or model {key:?}"))
+    DeviceType::from_key(key).ok_or_else(|| format!("unknown device type or model {key:?}"))
 }
 
 fn new(kind: NewKind) -> Result<PathBuf, String> {

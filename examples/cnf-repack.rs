@@ -26,8 +26,8 @@ use clap::{Args, Parser, Subcommand};
 use cnfkit_config::Assignment;
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
-    Certificate, EncryptedConfig, Error, Format, HashAlgorithm, HeaderKind, PrivateKey, Repack,
-    Role, Secrets, SignedFile, Signing, TrustList, detect, hex, md5_hex, sign_or_wrap, signed_name,
+    Certificate, EncryptedConfig, Error, Format, HashAlgorithm, PrivateKey, Repack, Role, Secrets,
+    SignedFile, Signing, TrustList, Verifier, detect, hex, md5_hex, sign_or_wrap, signed_name,
     unix_now, unsigned_name,
 };
 use serde_json::json;
@@ -334,10 +334,7 @@ fn run(command: Command) -> Outcome {
                 },
                 phone_key: phone_key.as_deref().map(load_key).transpose()?,
                 password: pw,
-                trust_list: trust_list
-                    .as_deref()
-                    .map(|p| TrustList::parse(&read(p)?).map_err(Failure::from))
-                    .transpose()?,
+                trust_list: trust_list.as_deref().map(load_trust_list).transpose()?,
                 force,
             };
             repack(&file, &opts, output.as_deref())
@@ -349,29 +346,24 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Bad(format!("{}: {e}", path.display())))
 }
 
-fn read_text(path: &Path) -> Result<String, Failure> {
-    String::from_utf8(read(path)?)
-        .map_err(|_| Failure::Bad(format!("{}: not a PEM text file", path.display())))
-}
-
 fn load_key(path: &Path) -> Result<PrivateKey, Failure> {
-    PrivateKey::from_pem(&read_text(path)?)
-        .map_err(|e| Failure::Bad(format!("{}: {e}", path.display())))
+    Ok(PrivateKey::from_pem_file(path)?)
 }
 
 fn load_cert(path: &Path) -> Result<Certificate, Failure> {
-    Certificate::from_pem(&read_text(path)?)
-        .map_err(|e| Failure::Bad(format!("{}: {e}", path.display())))
+    Ok(Certificate::from_pem_file(path)?)
+}
+
+fn load_trust_list(path: &Path) -> Result<TrustList, Failure> {
+    Ok(TrustList::parse(&read(path)?)?)
 }
 
 fn password_from(inline: Option<&str>, file: Option<&Path>) -> Result<Option<Password>, Failure> {
-    if let Some(p) = inline {
-        return Ok(Some(Password::new(p)));
+    match (inline, file) {
+        (Some(p), _) => Ok(Some(Password::new(p))),
+        (None, Some(f)) => Ok(Some(Password::from_file(f)?)),
+        (None, None) => Ok(None),
     }
-    let Some(f) = file else { return Ok(None) };
-    let text = zeroize::Zeroizing::new(read(f)?);
-    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    Ok(Some(Password::new(line.strip_suffix(b"\r").unwrap_or(line))))
 }
 
 fn write_out(path: &Path, bytes: &[u8]) -> Outcome {
@@ -457,42 +449,31 @@ fn print_human(v: &serde_json::Value) -> Outcome {
 
 fn verify(path: &Path, cert: Option<&Path>, trust_list: Option<&Path>) -> Outcome {
     let bytes = read(path)?;
-    let file = SignedFile::parse(&bytes)?;
-    match (cert, trust_list) {
-        (Some(c), _) => {
-            let cert = load_cert(c)?;
-            file.verify_with(&cert)?;
-            out!(
-                "{}: valid signature by {} (serial {})",
-                path.display(),
-                cert.subject(),
-                hex(cert.serial())
-            );
-        }
-        (None, Some(t)) => {
-            let tl = TrustList::parse(&read(t)?)?;
-            let record = tl.verify_file(&file)?;
-            out!(
-                "{}: valid signature by {} record {} (serial {}) of {}",
-                path.display(),
-                record.role().map_or_else(|| "?".into(), |r| r.to_string()),
-                record.subject(),
-                hex(record.serial()),
-                t.display()
-            );
-        }
-        (None, None) if file.kind() == HeaderKind::TrustList => {
-            TrustList::parse(&bytes)?.verify()?;
-            out!(
-                "{}: valid signature by its own SAST record (a phone without a trust list accepts it on first contact)",
-                path.display()
-            );
-        }
+    let (cert, list) =
+        (cert.map(load_cert).transpose()?, trust_list.map(load_trust_list).transpose()?);
+    let by = match (&cert, &list) {
+        (Some(cert), _) => Verifier::Certificate(cert),
+        (None, Some(list)) => Verifier::TrustList(list),
+        (None, None) if detect(&bytes) == Format::TrustList => Verifier::OwnSast,
         (None, None) => {
             return Err(Failure::Bad(
                 "give the signer's --cert or the phone's --trust-list".into(),
             ));
         }
+    };
+    let signer = cnfkit_repack::verify(&bytes, by)?;
+    let (path, serial) = (path.display(), hex(&signer.serial));
+    match (by, trust_list) {
+        (Verifier::TrustList(_), Some(list)) => out!(
+            "{path}: valid signature by {} record {} (serial {serial}) of {}",
+            signer.role.map_or_else(|| "?".into(), |r| r.to_string()),
+            signer.subject,
+            list.display()
+        ),
+        (Verifier::OwnSast, _) => out!(
+            "{path}: valid signature by its own SAST record (a phone without a trust list accepts it on first contact)"
+        ),
+        _ => out!("{path}: valid signature by {} (serial {serial})", signer.subject),
     }
     Ok(())
 }

@@ -160,3 +160,31 @@ fn a_full_standard_output_is_exit_2_not_a_panic() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("standard output"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn show_prints_call_managers_and_loads_and_a_model_key_names_the_model() {
+    let dir = scratch("show");
+    let file = dir.join("XMLDefault.cnf.xml");
+    let out = run(&[
+        "new",
+        "default",
+        "--cm",
+        "10.0.0.1",
+        "--load",
+        "7942=SCCP42.9-4-2SR3-1S",
+        "--url",
+        "servicesURL=http://10.0.0.1/services",
+        "-o",
+        s(&file),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["show", s(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "root: <Default> (Default), Utf8 (Declaration)\n\
+         call managers (Root):\n  priority 0: 10.0.0.1 (sccp 2000, sip 5060)\n\
+         loads:\n  434 (Cisco 7942): \"SCCP42.9-4-2SR3-1S\" model=\"Cisco 7942\" (Numbered)\n\
+         servicesURL: http://10.0.0.1/services\n"
+    );
+}

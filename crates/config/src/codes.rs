@@ -206,6 +206,22 @@ impl DeviceType {
         Self::KNOWN.iter().find(|(n, _)| *n == self.0).map(|(_, m)| *m)
     }
 
+    /// The device type a load key names, as admins write them (`[loads]` in device defaults,
+    /// `cnf-edit new default --load KEY=LOAD`): a model the table knows (`7942`, `CP-7962G`)
+    /// first, else a number (`434`). No device type number has four digits, so `7961` is the
+    /// model, not device type 7961.
+    ///
+    /// ```
+    /// use cnfkit_config::DeviceType;
+    /// assert_eq!(DeviceType::from_key("7942"), Some(DeviceType(434)));
+    /// assert_eq!(DeviceType::from_key(" 434 "), Some(DeviceType(434)));
+    /// assert_eq!(DeviceType::from_key("no such phone"), None);
+    /// ```
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::from_model(key).or_else(|| key.trim().parse().ok().map(Self))
+    }
+
     /// The device type of a model text, if the table knows it: tolerant of prefixes
     /// (`SCCP:`, `Cisco`, `IP Phone`, `CP-`) and a trailing `G` (`CP-7942G`). Where two numbers
     /// share a model, the first in the table wins.

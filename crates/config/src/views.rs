@@ -359,6 +359,52 @@ pub struct Summary {
     pub sip_profile: Option<SipProfile>,
 }
 
+/// The summary as `cnf-edit show` prints it: one `name: value` line per setting that is there
+/// (protocol, call managers by priority, loads, URLs, `vendorConfig`, security mode, SIP lines).
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_dash = |v: Option<u16>| v.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        if let Some(p) = &self.device_protocol {
+            writeln!(f, "protocol: {p}")?;
+        }
+        if let Some(g) = &self.call_manager_group {
+            writeln!(f, "call managers ({:?}):", g.location)?;
+            for m in &g.members {
+                writeln!(
+                    f,
+                    "  priority {}: {} (sccp {}, sip {})",
+                    m.priority.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                    m.process_node_name.as_deref().unwrap_or("-"),
+                    or_dash(m.ports.ethernet_phone_port),
+                    or_dash(m.ports.sip_port),
+                )?;
+            }
+        }
+        if !self.firmware.entries.is_empty() {
+            writeln!(f, "loads:")?;
+            for e in &self.firmware.entries {
+                let t = e.device_type.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                let model = e.model.as_deref().unwrap_or("");
+                writeln!(f, "  {t}: {:?} model={model:?} ({:?})", e.load, e.form)?;
+            }
+        }
+        for (k, v) in &self.urls {
+            writeln!(f, "{k}: {v}")?;
+        }
+        for (k, v) in &self.vendor_config {
+            writeln!(f, "vendorConfig/{k}: {v}")?;
+        }
+        if let Some(m) = self.security.device_security_mode {
+            writeln!(f, "deviceSecurityMode: {m}")?;
+        }
+        for l in self.sip_profile.iter().flat_map(|p| &p.lines) {
+            let (name, label) = (l.name.as_deref().unwrap_or("-"), l.feature_label.as_deref());
+            writeln!(f, "line {}: {name} ({})", l.button.unwrap_or(0), label.unwrap_or(""))?;
+        }
+        Ok(())
+    }
+}
+
 fn num<T: std::str::FromStr>(e: &Element<'_>, name: &str) -> Option<T> {
     e.child_text(name).and_then(|t| t.parse().ok())
 }

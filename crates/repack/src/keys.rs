@@ -24,6 +24,14 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
+    /// Reads a PEM file (PKCS#1 or PKCS#8).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, and as [`PrivateKey::from_pem`].
+    pub fn from_pem_file(path: &std::path::Path) -> Result<Self, Error> {
+        Self::from_pem(&read_pem(path, "private key")?)
+    }
+
     /// Reads the first private key block of a PEM file (a file holding a key and a
     /// certificate, as certutils writes them, is fine).
     ///
@@ -194,6 +202,14 @@ impl fmt::Debug for Certificate {
 }
 
 impl Certificate {
+    /// Reads the first certificate of a PEM file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, and as [`Certificate::from_pem`].
+    pub fn from_pem_file(path: &std::path::Path) -> Result<Self, Error> {
+        Self::from_pem(&read_pem(path, "certificate")?)
+    }
+
     /// Reads the first `CERTIFICATE` block of a PEM file.
     ///
     /// # Errors
@@ -358,5 +374,15 @@ fn pem_blocks(pem: &str) -> impl Iterator<Item = PemBlock<'_>> {
             rest = &rest[stop..];
             return Some(PemBlock { label, text });
         }
+    })
+}
+
+/// Reads a PEM file as text, naming the file in the error.
+fn read_pem(path: &std::path::Path, what: &'static str) -> Result<String, Error> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    String::from_utf8(bytes).map_err(|_| Error::BadKey {
+        what,
+        reason: format!("{} is not a PEM text file", path.display()),
     })
 }

@@ -57,7 +57,7 @@ pub use repack::{Format, Repack, Secrets, detect, is_config_kind};
 pub use signed::{
     HeaderKind, SignedFile, SignerInfo, Signing, sign_or_wrap, signed_name, tag, unsigned_name,
 };
-pub use trust::{Record, Role, TrustList, record_tag};
+pub use trust::{Record, Role, TrustList, Verified, Verifier, record_tag, verify};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

@@ -62,6 +62,20 @@ impl Password {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Self(Zeroizing::new(bytes.into()))
     }
+
+    /// The first line of a file (without its line end): how a password is kept out of the
+    /// process list. The file's bytes are zeroized after reading.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
+        let text = Zeroizing::new(
+            std::fs::read(path)
+                .map_err(|source| Error::Io { path: path.display().to_string(), source })?,
+        );
+        let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        Ok(Self::new(line.strip_suffix(b"\r").unwrap_or(line)))
+    }
 }
 
 impl fmt::Debug for Password {

@@ -491,3 +491,73 @@ impl TrustList {
         }
     }
 }
+
+/// What vouches for a signed file in [`verify`].
+#[derive(Debug, Clone, Copy)]
+pub enum Verifier<'a> {
+    /// The signer's certificate.
+    Certificate(&'a Certificate),
+    /// A phone's trust list: the file is checked as a phone holding it checks it.
+    TrustList(&'a TrustList),
+    /// The file's own SAST record (trust lists only: what a phone with no trust list accepts on
+    /// first contact).
+    OwnSast,
+}
+
+/// Who signed a file that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The signer's subject.
+    pub subject: String,
+    /// Its serial number.
+    pub serial: Vec<u8>,
+    /// Its role, when a trust-list record vouched.
+    pub role: Option<Role>,
+}
+
+/// Verifies a signed file, trust list or encrypted config.
+///
+/// ```
+/// use cnfkit_repack::{TrustList, Verifier, verify};
+/// let itl = TrustList::parse(&std::fs::read("tests/data/ITLFile.tlv")?)?;
+/// let config = std::fs::read("tests/data/SEP001122334455.cnf.xml.sgn")?;
+/// let signer = verify(&config, Verifier::TrustList(&itl))?;
+/// assert_eq!(signer.role.map(|r| r.to_string()).as_deref(), Some("TFTP"));
+/// assert!(verify(&config, Verifier::OwnSast).is_err(), "a config does not vouch for itself");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::BadSignature`], [`Error::Untrusted`]; [`Error::WrongFormat`] for
+/// [`Verifier::OwnSast`] on a file that is not a trust list; the parse errors of a damaged file.
+pub fn verify(bytes: &[u8], by: Verifier<'_>) -> Result<Verified, Error> {
+    let file = SignedFile::parse(bytes)?;
+    match by {
+        Verifier::Certificate(cert) => {
+            file.verify_with(cert)?;
+            Ok(Verified { subject: cert.subject().to_owned(), serial: cert.serial().to_vec(), role: None })
+        }
+        Verifier::TrustList(list) => {
+            let record = list.verify_file(&file)?;
+            Ok(Verified {
+                subject: record.subject(),
+                serial: record.serial().to_vec(),
+                role: record.role(),
+            })
+        }
+        Verifier::OwnSast if file.kind() == HeaderKind::TrustList => {
+            let list = TrustList::parse(bytes)?;
+            list.verify()?;
+            let sast = list.signer_record().ok_or_else(|| Error::Untrusted("no SAST record".into()))?;
+            Ok(Verified {
+                subject: sast.subject(),
+                serial: sast.serial().to_vec(),
+                role: Some(Role::SAST),
+            })
+        }
+        Verifier::OwnSast => Err(Error::WrongFormat(
+            "only a trust list vouches for itself: verify against the signer's certificate or a trust list"
+                .into(),
+        )),
+    }
+}

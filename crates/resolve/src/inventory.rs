@@ -305,11 +305,6 @@ impl DeviceDefaults {
     }
 
     /// The device type a `loads` key names: a number, or a model the device type table knows.
-    fn device_type(key: &str) -> Option<DeviceType> {
-        // A model first: "7961" is a model, not device type 7961 (no device type has 4 digits).
-        DeviceType::from_model(key).or_else(|| key.trim().parse().ok().map(DeviceType))
-    }
-
     /// Builds `XMLDefault.cnf.xml`.
     ///
     /// # Errors
@@ -324,7 +319,7 @@ impl DeviceDefaults {
             builder = builder.call_manager(CallManagerSpec::new(host));
         }
         for (key, load) in &self.loads {
-            let device_type = Self::device_type(key).ok_or_else(|| Error::BadDefaults {
+            let device_type = DeviceType::from_key(key).ok_or_else(|| Error::BadDefaults {
                 reason: format!(
                     "loads key {key:?} is neither a device type number nor a known model"
                 ),
@@ -391,7 +386,7 @@ impl DeviceDefaults {
             .iter()
             .find(|(key, _)| {
                 key.eq_ignore_ascii_case(model)
-                    || (device_type.is_some() && Self::device_type(key) == device_type)
+                    || (device_type.is_some() && DeviceType::from_key(key) == device_type)
             })
             .map(|(_, load)| load.as_str())
     }
