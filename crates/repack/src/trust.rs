@@ -522,7 +522,7 @@ pub struct Verified {
 /// let itl = TrustList::parse(&std::fs::read("tests/data/ITLFile.tlv")?)?;
 /// let config = std::fs::read("tests/data/SEP001122334455.cnf.xml.sgn")?;
 /// let signer = verify(&config, Verifier::TrustList(&itl))?;
-/// assert_eq!(signer.role.map(|r| r.to_string()).as_deref(), Some("TFTP"));
+/// assert_eq!(signer.role.map(|r| r.to_string()).as_deref(), Some("CCM+TFTP"));
 /// assert!(verify(&config, Verifier::OwnSast).is_err(), "a config does not vouch for itself");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
