@@ -5,7 +5,7 @@
 //! cargo run --example cnf-edit --features config -- show SEP001122334455.cnf.xml --json
 //! cargo run --example cnf-edit --features config -- check XMLDefault.cnf.xml
 //! cargo run --example cnf-edit --features config -- set SEP001122334455.cnf.xml loadInformation=SCCP42.9-4-2SR4-3S vendorConfig/webAccess=1
-//! cargo run --example cnf-edit --features config -- new device --mac 00:11:22:33:44:55 --model 7942 --sip --line 1001:secret --cm 10.0.0.1 --dir /tftpboot
+//! cargo run --example cnf-edit --features config -- new device --mac 00:11:22:33:44:55 --model 7942 --protocol sip --line 1001:secret --cm 10.0.0.1 --dir /tftpboot
 //! ```
 //!
 //! A thin front end: every decision is cnfkit-config's.
@@ -107,9 +107,9 @@ enum NewKind {
         /// Model (7942, CP-7962G...).
         #[arg(long)]
         model: String,
-        /// A SIP phone (default SCCP).
-        #[arg(long)]
-        sip: bool,
+        /// Firmware protocol: sccp or sip.
+        #[arg(long, default_value = "sccp")]
+        protocol: Protocol,
         /// SIP line: `NUMBER[:PASSWORD[:LABEL]]` (repeat).
         #[arg(long = "line")]
         lines: Vec<String>,
@@ -293,7 +293,7 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
         NewKind::Device {
             mac,
             model,
-            sip,
+            protocol,
             lines,
             call_managers,
             load,
@@ -322,7 +322,7 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
             let record = PhoneRecord {
                 mac,
                 model,
-                protocol: if sip { Protocol::Sip } else { Protocol::Sccp },
+                protocol,
                 lines,
                 call_managers: call_managers.into_iter().map(CallManagerSpec::new).collect(),
                 load,

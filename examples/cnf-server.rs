@@ -25,7 +25,8 @@ use cnfkit::tftp::driver::{Server, ServerConfig};
 #[derive(Parser)]
 #[command(
     name = "cnf-server",
-    about = "TFTP provisioning server for Cisco IP phones (SEP<MAC> -> XMLDefault fallback, firmware loads)"
+    about = "TFTP provisioning server for Cisco IP phones (SEP<MAC> -> XMLDefault fallback, firmware loads)",
+    after_help = "Exit status: 0 stopped by a signal, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
 )]
 struct Args {
     /// Directory to serve; without it, an embedded demo tree is served from memory.

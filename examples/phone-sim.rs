@@ -16,22 +16,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
-use cnfkit::resolve::{BootReport, FirmwareDecision, Mac, ModelTable, PhoneSetup, Protocol};
-use cnfkit::server::{PhoneClient, boot_over_tftp};
+use clap::Parser;
+use std::io::Write;
+
+use cnfkit::resolve::{Mac, ModelTable, PhoneSetup, Protocol};
+use cnfkit::server::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 use cnfkit::tftp::ClientOptions;
 use indicatif::{ProgressBar, ProgressStyle};
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtocolArg {
-    Sccp,
-    Sip,
-}
 
 #[derive(Parser)]
 #[command(
     name = "phone-sim",
-    about = "Boot simulated Cisco IP phones against a TFTP server and report what each would do"
+    about = "Boot simulated Cisco IP phones against a TFTP server and report what each would do",
+    after_help = "Exit status: 0 every phone booted, 1 a phone is stuck or failed, 2 bad input."
 )]
 struct Args {
     /// The TFTP server.
@@ -46,9 +43,9 @@ struct Args {
     /// Phone model (7940, 7942, 7961, 8845...).
     #[arg(long, default_value = "7942")]
     model: String,
-    /// Firmware protocol.
-    #[arg(long, value_enum, default_value = "sccp")]
-    protocol: ProtocolArg,
+    /// Firmware protocol: sccp or sip.
+    #[arg(long, default_value = "sccp")]
+    protocol: Protocol,
     /// The load the phones run now (decides upgrade or downgrade).
     #[arg(long)]
     running_load: Option<String>,
@@ -58,11 +55,14 @@ struct Args {
     /// Phones booting at once.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
-    /// blksize the phones ask for (0: none).
-    #[arg(long, default_value_t = 1468)]
+    /// blksize the phones ask for (RFC 2348).
+    #[arg(long, default_value_t = 1468, value_parser = clap::value_parser!(u16).range(8..=65464))]
     blksize: u16,
-    /// windowsize the phones ask for (1: lockstep).
-    #[arg(long, default_value_t = 1)]
+    /// Ask for no blksize (512-byte blocks, as RFC 1350).
+    #[arg(long, conflicts_with = "blksize")]
+    no_blksize: bool,
+    /// windowsize the phones ask for (RFC 7440; 1 is lockstep, the option is then not sent).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     windowsize: u16,
     /// One JSON object per phone, then a summary object, instead of text.
     #[arg(long)]
@@ -70,17 +70,17 @@ struct Args {
     /// Print every phone (by default only stuck or failed ones, and all when 20 or fewer).
     #[arg(long, short)]
     verbose: bool,
-    /// Boot every phone from its own loopback address (127.1.x.y), so the server sees distinct
-    /// peers as it would on a real network. On by default for a loopback server.
+    /// Send every phone's requests from one address (as phones behind NAT look to the server).
+    /// Without it, against a loopback server, each phone boots from its own loopback address
+    /// (127.1.x.y), so the server sees distinct peers as on a real network.
     #[arg(long)]
     same_address: bool,
 }
 
+/// A phone's boot, with the MAC it booted as.
 struct PhoneResult {
     mac: Mac,
-    report: BootReport,
-    elapsed: Duration,
-    retransmits: u64,
+    boot: PhoneBoot,
 }
 
 async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, String> {
@@ -90,14 +90,10 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
             let [_, b, c, d] = (index + 1).to_be_bytes();
             std::net::IpAddr::from([127, 1 + b, c, d])
         });
-    let protocol = match args.protocol {
-        ProtocolArg::Sccp => Protocol::Sccp,
-        ProtocolArg::Sip => Protocol::Sip,
-    };
-    let mut setup = PhoneSetup::new(mac, &args.model, protocol);
+    let mut setup = PhoneSetup::new(mac, &args.model, args.protocol);
     setup.factory_reset = args.factory_reset;
     let options = ClientOptions {
-        blksize: (args.blksize != 0).then_some(args.blksize),
+        blksize: (!args.no_blksize).then_some(args.blksize),
         windowsize: (args.windowsize > 1).then_some(args.windowsize),
         ..ClientOptions::default()
     };
@@ -111,12 +107,7 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
     )
     .await
     .map_err(|e| e.to_string())?;
-    Ok(PhoneResult {
-        mac,
-        report: boot.report,
-        elapsed: boot.elapsed,
-        retransmits: boot.retransmits,
-    })
+    Ok(PhoneResult { mac, boot })
 }
 
 fn macs(args: &Args) -> Result<Vec<Mac>, String> {
@@ -139,18 +130,6 @@ fn macs(args: &Args) -> Result<Vec<Mac>, String> {
     }
 }
 
-fn firmware_label(decision: &FirmwareDecision) -> String {
-    match decision {
-        FirmwareDecision::NoLoadNamed => "no load named".into(),
-        FirmwareDecision::UpToDate => "up to date".into(),
-        FirmwareDecision::Upgrade { to } => format!("upgrade to {to}"),
-        FirmwareDecision::Downgrade { to } => format!("downgrade to {to}"),
-        FirmwareDecision::Change { to } => format!("change to {to}"),
-        FirmwareDecision::Blocked { to, .. } => format!("blocked ({to})"),
-        _ => "other".into(),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Arc::new(Args::parse());
     let macs = match macs(&args) {
@@ -168,8 +147,13 @@ fn main() -> ExitCode {
         eprintln!("phone-sim: unknown model {:?}", args.model);
         return ExitCode::from(2);
     }
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("phone-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(macs.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} phones {elapsed}")
@@ -196,97 +180,93 @@ fn main() -> ExitCode {
     });
     bar.finish_and_clear();
     let wall = started.elapsed();
-    report(&args, results, wall)
+    match report(&args, results, wall) {
+        Ok(summary) if summary.stuck + summary.failed > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phone-sim: standard output: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
-fn report(args: &Args, mut results: Vec<Result<PhoneResult, String>>, wall: Duration) -> ExitCode {
-    results.sort_by_key(|r| r.as_ref().map(|p| p.mac).ok());
-    let all = args.verbose || args.json || results.len() <= 20;
-    let (mut ok, mut stuck, mut failed, mut fallback, mut retransmits) = (0, 0, 0, 0, 0);
-    let mut times = Vec::new();
-    for result in &results {
+/// Prints the phones worth showing and the summary line (or JSON objects).
+fn report(
+    args: &Args,
+    results: Vec<Result<PhoneResult, String>>,
+    wall: Duration,
+) -> std::io::Result<StormSummary> {
+    let mut out = std::io::stdout().lock();
+    let (mut phones, mut errors) = (Vec::new(), 0);
+    for result in results {
         match result {
-            Ok(phone) => {
-                times.push(phone.elapsed);
-                retransmits += phone.retransmits;
-                if phone.report.config.as_ref().is_some_and(|c| !c.own) {
-                    fallback += 1;
-                }
-                let failures = phone.report.requests.iter().any(|r| r.result.is_failure());
-                if failures {
-                    failed += 1;
-                } else if phone.report.ok() {
-                    ok += 1;
-                } else {
-                    stuck += 1;
-                }
-                if all || !phone.report.ok() || failures {
-                    print_phone(args, phone);
-                }
-            }
+            Ok(phone) => phones.push(phone),
             Err(e) => {
-                failed += 1;
+                errors += 1;
                 eprintln!("phone-sim: {e}");
             }
         }
     }
-    times.sort();
-    let pct = |p: usize| {
-        times.get((times.len().saturating_sub(1)) * p / 100).copied().unwrap_or_default()
-    };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "summary": {
-                    "phones": results.len(), "ok": ok, "stuck": stuck, "failed": failed, "fallback": fallback,
-                    "wall_ms": ms(wall), "p50_ms": ms(pct(50)), "p99_ms": ms(pct(99)),
-                    "max_ms": ms(times.last().copied().unwrap_or_default()),
-                    "retransmits": retransmits,
-                }
-            })
-        );
-    } else {
-        println!(
-            "{} phones in {:.2} s: {ok} ok, {stuck} stuck, {failed} failed; {fallback} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {retransmits} retransmits",
-            results.len(),
-            wall.as_secs_f64(),
-            pct(50).as_secs_f64() * 1000.0,
-            pct(99).as_secs_f64() * 1000.0,
-            times.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
-        );
+    phones.sort_by_key(|p| p.mac);
+    let all = args.verbose || args.json || phones.len() + errors <= 20;
+    for phone in &phones {
+        if all || !phone.boot.report.ok() || phone.boot.failed() {
+            print_phone(&mut out, args.json, phone)?;
+        }
     }
-    if stuck + failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    let boots: Vec<PhoneBoot> = phones.into_iter().map(|p| p.boot).collect();
+    let s = StormSummary::of(&boots, errors);
+    if args.json {
+        let summary = serde_json::json!({ "summary": {
+            "phones": s.phones, "ok": s.ok, "stuck": s.stuck, "failed": s.failed,
+            "fallback": s.fallback, "wall_ms": ms(wall), "p50_ms": ms(s.p50), "p99_ms": ms(s.p99),
+            "max_ms": ms(s.max), "retransmits": s.retransmits,
+        }});
+        writeln!(out, "{summary}")?;
+    } else {
+        writeln!(
+            out,
+            "{} phones in {:.2} s: {} ok, {} stuck, {} failed; {} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} retransmits",
+            s.phones,
+            wall.as_secs_f64(),
+            s.ok,
+            s.stuck,
+            s.failed,
+            s.fallback,
+            s.p50.as_secs_f64() * 1000.0,
+            s.p99.as_secs_f64() * 1000.0,
+            s.max.as_secs_f64() * 1000.0,
+            s.retransmits
+        )?;
+    }
+    Ok(s)
 }
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn print_phone(args: &Args, phone: &PhoneResult) {
-    let report = &phone.report;
-    if args.json {
+fn print_phone(out: &mut impl Write, json: bool, phone: &PhoneResult) -> std::io::Result<()> {
+    let (boot, report) = (&phone.boot, &phone.boot.report);
+    if json {
         let requests: Vec<_> = report
             .requests
             .iter()
             .map(|r| serde_json::json!({ "file": r.name, "result": r.result.to_string(), "bytes": r.bytes }))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "mac": phone.mac.to_string(),
-                "config": report.config.as_ref().map(|c| &c.name),
-                "own_config": report.config.as_ref().map(|c| c.own),
-                "call_managers": report.call_managers,
-                "load": report.load,
-                "firmware": firmware_label(&report.firmware),
-                "stuck": report.stuck,
-                "ms": ms(phone.elapsed),
-                "retransmits": phone.retransmits,
-                "requests": requests,
-            })
-        );
-        return;
+        let line = serde_json::json!({
+            "mac": phone.mac.to_string(),
+            "config": report.config.as_ref().map(|c| &c.name),
+            "own_config": report.config.as_ref().map(|c| c.own),
+            "call_managers": report.call_managers,
+            "load": report.load,
+            "firmware": report.firmware.to_string(),
+            "stuck": report.stuck,
+            "ms": ms(boot.elapsed),
+            "retransmits": boot.retransmits,
+            "requests": requests,
+        });
+        return writeln!(out, "{line}");
     }
     let config = match &report.config {
         Some(c) if c.own => format!("own {}", c.name),
@@ -295,15 +275,16 @@ fn print_phone(args: &Args, phone: &PhoneResult) {
     };
     let status =
         report.stuck.as_deref().map_or_else(|| "ok".to_owned(), |why| format!("STUCK: {why}"));
-    println!(
-        "SEP{} {:>5} ms  {config}; call managers {}; {}; {status}",
+    let call_managers = if report.call_managers.is_empty() {
+        "none".into()
+    } else {
+        report.call_managers.join(", ")
+    };
+    writeln!(
+        out,
+        "SEP{} {:>5} ms  {config}; call managers {call_managers}; {}; {status}",
         phone.mac,
-        phone.elapsed.as_millis(),
-        if report.call_managers.is_empty() {
-            "none".into()
-        } else {
-            report.call_managers.join(", ")
-        },
-        firmware_label(&report.firmware)
-    );
+        boot.elapsed.as_millis(),
+        report.firmware
+    )
 }

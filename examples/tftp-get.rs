@@ -17,7 +17,11 @@ use cnfkit_tftp_wire::Mode;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "tftp-get", about = "Fetch a file over TFTP (RFC 1350/2347/2348/2349/7440)")]
+#[command(
+    name = "tftp-get",
+    about = "Fetch a file over TFTP (RFC 1350/2347/2348/2349/7440)",
+    after_help = "Exit status: 0 fetched, 1 the size differs from the one announced, 2 bad input or a failed transfer."
+)]
 struct Args {
     /// Server address (`host:port`; TFTP's port is 69).
     server: SocketAddr,
@@ -26,9 +30,12 @@ struct Args {
     /// Where to write it (default: the file's base name); `-` writes to standard output.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Block size to ask for (8..=65464); 0 asks for none (RFC 1350 512-byte blocks).
-    #[arg(long, default_value_t = 1468)]
+    /// Block size to ask for (RFC 2348).
+    #[arg(long, default_value_t = 1468, value_parser = clap::value_parser!(u16).range(8..=65464))]
     blksize: u16,
+    /// Ask for no block size (RFC 1350 512-byte blocks).
+    #[arg(long, conflicts_with = "blksize")]
+    no_blksize: bool,
     /// Window size to ask for (RFC 7440); 1 is lockstep.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     windowsize: u16,
@@ -59,7 +66,7 @@ fn main() -> ExitCode {
     } else {
         ClientOptions {
             mode,
-            blksize: (args.blksize != 0).then_some(args.blksize),
+            blksize: (!args.no_blksize).then_some(args.blksize),
             windowsize: (args.windowsize > 1).then_some(args.windowsize),
             timeout: None,
             tsize: !args.no_tsize,
@@ -135,7 +142,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("tftp-get: {}: {e}", args.file);
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

@@ -147,6 +147,20 @@ pub enum FirmwareDecision {
     },
 }
 
+/// A short phrase for reports: `up to date`, `upgrade to SCCP42.9-4-2SR3-1S`, `blocked (...)`.
+impl fmt::Display for FirmwareDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoLoadNamed => f.write_str("no load named"),
+            Self::UpToDate => f.write_str("up to date"),
+            Self::Upgrade { to } => write!(f, "upgrade to {to}"),
+            Self::Downgrade { to } => write!(f, "downgrade to {to}"),
+            Self::Change { to } => write!(f, "change to {to}"),
+            Self::Blocked { to, .. } => write!(f, "blocked ({to})"),
+        }
+    }
+}
+
 /// 8.5(2): the first 79x1/79x2/79x5 load that can verify loads signed the 8.5(2)SR1 way.
 const SIGNATURE_STEP: [u32; 3] = [8, 5, 2];
 

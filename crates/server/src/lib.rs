@@ -37,7 +37,7 @@ mod source;
 
 pub use error::Error;
 pub use handler::{ProvisioningHandler, Writes, log_boots};
-pub use phone::{PhoneBoot, PhoneClient, boot_over_tftp};
+pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 pub use signing::ConfigSigner;
 pub use site::{DefaultsSource, Site, SiteOptions};
 pub use source::{FileSink, OpenFile};

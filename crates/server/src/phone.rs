@@ -97,3 +97,65 @@ pub async fn boot_over_tftp(
         files,
     })
 }
+
+impl PhoneBoot {
+    /// Whether a request failed in transport (a timeout, an error other than "not found"): the
+    /// server or the network is at fault, not the tree.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.report.requests.iter().any(|r| r.result.is_failure())
+    }
+}
+
+/// The figures of a storm of simulated boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StormSummary {
+    /// Phones booted (or tried).
+    pub phones: usize,
+    /// Booted: no failed request, not stuck.
+    pub ok: usize,
+    /// Stuck: the boot cannot finish (a missing image, no configuration).
+    pub stuck: usize,
+    /// A request failed in transport, or the phone could not be simulated.
+    pub failed: usize,
+    /// Booted on a default configuration instead of their own.
+    pub fallback: usize,
+    /// Median boot time.
+    pub p50: Duration,
+    /// 99th percentile boot time.
+    pub p99: Duration,
+    /// Slowest boot.
+    pub max: Duration,
+    /// Datagrams the phones sent again after a timeout.
+    pub retransmits: u64,
+}
+
+impl StormSummary {
+    /// Sums up boots; `errors` more phones could not be simulated at all.
+    ///
+    /// ```
+    /// let summary = cnfkit_server::StormSummary::of(&[], 2);
+    /// assert_eq!((summary.phones, summary.failed, summary.ok), (2, 2, 0));
+    /// ```
+    #[must_use]
+    pub fn of(boots: &[PhoneBoot], errors: usize) -> Self {
+        let mut times: Vec<Duration> = boots.iter().map(|b| b.elapsed).collect();
+        times.sort();
+        let pct = |p: usize| times.get(times.len().saturating_sub(1) * p / 100).copied();
+        let failed = boots.iter().filter(|b| b.failed()).count();
+        Self {
+            phones: boots.len() + errors,
+            ok: boots.iter().filter(|b| !b.failed() && b.report.ok()).count(),
+            stuck: boots.iter().filter(|b| !b.failed() && !b.report.ok()).count(),
+            failed: failed + errors,
+            fallback: boots
+                .iter()
+                .filter(|b| b.report.config.as_ref().is_some_and(|c| !c.own))
+                .count(),
+            p50: pct(50).unwrap_or_default(),
+            p99: pct(99).unwrap_or_default(),
+            max: times.last().copied().unwrap_or_default(),
+            retransmits: boots.iter().map(|b| b.retransmits).sum(),
+        }
+    }
+}
