@@ -1,18 +1,18 @@
 //! The tokio driver: real sockets for the sans-IO engine.
 //!
 //! The server listens on one socket and answers every accepted request from a socket of its own
-//! on an ephemeral port (RFC 1350 transfer IDs); a datagram from any other address on that socket
-//! gets ERROR 5 and does not disturb the transfer. Concurrency is bounded overall and per peer
-//! address; a request over a limit is dropped (not refused), so a phone in a boot storm simply
-//! retransmits it a second later instead of treating an ERROR as "file not found".
+//! on an ephemeral port (RFC 1350 transfer IDs). The rules are the sans-IO [`Endpoint`]'s and
+//! [`TransferIds`]' (a datagram from another address on a transfer's socket gets ERROR 5 and does
+//! not disturb the transfer; a repeated request is answered by its running transfer; a request
+//! over a limit is dropped, not refused, so a phone in a boot storm retransmits it a second
+//! later instead of reading an ERROR as "file not found"); this module only moves datagrams.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cnfkit_tftp_wire::{ErrorCode, Packet};
+use cnfkit_tftp_wire::ErrorCode;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -20,8 +20,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use self::busy_poll::{BusyPoll, Poller};
 use self::socket::TransferSocket;
 use crate::{
-    ClientOptions, DataSink, DataSource, Direction, Event, Incoming, Outcome, Policy, Summary,
-    Transfer,
+    ClientOptions, DataSink, DataSource, Direction, DropReason, Endpoint, Event, Incoming, Limits,
+    Outcome, Policy, Received, Source, Summary, Transfer, TransferIds,
 };
 
 mod busy_poll;
@@ -126,7 +126,12 @@ pub struct Server<H> {
     busy_poll: Option<Arc<BusyPoll>>,
 }
 
-type Active = Arc<Mutex<HashMap<SocketAddr, ()>>>;
+/// The endpoint's slots, released by each transfer's task when it ends.
+type Shared = Arc<Mutex<Endpoint>>;
+
+fn lock(endpoint: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
+    endpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl<H: Handler> Server<H> {
     /// Binds the listening socket.
@@ -189,7 +194,12 @@ impl<H: Handler> Server<H> {
         grace: Duration,
     ) -> std::io::Result<()> {
         let mut tasks = JoinSet::new();
-        let active: Active = Arc::default();
+        let limits = Limits {
+            max_transfers: self.config.max_transfers,
+            max_per_peer: self.config.max_per_peer,
+        };
+        let active: Shared =
+            Arc::new(Mutex::new(Endpoint::new(self.config.policy.clone(), limits)));
         let mut buf = vec![0u8; 65536];
         tokio::pin!(shutdown);
         loop {
@@ -227,40 +237,25 @@ impl<H: Handler> Server<H> {
         &self,
         datagram: &[u8],
         peer: SocketAddr,
-        active: &Active,
+        active: &Shared,
         tasks: &mut JoinSet<()>,
     ) {
         use std::sync::atomic::Ordering::Relaxed;
-        let incoming = match Incoming::parse(datagram, &self.config.policy) {
-            Ok(Some(incoming)) => incoming,
-            Ok(None) => return,
-            Err(refusal) => {
-                debug!(%peer, reason = %refusal.reason, "request refused");
-                let _ = self.socket.send_to(&refusal.datagram, peer).await;
+        let received = lock(active).handle(Instant::now(), peer, datagram);
+        let incoming = match received {
+            Received::Request(incoming) => incoming,
+            Received::Refuse { datagram, reason } => {
+                debug!(%peer, %reason, "request refused");
+                let _ = self.socket.send_to(&datagram, peer).await;
+                return;
+            }
+            Received::Drop(DropReason::NotARequest) => return,
+            Received::Drop(why) => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+                debug!(%peer, why = why.as_str(), "request dropped");
                 return;
             }
         };
-        let limits = {
-            let mut active = active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if active.contains_key(&peer) {
-                // A retransmitted request: its transfer is already answering it.
-                Err("repeated request")
-            } else if active.len() >= self.config.max_transfers {
-                Err("transfer limit")
-            } else if active.keys().filter(|a| a.ip() == peer.ip()).count()
-                >= self.config.max_per_peer
-            {
-                Err("per-peer limit")
-            } else {
-                active.insert(peer, ());
-                Ok(())
-            }
-        };
-        if let Err(why) = limits {
-            self.stats.dropped.fetch_add(1, Relaxed);
-            debug!(%peer, why, "request dropped");
-            return;
-        }
         let name = String::from_utf8_lossy(incoming.filename()).into_owned();
         let span = info_span!("transfer", %peer, file = %name, dir = ?incoming.direction());
         let opened = match incoming.direction() {
@@ -288,7 +283,7 @@ impl<H: Handler> Server<H> {
                 if let Err(e) = send_once(local, peer, &incoming.refuse(code, &message)) {
                     debug!(parent: &span, error = %e, "refusal not sent");
                 }
-                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                lock(active).release(peer);
                 return;
             }
         };
@@ -296,7 +291,7 @@ impl<H: Handler> Server<H> {
             Ok(socket) => socket,
             Err(e) => {
                 warn!(parent: &span, error = %e, "no socket for the transfer");
-                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                lock(active).release(peer);
                 return;
             }
         };
@@ -306,7 +301,7 @@ impl<H: Handler> Server<H> {
         tasks.spawn(
             async move {
                 let summary = drive(socket, peer, transfer, poller).await;
-                active.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
+                lock(&active).release(peer);
                 match summary {
                     Ok(s) if s.outcome == Outcome::Completed => {
                         stats.completed.fetch_add(1, Relaxed);
@@ -373,18 +368,16 @@ fn new_socket(local: SocketAddr) -> std::io::Result<socket2::Socket> {
 }
 
 /// What is left of a transfer that finished but must dally: run it in the background.
-type Rest = Option<(TransferSocket, SocketAddr, Transfer)>;
+type Rest = Option<(TransferSocket, TransferIds, Transfer)>;
 
 /// The event loop: send what the engine has, then wait for a datagram or its deadline, until
 /// the `Finished` event (or, dally included, the end).
 ///
-/// `target` is where datagrams go; `peer` is the transfer ID datagrams must come from. A server
-/// knows both from the request. A client starts with the server's well-known port as target and
-/// no peer: the first answer from the server's address fixes both (RFC 1350 section 4).
+/// `ids` say where datagrams go and which source is the peer ([`TransferIds`]: a wrong
+/// transfer ID gets ERROR 5, RFC 1350 section 4).
 async fn event_loop(
     mut socket: TransferSocket,
-    mut target: SocketAddr,
-    mut peer: Option<SocketAddr>,
+    mut ids: TransferIds,
     mut transfer: Transfer,
     input_len: usize,
     mut poller: Option<Poller>,
@@ -409,7 +402,7 @@ async fn event_loop(
         }
         let mut sent = false;
         while let Some(n) = transfer.poll_transmit(&mut out) {
-            socket.send_to(&out[..n], target).await?;
+            socket.send_to(&out[..n], ids.target()).await?;
             sent = true;
         }
         if sent {
@@ -434,7 +427,7 @@ async fn event_loop(
         }
         if let Some(summary) = &finished {
             // Finished but dallying: hand the rest back to run in the background.
-            return Ok((summary.clone(), Some((socket, target, transfer))));
+            return Ok((summary.clone(), Some((socket, ids, transfer))));
         }
         if let Some(deadline) = transfer.poll_timeout().filter(|d| *d < armed) {
             armed = deadline;
@@ -467,24 +460,13 @@ async fn event_loop(
             },
         };
         let (n, from) = received;
-        match peer {
-            Some(p) if p != from => {
-                // RFC 1350 section 4: a wrong TID gets ERROR 5, the transfer goes on.
-                let mut err = Vec::new();
-                let _ = Packet::Error {
-                    code: ErrorCode::UNKNOWN_TRANSFER_ID,
-                    message: b"Unknown transfer ID",
-                }
-                .encode(&mut err);
-                let _ = socket.send_to(&err, from).await;
+        match ids.check(from) {
+            Source::Peer => {}
+            Source::Ignore => continue,
+            Source::Stranger(error) => {
+                let _ = socket.send_to(&error, from).await;
                 continue;
             }
-            None if from.ip() != target.ip() => continue,
-            None => {
-                peer = Some(from);
-                target = from;
-            }
-            Some(_) => {}
         }
         let now = Instant::now();
         if let Some(poller) = poller.as_mut().filter(|_| sent) {
@@ -513,9 +495,10 @@ async fn receive_now(
 
 /// Runs the rest of a dallying transfer in the background.
 fn dally_in_background(rest: Rest) {
-    if let Some((socket, peer, transfer)) = rest {
+    if let Some((socket, ids, transfer)) = rest {
         tokio::spawn(async move {
-            let _ = server_loop(socket, peer, transfer, None).await;
+            let input_len = transfer.max_datagram_len() + 1;
+            let _ = event_loop(socket, ids, transfer, input_len, None, |_, _| {}).await;
         });
     }
 }
@@ -533,7 +516,7 @@ async fn server_loop(
     poller: Option<Poller>,
 ) -> std::io::Result<(Summary, Rest)> {
     let input_len = transfer.max_datagram_len() + 1;
-    event_loop(socket, peer, Some(peer), transfer, input_len, poller, |_, _| {}).await
+    event_loop(socket, TransferIds::server(peer), transfer, input_len, poller, |_, _| {}).await
 }
 
 /// Runs a server-side transfer to its end.
@@ -568,7 +551,8 @@ async fn client(
     // Buffers for the largest window the client may be granted.
     let socket = transfer_socket(local, &transfer, 4 << 20)?;
     // The server's blocks may be as large as anything we asked for: room for the largest.
-    let (summary, rest) = event_loop(socket, server, None, transfer, 65536 + 4, None, |t, size| {
+    let ids = TransferIds::client(server);
+    let (summary, rest) = event_loop(socket, ids, transfer, 65536 + 4, None, |t, size| {
         progress(Progress { bytes: t.bytes(), total: size.or(total) });
     })
     .await?;

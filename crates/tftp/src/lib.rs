@@ -43,12 +43,14 @@
 
 #[cfg(feature = "tokio")]
 pub mod driver;
+mod endpoint;
 mod io;
 mod negotiate;
 mod policy;
 mod server;
 mod transfer;
 
+pub use endpoint::{DropReason, Endpoint, Limits, Received, Source, TransferIds};
 pub use io::{DataSink, DataSource, SharedBuffer};
 pub use negotiate::Negotiated;
 pub use policy::{Policy, Rollover};
