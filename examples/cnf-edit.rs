@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use cnfkit::fs::Install;
 use cnfkit_config::{
     Assignment, CallManagerSpec, CnfDocument, ConfigFile, DefaultBuilder, DeviceType, LineRecord,
-    MacCase, ParseOptions, PhoneRecord, Protocol, build_device,
+    Mac, MacCase, ParseOptions, PhoneRecord, Protocol, build_device,
 };
 
 #[derive(Parser)]
@@ -101,9 +101,9 @@ enum NewKind {
     },
     /// SEP<MAC>.cnf.xml.
     Device {
-        /// MAC address.
+        /// MAC address (`00:11:22:33:44:55`, `001122334455`...).
         #[arg(long)]
-        mac: String,
+        mac: Mac,
         /// Model (7942, CP-7962G...).
         #[arg(long)]
         model: String,

@@ -60,8 +60,9 @@ struct Args {
     max_transfers: usize,
     /// Busy-poll for up to this many microseconds per block instead of sleeping, while a
     /// transfer runs alone and its client answers that fast (loopback, a fast LAN): lockstep
-    /// gets 1.4x to 3x faster on loopback (measured; it depends on the host), and a core stays
-    /// busy during such a transfer. 0 (the default) never polls; 100 is plenty for loopback.
+    /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
+    /// core stays busy during such a transfer. 0 (the default) never polls; 100 is plenty for
+    /// loopback.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     busy_poll_us: u32,
     /// Sign configs on the fly with this private key (PEM): `X.sgn` is served from `X` when only

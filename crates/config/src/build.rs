@@ -65,8 +65,8 @@ pub struct LineRecord {
 /// A small inventory record: what [`build_device`] needs to write a `SEP<MAC>.cnf.xml`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PhoneRecord {
-    /// MAC address (`001B54CAFE01`, `00:1b:54:ca:fe:01`...).
-    pub mac: String,
+    /// MAC address.
+    pub mac: Mac,
     /// Model (`7942`, `CP-7942G`), recorded in a comment and used to check the load family.
     pub model: String,
     /// SCCP or SIP.
@@ -367,7 +367,7 @@ impl DefaultBuilder {
 /// ```
 /// use cnfkit_config::{build_device, CallManagerSpec, LineRecord, MacCase, PhoneRecord, Protocol};
 /// let record = PhoneRecord {
-///     mac: "00:1b:54:ca:fe:01".into(),
+///     mac: "00:1b:54:ca:fe:01".parse()?,
 ///     model: "7942".into(),
 ///     protocol: Protocol::Sip,
 ///     lines: vec![LineRecord { number: "1001".into(), password: Some("pw".into()), ..Default::default() }],
@@ -383,11 +383,11 @@ impl DefaultBuilder {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidMac`], [`Error::InvalidValue`] (no call manager, a host over 50
+/// [`Error::InvalidValue`] (no call manager, a host over 50
 /// characters, a label over 30, more than 5 call managers), [`Error::InvalidName`] for a bad
 /// vendorConfig key, [`Error::InvalidChar`].
 pub fn build_device(record: &PhoneRecord, case: MacCase) -> Result<(String, CnfDocument), Error> {
-    let mac = Mac::parse(&record.mac)?;
+    let mac = record.mac;
     if record.call_managers.is_empty() {
         return Err(Error::InvalidValue {
             field: "call managers",

@@ -26,7 +26,7 @@ use crate::error::Error;
 /// ```
 ///
 /// [`Display`]: fmt::Display
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Mac(pub [u8; 6]);
 
 /// Hex digit case for MAC addresses in file names.

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use cnfkit_config::{
     CallManagerSpec, CnfDocument, DefaultBuilder, DeviceSecurityMode, DeviceType, Error, FeatureId,
-    GroupLocation, LineRecord, LoadForm, MacCase, PhoneRecord, Protocol, RootKind,
+    GroupLocation, LineRecord, LoadForm, Mac, MacCase, PhoneRecord, Protocol, RootKind,
     TransportLayerProtocol, build_device,
 };
 
@@ -29,7 +29,7 @@ fn xmldefault() -> DefaultBuilder {
 
 fn sip_record() -> PhoneRecord {
     PhoneRecord {
-        mac: "00-22-44-66-88-aa".into(),
+        mac: "00-22-44-66-88-aa".parse().unwrap(),
         model: "CP-7962G".into(),
         protocol: Protocol::Sip,
         lines: vec![
@@ -60,7 +60,7 @@ fn sip_record() -> PhoneRecord {
 
 fn sccp_record() -> PhoneRecord {
     PhoneRecord {
-        mac: "SEP00112233AABB".into(),
+        mac: "SEP00112233AABB".parse().unwrap(),
         model: "7942".into(),
         protocol: Protocol::Sccp,
         call_managers: vec![CallManagerSpec::new("10.20.0.10"), CallManagerSpec::new("10.20.0.11")],
@@ -211,7 +211,7 @@ fn sccp_device_builder_has_no_sip_profile_and_normalises_the_mac() {
     assert_eq!(doc.security().device_security_mode, Some(DeviceSecurityMode::AUTHENTICATED));
     assert!(doc.validate().is_empty());
     let (lower, _) = build_device(
-        &PhoneRecord { mac: "00:11:22:33:AA:BB".into(), ..sccp_record() },
+        &PhoneRecord { mac: "00:11:22:33:AA:BB".parse().unwrap(), ..sccp_record() },
         MacCase::Lower,
     )
     .unwrap();
@@ -220,8 +220,7 @@ fn sccp_device_builder_has_no_sip_profile_and_normalises_the_mac() {
 
 #[test]
 fn builders_refuse_what_a_phone_cannot_use() {
-    let bad_mac = PhoneRecord { mac: "00:11:22".into(), ..sccp_record() };
-    assert!(matches!(build_device(&bad_mac, MacCase::Upper), Err(Error::InvalidMac { .. })));
+    assert!(matches!("00:11:22".parse::<Mac>(), Err(Error::InvalidMac { .. })));
     let no_cm = PhoneRecord { call_managers: vec![], ..sccp_record() };
     assert!(matches!(build_device(&no_cm, MacCase::Upper), Err(Error::InvalidValue { .. })));
     let long =

@@ -70,7 +70,7 @@ proptest! {
     ) {
         use cnfkit_config::{build_device, CallManagerSpec, LineRecord, MacCase, PhoneRecord, Protocol};
         let record = PhoneRecord {
-            mac: "0011223344AA".into(),
+            mac: "0011223344AA".parse().unwrap(),
             model: "7942".into(),
             protocol: Protocol::Sip,
             lines: vec![LineRecord { number: number.clone(), label: Some(label.clone()), password: Some(password.clone()), ..Default::default() }],

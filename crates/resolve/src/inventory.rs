@@ -202,7 +202,7 @@ impl Inventory {
                 .filter(|(_, v)| !v.is_empty())
                 .collect();
             let record = PhoneRecord {
-                mac: mac.to_string(),
+                mac,
                 model: fields[model_col].clone(),
                 protocol,
                 lines,

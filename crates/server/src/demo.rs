@@ -66,7 +66,7 @@ pub fn resolver(call_manager: &str) -> Result<Resolver<MemoryDirectory>, Error> 
     let tree = MemoryDirectory::new();
     tree.insert("XMLDefault.cnf.xml", defaults.xml_default()?);
     let record = PhoneRecord {
-        mac: MAC_7942.into(),
+        mac: MAC_7942.parse()?,
         model: "7942".into(),
         load: Some(LOAD_7942.into()),
         call_managers: vec![CallManagerSpec::new(call_manager)],
