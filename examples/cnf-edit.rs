@@ -143,10 +143,9 @@ fn key_value(arg: &str) -> Result<(String, String), String> {
 
 /// Reads a configuration file of either kind (a signed or binary file is refused).
 fn open(path: &Path, options: ParseOptions) -> Result<ConfigFile, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ConfigFile::parse(&path.display().to_string(), bytes, options).map_err(|e| match e {
-        // It names the file already.
-        cnfkit_config::Error::NotText { .. } => e.to_string(),
+    ConfigFile::open(path, options).map_err(|e| match e {
+        // These name the file already.
+        cnfkit_config::Error::NotText { .. } | cnfkit_config::Error::Io { .. } => e.to_string(),
         e => format!("{}: {e}", path.display()),
     })
 }

@@ -214,6 +214,15 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: IoError,
+    },
     /// Input that is not a text configuration at all (NUL or other control bytes): a signed,
     /// encrypted or binary file, which only an envelope-aware tool (cnfkit-repack) may edit.
     #[error(
@@ -266,3 +275,42 @@ impl Error {
         }
     }
 }
+
+/// An IO error kept whole for [`Error::Io`], shared so the error stays `Clone`; two compare equal
+/// when they are of the same kind and say the same.
+#[derive(Debug, Clone)]
+pub struct IoError(std::sync::Arc<std::io::Error>);
+
+impl IoError {
+    /// The IO error.
+    #[must_use]
+    pub fn get(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(error: std::io::Error) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoError {}

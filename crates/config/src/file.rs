@@ -34,6 +34,16 @@ pub enum ConfigFile {
 }
 
 impl ConfigFile {
+    /// Reads the file at `path` (see [`ConfigFile::parse`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, and as [`ConfigFile::parse`].
+    pub fn open(path: &std::path::Path, options: ParseOptions) -> Result<Self, Error> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Io { path: path.to_owned(), source: e.into() })?;
+        Self::parse(&path.display().to_string(), bytes, options)
+    }
+
     /// Reads `bytes`, named `name` (a file name or path): SIP `.cnf` when the name ends in `.cnf`
     /// or the text does not start with `<`, cnf.xml otherwise.
     ///

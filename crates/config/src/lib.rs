@@ -59,7 +59,7 @@ pub use build::{CallManagerSpec, DefaultBuilder, LineRecord, PhoneRecord, build_
 pub use codes::{CapfAuthMode, DeviceSecurityMode, DeviceType, FeatureId, TransportLayerProtocol};
 pub use doc::{CnfDocument, Element, ParseOptions, Repair, RepairKind};
 pub use encoding::{Encoding, EncodingSource};
-pub use error::{Error, Location};
+pub use error::{Error, IoError, Location};
 pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
 pub use file::{Assignment, ConfigFile};
 pub use identity::{Mac, MacCase, Protocol};
