@@ -26,9 +26,9 @@ use clap::{Args, Parser, Subcommand};
 use cnfkit_config::Assignment;
 use cnfkit_repack::profile::{self, Compression, KeyDerivation, Password};
 use cnfkit_repack::{
-    Certificate, EncryptedConfig, Error, Format, HashAlgorithm, PrivateKey, Repack, Role, Secrets,
-    SignedFile, Signing, TrustList, Verifier, detect, hex, md5_hex, sign_or_wrap, signed_name,
-    unix_now, unsigned_name,
+    Certificate, EncryptedConfig, Error, Format, HashAlgorithm, PrivateKey, Repack, Role, Secret,
+    Secrets, SignedFile, Signing, TrustList, Verifier, detect, hex, md5_hex, sign_or_wrap,
+    signed_name, unix_now, unsigned_name,
 };
 use serde_json::json;
 
@@ -246,6 +246,10 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
             Error::BadSignature { .. } | Error::Untrusted(_) => Self::Rejected(e.to_string()),
+            Error::MissingSecret(Secret::PhoneKey) => Self::Bad(format!("{e}: give --phone-key")),
+            Error::MissingSecret(Secret::Password) => {
+                Self::Bad(format!("{e}: give --password or --password-file"))
+            }
             e => Self::Bad(e.to_string()),
         }
     }

@@ -70,12 +70,24 @@ pub enum Error {
     /// plaintext digest or shape.
     #[error("{0}")]
     Decrypt(String),
+    /// A key or certificate decoder refused its input (PKCS#1, PKCS#8, X.509 DER).
+    #[error("cannot read {what}: {source}")]
+    Decode {
+        /// `"private key"`, `"public key"`, `"certificate"`.
+        what: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An RSA operation failed for a reason other than a bad signature.
     #[error("rsa: {0}")]
-    Rsa(String),
+    Rsa(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An edit could not be applied to the configuration (or the plaintext is not cnf.xml).
     #[error("cannot edit the configuration: {0}")]
     Edit(#[source] cnfkit_config::Error),
+    /// Opening the file needs a secret the caller did not give.
+    #[error("{0}")]
+    MissingSecret(Secret),
     /// A gzip-compressed profile cannot be edited as text.
     #[error("the profile is gzip-compressed: decrypt it, gunzip, edit, gzip, encrypt")]
     CompressedProfile,
@@ -97,5 +109,24 @@ pub enum Error {
 impl Error {
     pub(crate) fn bad_tlv(tag: u8, offset: usize, reason: &'static str) -> Self {
         Self::BadTlv { tag, offset, reason }
+    }
+}
+
+/// A secret [`Error::MissingSecret`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Secret {
+    /// The phone's private key, for an encrypted config (`.enc.sgn`).
+    PhoneKey,
+    /// The password of an encrypted profile.
+    Password,
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PhoneKey => "an encrypted config needs the phone's private key",
+            Self::Password => "an encrypted profile needs its password",
+        })
     }
 }

@@ -36,15 +36,16 @@ impl PrivateKey {
     /// certificate, as certutils writes them, is fine).
     ///
     /// # Errors
-    /// [`Error::BadKey`] when there is no private key block or it cannot be decoded;
+    /// [`Error::BadKey`] when there is no private key block, [`Error::Decode`] when it cannot be
+    /// decoded;
     /// encrypted PKCS#8 keys are refused with a hint.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         for block in pem_blocks(pem) {
             let inner = match block.label {
                 "RSA PRIVATE KEY" => rsa::PrivateKey::from_pkcs1_pem(block.text)
-                    .map_err(|e| bad("private key", &e))?,
+                    .map_err(|e| bad("private key", e))?,
                 "PRIVATE KEY" => rsa::PrivateKey::from_pkcs8_pem(block.text)
-                    .map_err(|e| bad("private key", &e))?,
+                    .map_err(|e| bad("private key", e))?,
                 "ENCRYPTED PRIVATE KEY" => {
                     return Err(Error::BadKey {
                         what: "private key",
@@ -63,12 +64,12 @@ impl PrivateKey {
     /// Reads a DER private key, PKCS#8 or PKCS#1.
     ///
     /// # Errors
-    /// [`Error::BadKey`].
+    /// [`Error::BadKey`] or [`Error::Decode`].
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         rsa::PrivateKey::from_pkcs8_der(der)
             .or_else(|_| rsa::PrivateKey::from_pkcs1_der(der))
             .map(|inner| Self { inner })
-            .map_err(|e| bad("private key", &e))
+            .map_err(|e| bad("private key", e))
     }
 
     /// Modulus size in bits.
@@ -93,7 +94,7 @@ impl PrivateKey {
             HashAlgorithm::Sha256 => self.inner.pkcs1v15_sign::<sha2::Sha256>(message),
             HashAlgorithm::Sha512 => self.inner.pkcs1v15_sign::<sha2::Sha512>(message),
         };
-        r.map_err(|e| Error::Rsa(e.to_string()))
+        r.map_err(|e| Error::Rsa(Box::new(e)))
     }
 
     /// RSA PKCS#1 v1.5 decryption (key unwrapping). The `rsa` crate uses implicit
@@ -129,24 +130,24 @@ impl PublicKey {
     /// Reads a PKCS#1 `RSAPublicKey` DER (what trust-list records store in tag 7).
     ///
     /// # Errors
-    /// [`Error::BadKey`].
+    /// [`Error::BadKey`] or [`Error::Decode`].
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, Error> {
         rsa::PublicKey::from_pkcs1_der(der)
             .map(|inner| Self { inner })
-            .map_err(|e| bad("public key", &e))
+            .map_err(|e| bad("public key", e))
     }
 
     /// Reads a `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` PEM block.
     ///
     /// # Errors
-    /// [`Error::BadKey`].
+    /// [`Error::BadKey`] or [`Error::Decode`].
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         for block in pem_blocks(pem) {
             let inner = match block.label {
                 "PUBLIC KEY" => rsa::PublicKey::from_public_key_pem(block.text)
-                    .map_err(|e| bad("public key", &e)),
+                    .map_err(|e| bad("public key", e)),
                 "RSA PUBLIC KEY" => {
-                    rsa::PublicKey::from_pkcs1_pem(block.text).map_err(|e| bad("public key", &e))
+                    rsa::PublicKey::from_pkcs1_pem(block.text).map_err(|e| bad("public key", e))
                 }
                 _ => continue,
             };
@@ -175,7 +176,7 @@ impl PublicKey {
 
     /// RSA PKCS#1 v1.5 encryption (key wrapping), random padding from the OS.
     pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-        self.inner.pkcs1v15_encrypt(plaintext).map_err(|e| Error::Rsa(e.to_string()))
+        self.inner.pkcs1v15_encrypt(plaintext).map_err(|e| Error::Rsa(Box::new(e)))
     }
 }
 
@@ -213,7 +214,7 @@ impl Certificate {
     /// Reads the first `CERTIFICATE` block of a PEM file.
     ///
     /// # Errors
-    /// [`Error::BadKey`].
+    /// [`Error::BadKey`] or [`Error::Decode`].
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         Self::all_from_pem(pem)?.into_iter().next().ok_or_else(|| Error::BadKey {
             what: "certificate",
@@ -224,13 +225,13 @@ impl Certificate {
     /// Reads every `CERTIFICATE` block of a PEM file, in order.
     ///
     /// # Errors
-    /// [`Error::BadKey`] when a block cannot be decoded.
+    /// [`Error::Decode`] when a block cannot be decoded.
     pub fn all_from_pem(pem: &str) -> Result<Vec<Self>, Error> {
         pem_blocks(pem)
             .filter(|b| b.label == "CERTIFICATE")
             .map(|b| {
                 let c: x509_cert::Certificate = x509_cert::der::DecodePem::from_pem(b.text)
-                    .map_err(|e| bad("certificate", &e))?;
+                    .map_err(|e| bad("certificate", e))?;
                 Self::from_parsed(&c)
             })
             .collect()
@@ -239,18 +240,18 @@ impl Certificate {
     /// Reads a DER certificate (what trust-list records store in tag 9).
     ///
     /// # Errors
-    /// [`Error::BadKey`].
+    /// [`Error::BadKey`] or [`Error::Decode`].
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        let c = x509_cert::Certificate::from_der(der).map_err(|e| bad("certificate", &e))?;
+        let c = x509_cert::Certificate::from_der(der).map_err(|e| bad("certificate", e))?;
         Self::from_parsed(&c)
     }
 
     fn from_parsed(c: &x509_cert::Certificate) -> Result<Self, Error> {
         let tbs = c.tbs_certificate();
         let spki = tbs.subject_public_key_info();
-        let spki_der = spki.to_der().map_err(|e| bad("certificate", &e))?;
+        let spki_der = spki.to_der().map_err(|e| bad("certificate", e))?;
         Ok(Self {
-            der: c.to_der().map_err(|e| bad("certificate", &e))?,
+            der: c.to_der().map_err(|e| bad("certificate", e))?,
             subject: dn_string(tbs.subject()),
             issuer: dn_string(tbs.issuer()),
             serial: strip_leading_zeros(tbs.serial_number().as_bytes()).to_vec(),
@@ -346,8 +347,8 @@ fn dn_string(name: &x509_cert::name::Name) -> String {
     name.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn bad(what: &'static str, e: &dyn fmt::Display) -> Error {
-    Error::BadKey { what, reason: e.to_string() }
+fn bad(what: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Decode { what, source: Box::new(e) }
 }
 
 struct PemBlock<'a> {

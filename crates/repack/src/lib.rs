@@ -47,7 +47,7 @@ pub use encrypted::{
     ContentKey, Decrypted, EncryptedConfig, SealedConfig, companion_stub, enc_tag,
     key_matches_certificate,
 };
-pub use error::Error;
+pub use error::{Error, Secret};
 pub use inspect::{
     CnfXmlReport, EncryptionReport, HeaderReport, Inspection, PayloadReport, PlaintextDigest,
     ProfileReport, RecordReport, TrustListReport, inspect,

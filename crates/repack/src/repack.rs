@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::encrypted::{ContentKey, EncryptedConfig};
+use crate::error::Secret;
 use crate::keys::{Certificate, PrivateKey};
 use crate::profile::{self, Compression, KeyDerivation, Password};
 use crate::signed::{HeaderKind, SignedFile, SignerInfo};
@@ -146,19 +147,13 @@ impl Repack {
                 (Envelope::Signed(file), plain)
             }
             Format::Encrypted => {
-                let key = secrets.phone_key.ok_or_else(|| {
-                    Error::Decrypt(
-                        "an encrypted config needs the phone's private key (--phone-key)".into(),
-                    )
-                })?;
+                let key = secrets.phone_key.ok_or(Error::MissingSecret(Secret::PhoneKey))?;
                 let file = EncryptedConfig::parse(data)?;
                 let clear = file.decrypt(key)?;
                 (Envelope::Encrypted { file, key: clear.key }, clear.plaintext)
             }
             Format::Profile => {
-                let password = secrets.password.ok_or_else(|| {
-                    Error::Decrypt("an encrypted profile needs its password (--password)".into())
-                })?;
+                let password = secrets.password.ok_or(Error::MissingSecret(Secret::Password))?;
                 let p = profile::decrypt(data, password)?;
                 (
                     Envelope::Profile {

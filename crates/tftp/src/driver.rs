@@ -241,7 +241,7 @@ impl<H: Handler> Server<H> {
         tasks: &mut JoinSet<()>,
     ) {
         use std::sync::atomic::Ordering::Relaxed;
-        let received = lock(active).handle(Instant::now(), peer, datagram);
+        let received = lock(active).handle(peer, datagram);
         let incoming = match received {
             Received::Request(incoming) => incoming,
             Received::Refuse { datagram, reason } => {

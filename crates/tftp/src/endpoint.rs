@@ -6,11 +6,9 @@
 //! so a second driver (another runtime, a single-port mode) follows the same rules without
 //! copying them.
 
+use cnfkit_tftp_wire::{ErrorCode, Packet};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
-
-use cnfkit_tftp_wire::{ErrorCode, Packet};
 
 use crate::{Incoming, Policy};
 
@@ -80,18 +78,16 @@ pub enum Received {
 /// admission under [`Limits`].
 ///
 /// ```
-/// use std::time::Instant;
 /// use cnfkit_tftp::{DropReason, Endpoint, Limits, Policy, Received};
 ///
 /// let mut server = Endpoint::new(Policy::default(), Limits { max_transfers: 8, max_per_peer: 1 });
 /// let phone = "10.0.0.7:50000".parse().unwrap();
 /// let rrq = b"\x00\x01SEP001122334455.cnf.xml\x00octet\x00";
-/// let now = Instant::now();
-/// assert!(matches!(server.handle(now, phone, rrq), Received::Request(_)));
+/// assert!(matches!(server.handle(phone, rrq), Received::Request(_)));
 /// // The phone resends its request before the first DATA arrives: its transfer answers it.
-/// assert!(matches!(server.handle(now, phone, rrq), Received::Drop(DropReason::Repeated)));
+/// assert!(matches!(server.handle(phone, rrq), Received::Drop(DropReason::Repeated)));
 /// server.release(phone);
-/// assert!(matches!(server.handle(now, phone, rrq), Received::Request(_)));
+/// assert!(matches!(server.handle(phone, rrq), Received::Request(_)));
 /// ```
 #[derive(Debug)]
 pub struct Endpoint {
@@ -123,10 +119,7 @@ impl Endpoint {
     }
 
     /// Reads a datagram `peer` sent to the listening port.
-    pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) -> Received {
-        // No rule here depends on the time yet; it is taken so that admission by age (evicting
-        // transfers that never acknowledged) can come without changing the API.
-        let _ = now;
+    pub fn handle(&mut self, peer: SocketAddr, datagram: &[u8]) -> Received {
         let incoming = match Incoming::parse(datagram, &self.policy) {
             Ok(Some(incoming)) => incoming,
             Ok(None) => return Received::Drop(DropReason::NotARequest),
