@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cnf_xml;
+mod config_file;
 mod enc_sgn;
 mod engine;
 mod netascii;
@@ -19,6 +20,7 @@ mod sip_cnf;
 mod tlv;
 
 pub use cnf_xml::cnf_xml;
+pub use config_file::config_file;
 pub use enc_sgn::enc_sgn;
 pub use engine::engine;
 pub use netascii::netascii;

@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("resolve_names", cnfkit_fuzz_oracles::resolve_names),
     ("cnf_xml", cnfkit_fuzz_oracles::cnf_xml),
     ("sip_cnf", cnfkit_fuzz_oracles::sip_cnf),
+    ("config_file", cnfkit_fuzz_oracles::config_file),
     ("engine", cnfkit_fuzz_oracles::engine),
     ("sgn", cnfkit_fuzz_oracles::sgn),
     ("tlv", cnfkit_fuzz_oracles::tlv),
