@@ -36,7 +36,8 @@ use serde_json::json;
 #[command(
     name = "cnf-repack",
     version,
-    about = "Inspect, verify, sign, decrypt, encrypt and repack Cisco phone files"
+    about = "Inspect, verify, sign, decrypt, encrypt and repack Cisco phone files",
+    after_help = "Exit status: 0 ok, 1 a signature did not verify or a phone would reject the result, 2 bad input or I/O error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -146,8 +147,8 @@ enum Command {
         #[command(flatten)]
         signer: SignerArgs,
         /// Further records: ROLE=CERT.pem (roles SAST, CCM, CCM+TFTP, TFTP, CAPF, APP-SERVER, TVS).
-        #[arg(long = "record")]
-        records: Vec<String>,
+        #[arg(long = "record", value_parser = role_and_cert)]
+        records: Vec<(Role, PathBuf)>,
         /// File name in the header (default: ITLFile.tlv, or CTLFile.tlv for a CTL output name).
         #[arg(long)]
         filename: Option<String>,
@@ -344,6 +345,12 @@ fn run(command: Command) -> Outcome {
             repack(&file, &opts, output.as_deref())
         }
     }
+}
+
+/// A `--record ROLE=CERT.pem` argument.
+fn role_and_cert(arg: &str) -> Result<(Role, PathBuf), String> {
+    let (role, pem) = arg.split_once('=').ok_or("expected ROLE=CERT.pem")?;
+    Ok((role.parse()?, PathBuf::from(pem)))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -575,18 +582,14 @@ fn profile_cmd(
 fn trust_list(
     output: &Path,
     signer: &SignerArgs,
-    records: &[String],
+    records: &[(Role, PathBuf)],
     filename: Option<&str>,
     digest: HashAlgorithm,
 ) -> Outcome {
     let (key, sast) = (load_key(&signer.key)?, load_cert(&signer.cert)?);
     let mut entries = vec![(Role::SAST, sast.clone())];
-    for r in records {
-        let (role, pem) = r
-            .split_once('=')
-            .ok_or_else(|| Failure::Bad(format!("--record {r}: expected ROLE=CERT.pem")))?;
-        let role: Role = role.parse().map_err(Failure::Bad)?;
-        entries.push((role, load_cert(Path::new(pem))?));
+    for (role, pem) in records {
+        entries.push((*role, load_cert(pem)?));
     }
     let name = filename.unwrap_or_else(|| TrustList::header_filename_for(&file_name(output)));
     let refs: Vec<(Role, &Certificate)> = entries.iter().map(|(r, c)| (*r, c)).collect();

@@ -8,6 +8,7 @@
 //!
 //! Thin: argument parsing and wiring. The answers are cnfkit-resolve's, the transfers cnfkit-tftp's.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,10 +62,9 @@ struct Args {
     /// Busy-poll for up to this many microseconds per block instead of sleeping, while a
     /// transfer runs alone and its client answers that fast (loopback, a fast LAN): lockstep
     /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
-    /// core stays busy during such a transfer. 0 (the default) never polls; 100 is plenty for
-    /// loopback.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    busy_poll_us: u32,
+    /// core stays busy during such a transfer. Without it, never; 100 is plenty for loopback.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    busy_poll_us: Option<u32>,
     /// Sign configs on the fly with this private key (PEM): `X.sgn` is served from `X` when only
     /// the plain file exists or is generated. Phones accept the signature only when the
     /// certificate is in their trust list with the TFTP or CCM+TFTP role.
@@ -94,6 +94,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a start-up line; a closed or full standard output is an error (exit 2), as for every
+/// tool, not a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| format!("standard output: {e}"))?
+    };
+}
+
 fn run(args: Args) -> Result<(), String> {
     let config = ServerConfig {
         policy: Policy {
@@ -102,8 +110,7 @@ fn run(args: Args) -> Result<(), String> {
             ..Policy::default()
         },
         max_transfers: args.max_transfers,
-        busy_poll: (args.busy_poll_us > 0)
-            .then(|| Duration::from_micros(u64::from(args.busy_poll_us))),
+        busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -114,7 +121,7 @@ fn run(args: Args) -> Result<(), String> {
         (Some(key), Some(cert)) => {
             let signer = ConfigSigner::from_pem_files(key, cert, args.sign_digest)
                 .map_err(|e| format!("--sign-key/--sign-cert: {e}"))?;
-            println!(
+            say!(
                 "cnf-server: signing configs on the fly as {} (serial {})",
                 signer.certificate().subject(),
                 cnfkit::repack::hex(signer.certificate().serial())
@@ -129,9 +136,9 @@ fn run(args: Args) -> Result<(), String> {
         if let Some(signer) = signer {
             resolver = resolver.with_signer(signer);
         }
-        println!("cnf-server: serving the embedded demo tree on {}", args.bind);
-        println!("  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml", args.bind);
-        println!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
+        say!("cnf-server: serving the embedded demo tree on {}", args.bind);
+        say!("  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml", args.bind);
+        say!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
         return runtime.block_on(serve(ProvisioningHandler::new(resolver), args.bind, config));
     };
     let site = Site::load(SiteOptions {
@@ -146,21 +153,18 @@ fn run(args: Args) -> Result<(), String> {
         eprintln!("cnf-server: warning: {warning}");
     }
     for temp in &site.stale_temps_removed {
-        println!(
-            "cnf-server: removed {} (a write a stopped server left unfinished)",
-            temp.display()
-        );
+        say!("cnf-server: removed {} (a write a stopped server left unfinished)", temp.display());
     }
     if args.inventory.is_some() {
-        println!("cnf-server: {} phones in the inventory", site.inventory_len);
+        say!("cnf-server: {} phones in the inventory", site.inventory_len);
     }
     match (&site.defaults, site.has_xml_default) {
-        (DefaultsSource::OldDefault, false) => println!(
+        (DefaultsSource::OldDefault, false) => say!(
             "cnf-server: XMLDefault.cnf.xml is missing: it is rebuilt from the call managers and \
              loads of XMLDefault.cnf.xml.old at the first request"
         ),
         (DefaultsSource::OldDefault, true) => {
-            println!("cnf-server: device defaults taken from XMLDefault.cnf.xml.old");
+            say!("cnf-server: device defaults taken from XMLDefault.cnf.xml.old");
         }
         (DefaultsSource::None, false) => eprintln!(
             "cnf-server: warning: no XMLDefault.cnf.xml, no XMLDefault.cnf.xml.old and no \
@@ -173,7 +177,7 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         Writes::Off
     };
-    println!("cnf-server: serving {} on {}", root.display(), args.bind);
+    say!("cnf-server: serving {} on {}", root.display(), args.bind);
     runtime.block_on(serve(
         ProvisioningHandler::new(site.resolver).with_writes(writes),
         args.bind,
