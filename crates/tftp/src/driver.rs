@@ -133,6 +133,18 @@ fn lock(endpoint: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
     endpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A transfer's slot in the endpoint, released when dropped.
+struct Slot {
+    endpoint: Shared,
+    peer: SocketAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.endpoint).release(self.peer);
+    }
+}
+
 impl<H: Handler> Server<H> {
     /// Binds the listening socket.
     ///
@@ -296,12 +308,14 @@ impl<H: Handler> Server<H> {
             }
         };
         let stats = self.stats.clone();
-        let active = active.clone();
+        let active = Arc::clone(active);
         let poller = self.busy_poll.as_ref().map(BusyPoll::enter);
         tasks.spawn(
             async move {
+                // Released however the task ends: a panicking source or sink must not keep the
+                // peer's slot (and its address's count) for good.
+                let _slot = Slot { endpoint: active, peer };
                 let summary = drive(socket, peer, transfer, poller).await;
-                lock(&active).release(peer);
                 match summary {
                     Ok(s) if s.outcome == Outcome::Completed => {
                         stats.completed.fetch_add(1, Relaxed);

@@ -352,18 +352,11 @@ impl Transfer {
             return;
         }
         self.finished = true;
-        if let Role::Receiver { sink, .. } = &mut self.role {
-            match outcome {
-                Outcome::Completed => {
-                    if let Err(e) = sink.finish() {
-                        self.events.push_back(
-                            self.summary(Outcome::Local(format!("finishing the write: {e}"))),
-                        );
-                        return;
-                    }
-                }
-                _ => sink.abort(),
-            }
+        // A completed receive was installed before its final ACK (see `on_data`).
+        if let Role::Receiver { sink, .. } = &mut self.role
+            && outcome != Outcome::Completed
+        {
+            sink.abort();
         }
         let event = self.summary(outcome);
         self.events.push_back(event);
@@ -593,6 +586,11 @@ impl Transfer {
                 *nudged = false;
                 *since_ack += 1;
                 let last = data.len() < blksize;
+                if last && let Err((outcome, error)) = self.install() {
+                    self.fail(outcome, Some(error));
+                    return;
+                }
+                let Role::Receiver { since_ack, .. } = &mut self.role else { return };
                 if last || *since_ack >= windowsize {
                     *since_ack = 0;
                     self.last_ack = next;
@@ -613,6 +611,25 @@ impl Transfer {
             }
             Phase::Done => {}
         }
+    }
+
+    /// Makes a completed receive durable and visible (the sink's `finish`) before the final ACK
+    /// goes out: a peer told its upload landed must find it there. A sink that cannot install it
+    /// (a create-only name another writer took, a full disk) turns the final ACK into an ERROR.
+    fn install(&mut self) -> Result<(), (Outcome, (ErrorCode, &'static str))> {
+        let Role::Receiver { sink, .. } = &mut self.role else { return Ok(()) };
+        sink.finish().map_err(|e| {
+            let error = match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    (ErrorCode::FILE_EXISTS, "File already exists")
+                }
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    (ErrorCode::DISK_FULL, "Disk full or allocation exceeded")
+                }
+                _ => (ErrorCode::NOT_DEFINED, "Cannot store the file"),
+            };
+            (Outcome::Local(format!("finishing the write: {e}")), error)
+        })
     }
 
     /// A DATA that is not the next block: a repeat (our ACK was lost) or a block after a gap

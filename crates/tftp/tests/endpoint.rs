@@ -41,14 +41,42 @@ fn over_a_limit_requests_are_dropped_not_refused_so_phones_retry() {
     // A slot freed is a slot for the next phone.
     server.release(addr("10.0.0.1:1000"));
     assert!(matches!(server.handle(addr("10.0.0.3:1000"), RRQ), Received::Request(_)));
-    assert!(matches!(server.handle(addr("10.0.0.1:1002"), RRQ), Received::Drop(_)));
+    let full = server.handle(addr("10.0.0.1:1002"), RRQ);
+    assert!(matches!(full, Received::Drop(DropReason::TransferLimit)), "{full:?}");
     server.release(addr("10.0.0.1:1001"));
     assert!(matches!(server.handle(addr("10.0.0.1:1002"), RRQ), Received::Request(_)));
-    // Releasing twice, or a peer that never had a slot, changes nothing.
+    // Releasing twice, or a peer that never had a slot, changes nothing: the per-address count
+    // does not drift, so 10.0.0.2 gets exactly its two slots back.
     server.release(addr("10.0.0.2:1000"));
     server.release(addr("10.0.0.2:1000"));
     server.release(addr("10.9.9.9:1"));
     assert_eq!(server.active(), 2);
+    server.release(addr("10.0.0.3:1000"));
+    assert!(matches!(server.handle(addr("10.0.0.2:2000"), RRQ), Received::Request(_)));
+    assert!(matches!(server.handle(addr("10.0.0.2:2001"), RRQ), Received::Request(_)));
+    let full = server.handle(addr("10.0.0.2:2002"), RRQ);
+    assert!(matches!(full, Received::Drop(DropReason::TransferLimit)), "{full:?}");
+    server.release(addr("10.0.0.1:1002"));
+    let over = server.handle(addr("10.0.0.2:2002"), RRQ);
+    assert!(matches!(over, Received::Drop(DropReason::PerPeerLimit)), "{over:?}");
+}
+
+#[test]
+fn the_per_address_count_follows_every_release() {
+    let mut server = endpoint(100, 2);
+    for round in 0..50 {
+        let (a, b) = (
+            addr(&format!("10.0.0.9:{}", 1000 + round)),
+            addr(&format!("10.0.0.9:{}", 3000 + round)),
+        );
+        assert!(matches!(server.handle(a, RRQ), Received::Request(_)), "round {round}");
+        assert!(matches!(server.handle(b, RRQ), Received::Request(_)), "round {round}");
+        let c = addr("10.0.0.9:9999");
+        assert!(matches!(server.handle(c, RRQ), Received::Drop(DropReason::PerPeerLimit)));
+        server.release(a);
+        server.release(b);
+    }
+    assert_eq!(server.active(), 0);
 }
 
 #[test]

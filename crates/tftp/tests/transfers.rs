@@ -177,3 +177,51 @@ fn netascii_get_translates_both_ways() {
     let _ = pair;
     assert_eq!(stored, cnfkit_tftp_wire::netascii::decode_to_vec(&text));
 }
+
+/// A sink whose install fails the way a create-only upload fails when another writer took the
+/// name first (or a disk fills at the final sync).
+struct LosingSink(std::io::ErrorKind);
+
+impl cnfkit_tftp::DataSink for LosingSink {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::from(self.0))
+    }
+}
+
+#[test]
+fn an_upload_that_cannot_be_installed_gets_an_error_never_the_final_ack() {
+    for (kind, code) in [
+        (std::io::ErrorKind::AlreadyExists, 6u8),
+        (std::io::ErrorKind::StorageFull, 3),
+        (std::io::ErrorKind::PermissionDenied, 0),
+    ] {
+        let policy = Policy::default();
+        let data = pseudo_random(2000, 7);
+        let client = Transfer::put(
+            b"SEP001122334455.cnf.xml",
+            options(None, None),
+            Box::new(data),
+            policy.clone(),
+            std::time::Instant::now(),
+        );
+        let mut pair = Pair::new(client, Link::PERFECT, 1, policy, move |incoming, now| {
+            incoming.accept_write(Box::new(LosingSink(kind)), now)
+        });
+        pair.run(Duration::from_secs(60));
+        // 2000 bytes are blocks 1..=4; block 4 is the last one: no ACK 4, an ERROR instead.
+        assert!(
+            !pair.server_sent.iter().any(|d| d.as_slice() == b"\x00\x04\x00\x04"),
+            "{kind:?}: the final ACK went out"
+        );
+        let error = pair.server_sent.last().expect("the server answered");
+        assert_eq!(&error[..4], &[0, 5, 0, code], "{kind:?}: {error:?}");
+        let client = Pair::finished(&pair.client_events).expect("client finished");
+        assert!(matches!(client.outcome, Outcome::PeerError { .. }), "{kind:?}: {client:?}");
+        let server = Pair::finished(&pair.server_events).expect("server finished");
+        assert!(matches!(server.outcome, Outcome::Local(_)), "{kind:?}: {server:?}");
+    }
+}
