@@ -59,7 +59,7 @@ pub struct HeaderReport {
     pub digest: String,
     /// The digest code as written.
     pub digest_code: Option<u8>,
-    /// The key size the header announces.
+    /// The key size the header announces (`None` for an index this crate does not know).
     pub modulus_bits: Option<u32>,
     /// Bytes of signature.
     pub signature_bytes: Option<usize>,
@@ -232,7 +232,7 @@ fn header_report(file: &SignedFile, notes: &mut Vec<String>) -> HeaderReport {
         serial: hex(&signer.serial),
         digest: file.hash_algorithm().map_or_else(|e| e.to_string(), |a| a.name().to_owned()),
         digest_code: file.digest_code(),
-        modulus_bits: file.modulus_index().map(|m| 512u32 << m.min(3)),
+        modulus_bits: file.modulus_index().filter(|&m| m <= 3).map(|m| 512u32 << m),
         signature_bytes: file.signature().map(<[u8]>::len),
         filename: file.filename(),
         timestamp: file.timestamp(),

@@ -258,7 +258,10 @@ impl Directory for FsDirectory {
             None => {
                 let mut names: HashMap<String, Vec<String>> = HashMap::new();
                 for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-                    if let Ok(name) = entry.file_name().into_string() {
+                    // A write in progress is never a match for anything.
+                    if let Ok(name) = entry.file_name().into_string()
+                        && !cnfkit_fs::is_temp_name(&name)
+                    {
                         names.entry(name.to_ascii_lowercase()).or_default().push(name);
                     }
                 }

@@ -104,7 +104,10 @@ impl SafePath {
                 dots if dots.bytes().all(|b| b == b'.') => {
                     return Err(PathRefusal::ParentComponent);
                 }
-                name if cnfkit_fs::is_temp_name(name) => return Err(PathRefusal::TempFile),
+                // In any letter case: lookups ignore case, so `.X.CNFKIT-1-0.TMP` finds the file.
+                name if cnfkit_fs::is_temp_name(&name.to_ascii_lowercase()) => {
+                    return Err(PathRefusal::TempFile);
+                }
                 name => {
                     if !normal.is_empty() {
                         normal.push('/');

@@ -341,8 +341,12 @@ impl<D: Directory> Resolver<D> {
     /// `X.sgn` when only `X` exists (or can be generated) and a signer is configured.
     fn signed_on_the_fly(&self, path: &SafePath, kind: FileKind) -> Option<Answer> {
         let signer = self.signer.as_ref()?;
-        let plain_name =
-            path.as_str().strip_suffix(".sgn").or_else(|| path.as_str().strip_suffix(".SGN"))?;
+        // `.sgn` in any case, as the name recogniser reads it.
+        let cut = path.as_str().len().checked_sub(4)?;
+        let plain_name = path.as_str().get(..cut)?;
+        if !path.as_str()[cut..].eq_ignore_ascii_case(".sgn") {
+            return None;
+        }
         let source = self.resolve(plain_name.as_bytes());
         let payload = match &source {
             Answer::File { path, .. } => match self.dir.read(path) {

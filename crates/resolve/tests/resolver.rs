@@ -149,6 +149,11 @@ fn signed_variants_are_signed_on_the_fly_from_the_plain_file_or_the_inventory() 
     let Answer::Generated { made: Made::SignedOnTheFly { source }, .. } = answer else { panic!() };
     assert_eq!(source.label(), "inventory");
     assert!(matches!(resolver.resolve(b"SEP0011223344EE.cnf.xml.sgn"), Answer::NotFound { .. }));
+    // The suffix in any letter case, as the name recogniser reads it.
+    assert_eq!(
+        bytes(&resolver, "SEP0011223344FF.cnf.xml.Sgn"),
+        b"SIGNED SEP0011223344FF.cnf.xml.Sgn\n<device/>"
+    );
 }
 
 #[test]
@@ -370,4 +375,29 @@ fn fs_directory_never_caches_a_symlink_that_leads_out() {
     let tree = FsDirectory::new(&root).unwrap();
     assert!(tree.open_contents("SEP001122334455.cnf.xml").is_err());
     assert!(tree.read("SEP001122334455.cnf.xml").is_err());
+}
+
+#[test]
+fn an_upload_in_progress_is_never_served_in_any_letter_case() {
+    let root = std::env::temp_dir().join(format!("cnfkit-resolve-temp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let pending = cnfkit_fs::PendingFile::create(
+        &root.join("SEP001122AABBCC.cnf.xml"),
+        cnfkit_fs::Install::CreateOnly,
+    )
+    .unwrap();
+    let temp = pending.temp_path().file_name().unwrap().to_str().unwrap().to_owned();
+    let resolver = Resolver::new(FsDirectory::new(&root).unwrap());
+    for asked in [temp.clone(), temp.to_ascii_uppercase(), format!("/{temp}")] {
+        assert_eq!(
+            resolver.resolve(asked.as_bytes()),
+            Answer::Refused(PathRefusal::TempFile),
+            "{asked}"
+        );
+    }
+    // Nor does a case-insensitive lookup of the real name ever land on it.
+    assert!(resolver.directory().find_ignore_case("", &temp[1..]).is_none());
+    drop(pending);
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -96,9 +96,10 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                 debug!(%peer, file = %name, ?found, "serving from the tree");
                 self.resolver.directory().open_source(&path).map_err(|error| {
                     // Found, but unreadable (permissions, descriptors exhausted): the server's
-                    // problem, so the log says so and the phone is not told "not found".
+                    // problem, and the log says so. The phone gets the answer it handles for
+                    // any missing file.
                     warn!(%peer, file = %name, %error, "cannot open a file the tree has");
-                    (ErrorCode::NOT_DEFINED, "Cannot read file".to_owned())
+                    (ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())
                 })
             }
             Answer::Generated { bytes, made } => {
@@ -115,8 +116,10 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                 Err((ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
             Answer::Failed { failure, .. } => {
+                // A signing or read failure is the server's, and logged as such; the phone gets
+                // "not found", as for any file it cannot have, so it goes on as it would.
                 error!(%peer, file = %name, %failure, "cannot answer");
-                Err((ErrorCode::NOT_DEFINED, "Server error".to_owned()))
+                Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
             }
             _ => Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())),
         }

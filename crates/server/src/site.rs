@@ -54,7 +54,7 @@ pub enum DefaultsSource {
     /// The defaults file given.
     File(PathBuf),
     /// `XMLDefault.cnf.xml.old` in the tree (its call managers and loads), because no defaults
-    /// file was given.
+    /// file was given and `XMLDefault.cnf.xml` is missing.
     OldDefault,
     /// Only the call manager of [`SiteOptions::call_manager`].
     CallManager(String),
@@ -82,9 +82,9 @@ pub struct Site {
 impl Site {
     /// Opens the tree and reads the inventory and defaults.
     ///
-    /// Without a defaults file, an `XMLDefault.cnf.xml.old` in the tree stands in for one: its
-    /// call managers and loads rebuild `XMLDefault.cnf.xml` when that is missing (the rebuild is
-    /// cnfkit's own feature; see the resolver's documentation).
+    /// Without a defaults file, and while `XMLDefault.cnf.xml` itself is missing, an
+    /// `XMLDefault.cnf.xml.old` in the tree stands in for one: its call managers and loads rebuild
+    /// the file (the rebuild is cnfkit's own feature; see the resolver's documentation).
     ///
     /// # Errors
     /// [`Error::Io`] when the root or a named file cannot be read; [`Error::InFile`] naming the
@@ -110,6 +110,11 @@ impl Site {
                     .map_err(|e| Error::in_file(path, e))?;
                 defaults.xml_default().map_err(|e| Error::in_file(path, e))?;
                 (Some(defaults), DefaultsSource::File(path.clone()))
+            }
+            // Only while the file itself is missing: every edit leaves a .old, and the
+            // previous version must not stand in for the current one.
+            None if directory.find_ignore_case("", XML_DEFAULT).is_some() => {
+                (None, DefaultsSource::None)
             }
             None => match old_defaults(&directory) {
                 Some(Ok(defaults)) => (Some(defaults), DefaultsSource::OldDefault),

@@ -105,3 +105,15 @@ fn a_bad_inventory_is_an_error_naming_the_file() {
     assert!(std::error::Error::source(&err).is_some());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn an_old_default_beside_the_current_one_is_only_a_backup() {
+    let root = tree("both");
+    std::fs::write(root.join("XMLDefault.cnf.xml.old"), old_default()).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default><current/></Default>").unwrap();
+    let site = Site::load(SiteOptions::new(&root)).unwrap();
+    assert_eq!(site.defaults, DefaultsSource::None);
+    assert!(site.has_xml_default);
+    let Answer::File { .. } = site.resolver.resolve(b"XMLDefault.cnf.xml") else { panic!() };
+    std::fs::remove_dir_all(&root).unwrap();
+}
