@@ -397,7 +397,11 @@ fn write_out(path: &Path, bytes: &[u8]) -> Outcome {
 fn write_or_stdout(output: Option<&Path>, bytes: &[u8]) -> Outcome {
     match output {
         Some(p) => {
-            cnfkit::fs::write(p, bytes, cnfkit::fs::Install::Replace)?;
+            // Decrypted configurations and profiles hold passwords: owner only.
+            let mut pending =
+                cnfkit::fs::PendingFile::create(p, cnfkit::fs::Install::Replace)?.mode(0o600);
+            pending.write_all(bytes).map_err(|e| Failure::Bad(format!("{}: {e}", p.display())))?;
+            pending.commit()?;
             eprintln!("wrote {} ({} bytes, md5 {})", p.display(), bytes.len(), md5_hex(bytes));
             Ok(())
         }

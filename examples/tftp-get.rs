@@ -4,13 +4,14 @@
 //! cargo run --release --example tftp-get -- 127.0.0.1:6969 demo-1MiB.bin -o demo.bin --blksize 1468 --windowsize 8
 //! ```
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Parser;
 use cnfkit::fs::{Install, PendingFile};
-use cnfkit::server::FileSink;
 use cnfkit::tftp::driver::{self, Progress};
 use cnfkit::tftp::{ClientOptions, DataSink, Policy};
 use cnfkit_tftp_wire::Mode;
@@ -54,7 +55,28 @@ struct Stdout;
 
 impl DataSink for Stdout {
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        std::io::Write::write_all(&mut std::io::stdout(), data)
+        std::io::stdout().write_all(data)
+    }
+
+    /// The last bytes must reach standard output before the transfer counts as done.
+    fn finish(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+/// Receives into a pending file that is installed only once its size is checked: nothing
+/// appears under the target name unless the whole announced file arrived.
+struct Held(Arc<Mutex<Option<PendingFile>>>);
+
+impl DataSink for Held {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.as_mut().ok_or_else(|| std::io::Error::other("closed"))?.write_all(data)
+    }
+
+    fn abort(&mut self) {
+        // Dropped: the temporary file is removed.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }
 
@@ -78,12 +100,15 @@ fn main() -> ExitCode {
         )
     });
     let to_stdout = target.as_os_str() == "-";
+    let held = Arc::new(Mutex::new(None));
     let sink: Box<dyn DataSink> = if to_stdout {
         Box::new(Stdout)
     } else {
-        // Nothing appears under the target name until the whole file has arrived.
         match PendingFile::create(&target, Install::Replace) {
-            Ok(pending) => Box::new(FileSink::new(pending)),
+            Ok(pending) => {
+                *held.lock().unwrap_or_else(PoisonError::into_inner) = Some(pending);
+                Box::new(Held(held.clone()))
+            }
             Err(e) => {
                 eprintln!("tftp-get: cannot write: {e}");
                 return ExitCode::from(2);
@@ -126,6 +151,13 @@ fn main() -> ExitCode {
                     summary.bytes
                 );
                 return ExitCode::from(1);
+            }
+            let pending = held.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(pending) = pending
+                && let Err(e) = pending.commit()
+            {
+                eprintln!("tftp-get: {e}");
+                return ExitCode::from(2);
             }
             if !to_stdout {
                 eprintln!(

@@ -133,6 +133,7 @@ pub struct PendingFile {
     temp: PathBuf,
     target: PathBuf,
     install: Install,
+    mode: Option<u32>,
 }
 
 impl PendingFile {
@@ -142,15 +143,32 @@ impl PendingFile {
     /// # Errors
     /// [`Error::Io`] when the directory does not take a new file; [`Error::Exists`].
     pub fn create(target: &Path, install: Install) -> Result<Self, Error> {
-        let name = target.file_name().ok_or_else(|| {
-            Error::io(target, io::Error::new(io::ErrorKind::InvalidInput, "no file name"))
-        })?;
-        if install == Install::CreateOnly && fs::symlink_metadata(target).is_ok() {
+        let existing = fs::symlink_metadata(target).ok();
+        if install == Install::CreateOnly && existing.is_some() {
             return Err(Error::Exists { path: target.to_owned() });
         }
-        let dir = parent_dir(target);
+        // A symlink is followed, so the file it names is replaced (and backed up) and the link
+        // stays a link.
+        let resolved = match existing {
+            Some(meta) if meta.file_type().is_symlink() => {
+                fs::canonicalize(target).map_err(|e| Error::io(target, e))?
+            }
+            _ => target.to_owned(),
+        };
+        let name = resolved.file_name().ok_or_else(|| {
+            Error::io(target, io::Error::new(io::ErrorKind::InvalidInput, "no file name"))
+        })?;
+        let dir = parent_dir(&resolved);
         let (file, temp) = create_temp(&dir, name).map_err(|e| Error::io(target, e))?;
-        Ok(Self { file: Some(file), temp, target: target.to_owned(), install })
+        Ok(Self { file: Some(file), temp, target: resolved, install, mode: None })
+    }
+
+    /// The installed file's permission bits (Unix): by default those of the file it replaces,
+    /// else 0644. Give 0600 for a file holding secrets (a decrypted configuration).
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
     }
 
     /// The temporary file's path (recognised by [`is_temp_name`]).
@@ -196,7 +214,7 @@ impl PendingFile {
         let err = |e| Error::io(&target, e);
         let file = self.file.as_mut().ok_or_else(|| err(io::Error::other("already committed")))?;
         file.flush().map_err(err)?;
-        set_final_permissions(file, &target).map_err(err)?;
+        set_final_owner_and_mode(file, &target, self.mode).map_err(err)?;
         file.sync_all().map_err(err)?;
         let dir = parent_dir(&target);
         let mut backup = None;
@@ -277,7 +295,12 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(File, PathBuf)> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         match options.open(&temp) {
-            Ok(file) => return Ok((file, temp)),
+            Ok(file) => {
+                // Held until the file is closed (installed, abandoned, or the process killed):
+                // how `remove_stale_temps` tells a live write from a dead one.
+                let _ = file.try_lock();
+                return Ok((file, temp));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -285,44 +308,51 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(File, PathBuf)> {
     Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
 }
 
-/// The installed file gets the permissions of the file it replaces, else 0644: the temporary
-/// file's 0600 is for while it is incomplete.
-fn set_final_permissions(file: &File, target: &Path) -> io::Result<()> {
-    let permissions = match fs::metadata(target) {
-        Ok(meta) => meta.permissions(),
-        #[cfg(unix)]
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        #[cfg(not(unix))]
-        Err(_) => return Ok(()),
-    };
-    file.set_permissions(permissions)
+/// The installed file gets the owner, group and permissions of the file it replaces (a root
+/// editing a `tftp:tftp` 0640 file must leave one the TFTP server can still read), else 0644, or
+/// `mode` when given: the temporary file's 0600 is for while it is incomplete.
+fn set_final_owner_and_mode(file: &File, target: &Path, mode: Option<u32>) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let replaced = fs::metadata(target).ok();
+        if let Some(meta) = &replaced {
+            // Only root may give a file away; for anyone else the owner is already theirs.
+            let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+        }
+        let bits = mode.or(replaced.map(|m| m.mode() & 0o7777)).unwrap_or(0o644);
+        file.set_permissions(fs::Permissions::from_mode(bits))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, target, mode);
+        Ok(())
+    }
 }
 
-/// `old` becomes a second name of `current` (or a whole synced copy), atomically.
+/// `old` becomes a second name of `current` (or a whole synced copy), atomically: the backup
+/// is made under a temporary name and renamed into place, so it is never seen partial.
 fn make_backup(dir: &Path, current: &Path, old: &Path) -> io::Result<()> {
     let staging_name = old.file_name().unwrap_or_else(|| OsStr::new("backup"));
-    // Reserve a unique staging name, then put the backup there.
     let (file, staging) = create_temp(dir, staging_name)?;
-    drop(file);
-    fs::remove_file(&staging)?;
-    if fs::hard_link(current, &staging).is_err() {
-        // No hard links on this file system: a copy, under the temporary name, synced before
-        // it takes the backup's name.
-        let copied = (|| {
+    let staged = (|| {
+        // A hard link needs the name free; the reserved file is replaced by the link.
+        drop(file);
+        fs::remove_file(&staging)?;
+        if fs::hard_link(current, &staging).is_err() {
+            // No hard links on this file system: a synced copy under the temporary name.
             let mut from = File::open(current)?;
-            let (mut to, path) = create_temp(dir, staging_name)?;
+            let mut to = OpenOptions::new().write(true).create_new(true).open(&staging)?;
+            to.set_permissions(from.metadata()?.permissions())?;
             io::copy(&mut from, &mut to)?;
             to.sync_all()?;
-            fs::rename(&path, &staging)
-        })();
-        if let Err(e) = copied {
-            let _ = fs::remove_file(&staging);
-            return Err(e);
         }
-    }
-    fs::rename(&staging, old).inspect_err(|_| {
+        fs::rename(&staging, old)
+    })();
+    if staged.is_err() {
         let _ = fs::remove_file(&staging);
-    })
+    }
+    staged
 }
 
 /// Makes a rename durable. A directory that cannot be opened for sync (some platforms) is not an
@@ -358,10 +388,10 @@ pub fn is_temp_name(name: &str) -> bool {
 }
 
 /// Removes the temporary files in `dir` whose writer is gone (a process killed mid-write), and
-/// returns their paths. Files of running processes, this one included, are left alone.
-///
-/// On Linux a writer is gone when `/proc/<pid>` is; elsewhere, when its temporary file has not
-/// changed for an hour.
+/// returns their paths. A writer holds an exclusive lock on its temporary file until it closes
+/// it, so a file nobody holds a lock on is stale, whatever process id its name carries (a
+/// restarted server in a container may have the same one). Where the file system has no locks,
+/// a file that has not changed for an hour is taken as stale.
 ///
 /// # Errors
 /// [`Error::Io`] naming `dir` when it cannot be listed; a file that cannot be removed is skipped.
@@ -370,29 +400,42 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(temp_owner) else { continue };
-        if pid == std::process::id() || writer_alive(pid, &entry) {
+        if !name.to_str().is_some_and(is_temp_name) || !entry.file_type().is_ok_and(|t| t.is_file())
+        {
             continue;
         }
-        if entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
-            removed.push(entry.path());
+        let path = entry.path();
+        if is_stale(&path) && fs::remove_file(&path).is_ok() {
+            removed.push(path);
         }
     }
     Ok(removed)
 }
 
-#[cfg(target_os = "linux")]
-fn writer_alive(pid: u32, _: &fs::DirEntry) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+/// Removes stale temporary files (as [`remove_stale_temps`]) in `root` and the directories
+/// below it, `depth` levels down at most, never following a symlink.
+#[must_use]
+pub fn remove_stale_temps_in_tree(root: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut removed = remove_stale_temps(root).unwrap_or_default();
+    if depth > 0 {
+        for entry in fs::read_dir(root).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                removed.extend(remove_stale_temps_in_tree(&entry.path(), depth - 1));
+            }
+        }
+    }
+    removed
 }
 
-#[cfg(not(target_os = "linux"))]
-fn writer_alive(_: u32, entry: &fs::DirEntry) -> bool {
-    let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    age.is_none_or(|age| age < std::time::Duration::from_secs(3600))
+fn is_stale(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else { return false };
+    match file.try_lock() {
+        Ok(()) => true,
+        Err(fs::TryLockError::WouldBlock) => false,
+        Err(fs::TryLockError::Error(_)) => {
+            let age =
+                file.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            age.is_some_and(|age| age >= std::time::Duration::from_secs(3600))
+        }
+    }
 }
-
-/// The README's example runs as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

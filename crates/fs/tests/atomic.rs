@@ -293,3 +293,58 @@ fn a_read_only_directory_is_an_error_and_the_original_stays() {
     assert_eq!(generation_of(&target), Some(1));
     assert_eq!(names(&disk.0), ["SEP.cnf.xml"]);
 }
+
+#[test]
+fn an_unlocked_temp_is_stale_whatever_pid_it_names_even_ours() {
+    // A server restarted in a container can get the process id its killed predecessor had.
+    let dir = scratch("own-pid");
+    let leftover = dir.join(format!(".a.bin.cnfkit-{}-999999.tmp", std::process::id()));
+    std::fs::write(&leftover, b"half").unwrap();
+    let live = PendingFile::create(&dir.join("b.bin"), Install::Replace).unwrap();
+    assert_eq!(remove_stale_temps(&dir).unwrap(), std::slice::from_ref(&leftover));
+    assert!(!leftover.exists());
+    assert!(live.temp_path().exists(), "a write in progress holds its lock");
+    drop(live);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_is_installed_0600_and_a_symlinked_target_stays_a_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("secret");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let plain = dir.join("SEP001122334455.cnf.xml");
+    let mut pending = PendingFile::create(&plain, Install::Replace).unwrap().mode(0o600);
+    pending.write_all(b"<device><sshPassword>x</sshPassword></device>").unwrap();
+    pending.commit().unwrap();
+    assert_eq!(mode(&plain), 0o600);
+
+    let real = dir.join("real.cnf.xml");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.join("XMLDefault.cnf.xml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let written = write(&link, b"new", Install::KeepOld).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&real).unwrap(), b"new");
+    assert_eq!(written.backup, Some(dir.join("real.cnf.xml.old")));
+    assert_eq!(std::fs::read(dir.join("real.cnf.xml.old")).unwrap(), b"old");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_replaced_file_keeps_its_owner_when_root_writes_it() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = scratch("owner");
+    let file = dir.join("SEP001122334455.cnf.xml");
+    std::fs::write(&file, b"old").unwrap();
+    if std::os::unix::fs::chown(&file, Some(4242), Some(4343)).is_err() {
+        eprintln!("skipped: not root, so no file can be given away (and none is)");
+        return;
+    }
+    write(&file, b"new", Install::KeepOld).unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -95,7 +95,7 @@ impl Site {
             move |source| Error::Io { path, source }
         };
         let directory = FsDirectory::new(&options.root).map_err(io(&options.root))?;
-        let stale_temps_removed = remove_stale_temps_in(directory.root(), 16);
+        let stale_temps_removed = cnfkit_fs::remove_stale_temps_in_tree(directory.root(), 16);
         let read = |path: &Path| std::fs::read_to_string(path).map_err(io(path));
         let inventory = match &options.inventory {
             Some(path) => {
@@ -166,18 +166,4 @@ fn old_defaults(directory: &FsDirectory) -> Option<Result<DeviceDefaults, String
         })
         .and_then(|doc| DeviceDefaults::from_document(&doc).map_err(|e| e.to_string()));
     Some(parsed)
-}
-
-/// Removes the temporary files a killed writer left anywhere in the tree, `depth` directories
-/// down at most, never following a symlink out.
-fn remove_stale_temps_in(dir: &Path, depth: usize) -> Vec<PathBuf> {
-    let mut removed = cnfkit_fs::remove_stale_temps(dir).unwrap_or_default();
-    if depth > 0 {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                removed.extend(remove_stale_temps_in(&entry.path(), depth - 1));
-            }
-        }
-    }
-    removed
 }
