@@ -213,37 +213,26 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
 fn check(file: &Path) -> Result<bool, String> {
     let name = file.display();
     let bytes = fs::read(file).map_err(|e| format!("{name}: {e}"))?;
-    let parsed = ConfigFile::parse(&name.to_string(), bytes.clone(), ParseOptions::strict());
-    if let Ok(ConfigFile::Sip(cnf)) = &parsed {
-        for (line, text) in cnf.unparsed_lines() {
-            out!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
-        }
-        return Ok(true);
-    }
-    if let Err(e @ cnfkit_config::Error::NotText { .. }) = &parsed {
-        return Err(e.to_string());
-    }
-    match CnfDocument::parse(&bytes) {
-        Ok(doc) => {
-            for w in doc.validate() {
-                out!(
-                    "{name}:{}: warning: {}",
-                    w.at,
-                    w.to_string().split_once(": ").map_or("", |x| x.1)
-                );
+    match ConfigFile::parse(&name.to_string(), bytes.clone(), ParseOptions::strict()) {
+        Ok(ConfigFile::Sip(cnf)) => {
+            for (line, text) in cnf.unparsed_lines() {
+                out!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
             }
             Ok(true)
         }
+        Ok(ConfigFile::Xml(doc)) => {
+            for w in doc.validate() {
+                out!("{name}:{}: warning: {}", w.at, w.message());
+            }
+            Ok(true)
+        }
+        Err(e @ cnfkit_config::Error::NotText { .. }) => Err(e.to_string()),
         Err(e) => {
             let at = e.location().map_or_else(String::new, |l| format!("{l}:"));
             out!("{name}:{at} error: {e}");
             if let Ok(doc) = CnfDocument::parse_with(&bytes, ParseOptions::lenient()) {
                 for r in doc.repairs() {
-                    out!(
-                        "{name}:{}: note: --lenient would repair: {}",
-                        r.at,
-                        r.to_string().split_once(": ").map_or("", |x| x.1)
-                    );
+                    out!("{name}:{}: note: --lenient would repair: {}", r.at, r.message());
                 }
             }
             Ok(false)

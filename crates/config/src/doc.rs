@@ -109,26 +109,30 @@ pub struct Repair {
     fix: Option<(Range<usize>, Vec<u8>)>,
 }
 
-impl fmt::Display for Repair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = self.at;
+impl Repair {
+    /// What was repaired, without its location (the [`Display`](fmt::Display) form is
+    /// `line:column: message`).
+    #[must_use]
+    pub fn message(&self) -> String {
         match &self.kind {
             RepairKind::MismatchedEndTag { expected, found } => {
-                write!(f, "{at}: end tag </{found}> taken as </{expected}>")
+                format!("end tag </{found}> taken as </{expected}>")
             }
-            RepairKind::StrayEndTag { found } => {
-                write!(f, "{at}: stray end tag </{found}> ignored")
-            }
+            RepairKind::StrayEndTag { found } => format!("stray end tag </{found}> ignored"),
             RepairKind::UnclosedElement { name } => {
-                write!(f, "{at}: <{name}> closed here without its end tag")
+                format!("<{name}> closed here without its end tag")
             }
-            RepairKind::UnknownEntity { name } => write!(f, "{at}: &{name}; kept as text"),
-            RepairKind::BareAmpersand => write!(f, "{at}: bare & kept as text"),
-            RepairKind::TextOutsideRoot => write!(f, "{at}: text outside the root ignored"),
-            RepairKind::Latin1Fallback => {
-                write!(f, "{at}: invalid UTF-8, document read as ISO-8859-1")
-            }
+            RepairKind::UnknownEntity { name } => format!("&{name}; kept as text"),
+            RepairKind::BareAmpersand => "bare & kept as text".to_owned(),
+            RepairKind::TextOutsideRoot => "text outside the root ignored".to_owned(),
+            RepairKind::Latin1Fallback => "invalid UTF-8, document read as ISO-8859-1".to_owned(),
         }
+    }
+}
+
+impl fmt::Display for Repair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message())
     }
 }
 

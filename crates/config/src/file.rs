@@ -44,22 +44,27 @@ impl ConfigFile {
         Self::parse(&path.display().to_string(), bytes, options)
     }
 
-    /// Reads `bytes`, named `name` (a file name or path): SIP `.cnf` when the name ends in `.cnf`
-    /// or the text does not start with `<`, cnf.xml otherwise.
+    /// Reads `bytes`, named `name` (a file name or path): cnf.xml when the name ends in `.xml`,
+    /// SIP `.cnf` when it ends in `.cnf` or the text does not start with `<`, cnf.xml otherwise.
     ///
     /// # Errors
-    /// [`Error::NotText`] for NUL or other control bytes (a signed, encrypted or binary file);
-    /// the cnf.xml parser's error with line and column.
+    /// [`Error::NotText`] for a NUL byte (a signed, encrypted or binary file), and in strict mode
+    /// for any other control byte [`binary_byte`] names; the cnf.xml parser's error with line and
+    /// column (a UTF-16 file gets its "unsupported encoding" error).
     pub fn parse(name: &str, bytes: Vec<u8>, options: ParseOptions) -> Result<Self, Error> {
-        if let Some(at) =
-            bytes.iter().position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
-        {
+        let lower = name.to_ascii_lowercase();
+        // A UTF-16 file starts with its byte order mark: the XML parser says what it is (an
+        // encoding it does not take) better than a "binary" verdict would.
+        let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+        if !utf16 && let Some((at, byte)) = binary_byte(&bytes, options.lenient) {
             return Err(Error::NotText {
                 name: name.to_owned(),
-                why: format!("control byte 0x{:02x} at offset {at}", bytes[at]),
+                why: format!("control byte 0x{byte:02x} at offset {at}"),
             });
         }
-        let lower = name.to_ascii_lowercase();
+        if utf16 || lower.ends_with(".xml") {
+            return CnfDocument::parse_owned(bytes, options).map(Self::Xml);
+        }
         let first = bytes
             .iter()
             .copied()
@@ -167,4 +172,14 @@ impl fmt::Display for Assignment {
         }
         write!(f, "={}", self.value)
     }
+}
+
+/// The first byte that makes `bytes` binary rather than a text configuration: NUL always (every
+/// signed, encrypted or firmware file has them); in strict mode also any other C0 control
+/// byte but tab, line ends, form feed and the DOS end-of-file mark 0x1A.
+#[must_use]
+pub fn binary_byte(bytes: &[u8], lenient: bool) -> Option<(usize, u8)> {
+    bytes.iter().copied().enumerate().find(|&(_, b)| {
+        b == 0 || (!lenient && b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1a))
+    })
 }

@@ -61,7 +61,7 @@ pub use doc::{CnfDocument, Element, ParseOptions, Repair, RepairKind};
 pub use encoding::{Encoding, EncodingSource};
 pub use error::{Error, IoError, Location};
 pub use family::{ConfigStyle, Model, ModelFamily, ModelTable, TrustLists};
-pub use file::{Assignment, ConfigFile};
+pub use file::{Assignment, ConfigFile, binary_byte};
 pub use identity::{Mac, MacCase, Protocol};
 pub use path::ElementPath;
 pub use sip::{SipCnf, SipCnfLine, SipCnfProxy, SipLayer, SipLayers, SipSettings};

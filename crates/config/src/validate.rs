@@ -69,9 +69,21 @@ pub struct Warning {
     pub at: Location,
 }
 
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.at)?;
+impl Warning {
+    /// What the warning says, without its location (the [`Display`](fmt::Display) form is
+    /// `line:column: message`).
+    #[must_use]
+    pub fn message(&self) -> String {
+        struct Message<'a>(&'a Warning);
+        impl fmt::Display for Message<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_message(f)
+            }
+        }
+        Message(self).to_string()
+    }
+
+    fn write_message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             WarningKind::ModelMismatch { device_type, model, known_model } => write!(
                 f,
@@ -95,6 +107,13 @@ impl fmt::Display for Warning {
                 write!(f, "{}: placeholder left in {value:?}", self.path)
             }
         }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.at)?;
+        self.write_message(f)
     }
 }
 
