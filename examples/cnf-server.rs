@@ -20,14 +20,14 @@ use cnfkit::server::{
     ConfigSigner, DefaultsSource, OpenFile, ProvisioningHandler, Site, SiteOptions, Writes, demo,
     log_boots,
 };
-use cnfkit::tftp::Policy;
 use cnfkit::tftp::driver::{Server, ServerConfig};
+use cnfkit::tftp::{Limits, Policy};
 
 #[derive(Parser)]
 #[command(
     name = "cnf-server",
     about = "TFTP provisioning server for Cisco IP phones (SEP<MAC> -> XMLDefault fallback, firmware loads)",
-    after_help = "Exit status: 0 stopped by a signal, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
+    after_help = "Exit status: 0 stopped by Ctrl-C (running transfers finished), 130 interrupted twice, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
 )]
 struct Args {
     /// Directory to serve; without it, an embedded demo tree is served from memory.
@@ -109,7 +109,7 @@ fn run(args: Args) -> Result<(), String> {
             max_windowsize: args.max_windowsize,
             ..Policy::default()
         },
-        max_transfers: args.max_transfers,
+        limits: Limits { max_transfers: args.max_transfers, ..Limits::default() },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
         ..ServerConfig::default()
     };

@@ -166,7 +166,7 @@ impl Repack {
             }
             Format::TrustList => {
                 return Err(Error::WrongFormat(
-                    "a trust list is not a config: rebuild it with the trust-list tools".into(),
+                    "a trust list is not a config: build a new one instead".into(),
                 ));
             }
             Format::SignedOther(a, b) => {
@@ -259,7 +259,7 @@ impl Repack {
         }
         match self.original_signer() {
             Some(orig) if !cert.is_named_by(&orig) => Err(Error::Untrusted(format!(
-                "the file was signed by {} (serial {}), you sign with {} (serial {}): a phone whose trust list holds only the original signer rejects the result. Pass the phone's trust list to check, or force it",
+                "the file was signed by {} (serial {}), you sign with {} (serial {}): a phone whose trust list holds only the original signer rejects the result (checking against the phone's trust list tells for sure)",
                 orig.name,
                 crate::hex(&orig.serial),
                 cert.subject(),

@@ -15,15 +15,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The listening socket could not be bound, or the runtime failed.
-    #[error("cannot serve on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: std::net::SocketAddr,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
     /// An inventory, device defaults, a model or a boot plan was refused.
     #[error(transparent)]
     Resolve(#[from] cnfkit_resolve::Error),

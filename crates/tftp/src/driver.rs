@@ -59,10 +59,8 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ServerConfig {
     /// Transfer rules (block sizes, windows, timeouts, retries).
     pub policy: Policy,
-    /// Transfers at once, all peers together.
-    pub max_transfers: usize,
-    /// Transfers at once from one peer address.
-    pub max_per_peer: usize,
+    /// Transfers at once, all peers together and from one peer address.
+    pub limits: Limits,
     /// Socket buffer ceiling: transfer buffers are sized to a window (`blksize x windowsize`)
     /// up to this; the listening socket's receive buffer is this size, for request bursts.
     pub max_socket_buffer: usize,
@@ -90,8 +88,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
-            max_transfers: 2048,
-            max_per_peer: 16,
+            limits: Limits::default(),
             max_socket_buffer: 4 << 20,
             busy_poll: None,
         }
@@ -206,12 +203,8 @@ impl<H: Handler> Server<H> {
         grace: Duration,
     ) -> std::io::Result<()> {
         let mut tasks = JoinSet::new();
-        let limits = Limits {
-            max_transfers: self.config.max_transfers,
-            max_per_peer: self.config.max_per_peer,
-        };
-        let active: Shared =
-            Arc::new(Mutex::new(Endpoint::new(self.config.policy.clone(), limits)));
+        let endpoint = Endpoint::new(self.config.policy.clone(), self.config.limits);
+        let active: Shared = Arc::new(Mutex::new(endpoint));
         let mut buf = vec![0u8; 65536];
         tokio::pin!(shutdown);
         loop {

@@ -7,7 +7,7 @@
 //! copying them.
 
 use cnfkit_tftp_wire::{ErrorCode, Packet};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::{Incoming, Policy};
@@ -94,7 +94,7 @@ pub struct Endpoint {
     policy: Policy,
     limits: Limits,
     /// Peers with a slot.
-    active: HashMap<SocketAddr, ()>,
+    active: HashSet<SocketAddr>,
     /// Slots per address, so the per-peer check does not scan every transfer.
     per_ip: HashMap<IpAddr, usize>,
 }
@@ -103,7 +103,7 @@ impl Endpoint {
     /// An endpoint with no transfer running.
     #[must_use]
     pub fn new(policy: Policy, limits: Limits) -> Self {
-        Self { policy, limits, active: HashMap::new(), per_ip: HashMap::new() }
+        Self { policy, limits, active: HashSet::new(), per_ip: HashMap::new() }
     }
 
     /// The transfer rules requests are negotiated under.
@@ -127,7 +127,7 @@ impl Endpoint {
                 return Received::Refuse { datagram: refusal.datagram, reason: refusal.reason };
             }
         };
-        if self.active.contains_key(&peer) {
+        if self.active.contains(&peer) {
             return Received::Drop(DropReason::Repeated);
         }
         if self.active.len() >= self.limits.max_transfers {
@@ -138,13 +138,13 @@ impl Endpoint {
             return Received::Drop(DropReason::PerPeerLimit);
         }
         *from_ip += 1;
-        self.active.insert(peer, ());
+        self.active.insert(peer);
         Received::Request(incoming)
     }
 
     /// Frees `peer`'s slot: its transfer ended, or its request was refused.
     pub fn release(&mut self, peer: SocketAddr) {
-        if self.active.remove(&peer).is_some()
+        if self.active.remove(&peer)
             && let Some(n) = self.per_ip.get_mut(&peer.ip())
         {
             *n -= 1;

@@ -387,7 +387,10 @@ async fn shutdown_lets_running_transfers_finish() {
 /// served once a slot frees, so both transfers complete and the drop is counted.
 #[tokio::test]
 async fn requests_over_the_per_peer_limit_are_dropped_and_retried_by_the_client() {
-    let config = ServerConfig { max_per_peer: 1, ..ServerConfig::default() };
+    let config = ServerConfig {
+        limits: cnfkit_tftp::Limits { max_per_peer: 1, ..cnfkit_tftp::Limits::default() },
+        ..ServerConfig::default()
+    };
     let server =
         Server::bind("127.0.0.1:0".parse().unwrap(), Files { stored: SharedBuffer::new() }, config)
             .await
