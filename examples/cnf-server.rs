@@ -130,9 +130,13 @@ fn run(args: Args) -> Result<(), String> {
         }
         _ => None,
     };
+    // Generated configurations name the server's own address as their call manager; bound to
+    // every address (0.0.0.0, ::) there is no such address to name.
+    let call_manager = (!args.bind.ip().is_unspecified()).then(|| args.bind.ip().to_string());
     let Some(root) = args.root.clone() else {
         let mut resolver =
-            demo::resolver(&args.bind.ip().to_string()).map_err(|e| format!("demo tree: {e}"))?;
+            demo::resolver(&call_manager.clone().unwrap_or_else(|| "127.0.0.1".to_owned()))
+                .map_err(|e| format!("demo tree: {e}"))?;
         if let Some(signer) = signer {
             resolver = resolver.with_signer(signer);
         }
@@ -145,10 +149,17 @@ fn run(args: Args) -> Result<(), String> {
         root: root.clone(),
         inventory: args.inventory.clone(),
         defaults: args.defaults.clone(),
-        call_manager: Some(args.bind.ip().to_string()),
+        call_manager: call_manager.clone(),
         signer,
     })
     .map_err(|e| e.to_string())?;
+    if args.inventory.is_some() && site.defaults == DefaultsSource::None {
+        return Err(format!(
+            "the inventory's configurations need a call manager: bound to {}, the server has no \
+             one address to name; give --defaults with call_managers, or bind to one address",
+            args.bind.ip()
+        ));
+    }
     for warning in &site.warnings {
         eprintln!("cnf-server: warning: {warning}");
     }
