@@ -34,6 +34,15 @@ pub enum Error {
     /// `decrypt`), or its header version is not one this crate knows.
     #[error("{0}")]
     WrongFormat(String),
+    /// A signed header of a version this crate does not know: signing it again could drop what
+    /// it does not understand.
+    #[error("unknown signed header version {major}.{minor}")]
+    UnknownHeaderVersion {
+        /// The major version.
+        major: u8,
+        /// The minor version.
+        minor: u8,
+    },
     /// A header field the operation needs is absent.
     #[error("missing tag {tag} ({name}) in the header")]
     MissingField {
@@ -96,10 +105,10 @@ pub enum Error {
     Random,
     /// A file could not be read or written. The path is the one the caller gave; the
     /// original file is untouched when this is returned from a write.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The path the caller asked for.
-        path: String,
+        path: std::path::PathBuf,
         /// The operating system's error.
         #[source]
         source: io::Error,

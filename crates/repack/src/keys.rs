@@ -380,8 +380,8 @@ fn pem_blocks(pem: &str) -> impl Iterator<Item = PemBlock<'_>> {
 
 /// Reads a PEM file as text, naming the file in the error.
 fn read_pem(path: &std::path::Path, what: &'static str) -> Result<String, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     String::from_utf8(bytes).map_err(|_| Error::BadKey {
         what,
         reason: format!("{} is not a PEM text file", path.display()),

@@ -70,8 +70,7 @@ impl Password {
     /// [`Error::Io`] naming the file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
         let text = Zeroizing::new(
-            std::fs::read(path)
-                .map_err(|source| Error::Io { path: path.display().to_string(), source })?,
+            std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?,
         );
         let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
         Ok(Self::new(line.strip_suffix(b"\r").unwrap_or(line)))

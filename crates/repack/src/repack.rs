@@ -130,8 +130,9 @@ impl Repack {
     /// Opens `data`, decrypting it when it is encrypted.
     ///
     /// # Errors
-    /// [`Error::WrongFormat`] for trust lists and unknown header versions (they are not
-    /// configs); [`Error::Decrypt`] when a needed secret is missing or wrong; parse errors.
+    /// [`Error::WrongFormat`] for trust lists (not configs), [`Error::UnknownHeaderVersion`];
+    /// [`Error::MissingSecret`] when a needed secret is missing, [`Error::Decrypt`] when it is
+    /// wrong; parse errors.
     pub fn open(data: &[u8], secrets: Secrets<'_>) -> Result<Self, Error> {
         let (envelope, plaintext) = match detect(data) {
             Format::Plain => (Envelope::Plain, Zeroizing::new(data.to_vec())),
@@ -170,7 +171,7 @@ impl Repack {
                 ));
             }
             Format::SignedOther(a, b) => {
-                return Err(Error::WrongFormat(format!("unknown signed header version {a}.{b}")));
+                return Err(Error::UnknownHeaderVersion { major: a, minor: b });
             }
         };
         Ok(Self { envelope, plaintext, timestamp: None })

@@ -586,8 +586,8 @@ pub struct Signing<'a> {
 /// named `new_name` unless [`Signing::filename`] says otherwise.
 ///
 /// # Errors
-/// [`Error::WrongFormat`] for a header version this crate does not know (signing it again
-/// could drop what it does not understand); the parse errors of a damaged signed file; and as
+/// [`Error::UnknownHeaderVersion`] for a header version this crate does not know (signing it
+/// again could drop what it does not understand); the parse errors of a damaged signed file; and as
 /// [`SignedFile::sign`].
 pub fn sign_or_wrap(bytes: &[u8], new_name: &str, signing: &Signing<'_>) -> Result<Vec<u8>, Error> {
     let mut file = match crate::detect(bytes) {
@@ -595,7 +595,7 @@ pub fn sign_or_wrap(bytes: &[u8], new_name: &str, signing: &Signing<'_>) -> Resu
             SignedFile::parse(bytes)?
         }
         crate::Format::SignedOther(major, minor) => {
-            return Err(Error::WrongFormat(format!("unknown header version {major}.{minor}")));
+            return Err(Error::UnknownHeaderVersion { major, minor });
         }
         _ => SignedFile::new(
             HeaderKind::Signed,

@@ -53,11 +53,7 @@ impl ConfigSigner {
     /// # Errors
     /// [`Error::Io`] naming the file, and as [`ConfigSigner::from_pem`].
     pub fn from_pem_files(key: &Path, cert: &Path, digest: HashAlgorithm) -> Result<Self, Error> {
-        let read = |p: &Path| {
-            std::fs::read_to_string(p)
-                .map_err(|e| Error::Io { path: p.display().to_string(), source: e })
-        };
-        Self::from_pem(&read(key)?, &read(cert)?, digest)
+        Self::new(PrivateKey::from_pem_file(key)?, Certificate::from_pem_file(cert)?, digest)
     }
 
     /// The signing certificate (phones need it in their trust list with the TFTP or
