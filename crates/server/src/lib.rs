@@ -39,5 +39,5 @@ pub use error::Error;
 pub use handler::{ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 pub use signing::ConfigSigner;
-pub use site::{DefaultsSource, Site, SiteOptions};
+pub use site::{DefaultsSource, Site, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile};

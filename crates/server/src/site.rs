@@ -72,9 +72,8 @@ pub struct Site {
     pub defaults: DefaultsSource,
     /// Whether the tree has an `XMLDefault.cnf.xml` now.
     pub has_xml_default: bool,
-    /// Problems worth a warning that do not stop the server (an unreadable
-    /// `XMLDefault.cnf.xml.old`).
-    pub warnings: Vec<String>,
+    /// Problems worth a warning that do not stop the server.
+    pub warnings: Vec<SiteWarning>,
     /// Temporary files of writes a killed process left (uploads, edits), removed at load.
     pub stale_temps_removed: Vec<PathBuf>,
 }
@@ -119,7 +118,7 @@ impl Site {
             None => match old_defaults(&directory) {
                 Some(Ok(defaults)) => (Some(defaults), DefaultsSource::OldDefault),
                 Some(Err(why)) => {
-                    warnings.push(format!("{XML_DEFAULT_OLD} cannot stand in for defaults: {why}"));
+                    warnings.push(SiteWarning::OldDefaultUnusable(why));
                     (None, DefaultsSource::None)
                 }
                 None => (None, DefaultsSource::None),
@@ -155,15 +154,35 @@ impl Site {
     }
 }
 
+/// A problem with a tree that does not stop the server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SiteWarning {
+    /// `XMLDefault.cnf.xml` is missing and its `.old` cannot stand in for the defaults.
+    OldDefaultUnusable(Error),
+}
+
+impl std::fmt::Display for SiteWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OldDefaultUnusable(why) => {
+                write!(f, "{XML_DEFAULT_OLD} cannot stand in for defaults: {why}")
+            }
+        }
+    }
+}
+
 /// The device defaults an `XMLDefault.cnf.xml.old` holds, if the tree has one.
-fn old_defaults(directory: &FsDirectory) -> Option<Result<DeviceDefaults, String>> {
+fn old_defaults(directory: &FsDirectory) -> Option<Result<DeviceDefaults, Error>> {
     let name = directory.find_ignore_case("", XML_DEFAULT_OLD)?;
+    let path = directory.root().join(&name);
     let parsed = directory
         .read(&name)
-        .map_err(|e| e.to_string())
+        .map_err(|source| Error::Io { path: path.clone(), source })
         .and_then(|bytes| {
-            CnfDocument::parse_owned(bytes, ParseOptions::default()).map_err(|e| e.to_string())
-        })
-        .and_then(|doc| DeviceDefaults::from_document(&doc).map_err(|e| e.to_string()));
+            let doc = CnfDocument::parse_owned(bytes, ParseOptions::default())
+                .map_err(|e| Error::in_file(&path, e))?;
+            DeviceDefaults::from_document(&doc).map_err(|e| Error::in_file(&path, e))
+        });
     Some(parsed)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use cnfkit_config::{CnfDocument, DeviceType};
 use cnfkit_resolve::{Answer, DeviceDefaults, Made};
-use cnfkit_server::{DefaultsSource, Site, SiteOptions};
+use cnfkit_server::{DefaultsSource, Site, SiteOptions, SiteWarning};
 
 fn tree(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cnfkit-site-{name}-{}", std::process::id()));
@@ -88,7 +88,9 @@ fn an_unreadable_old_default_is_a_warning_not_a_stop() {
     let site = Site::load(SiteOptions::new(&root)).unwrap();
     assert_eq!(site.defaults, DefaultsSource::None);
     assert_eq!(site.warnings.len(), 1, "{:?}", site.warnings);
-    assert!(site.warnings[0].starts_with("XMLDefault.cnf.xml.old cannot stand in"));
+    let text = site.warnings[0].to_string();
+    assert!(text.starts_with("XMLDefault.cnf.xml.old cannot stand in for defaults: "), "{text}");
+    assert!(matches!(site.warnings[0], SiteWarning::OldDefaultUnusable(_)));
     std::fs::remove_dir_all(&root).unwrap();
 }
 
