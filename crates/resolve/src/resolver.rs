@@ -406,10 +406,11 @@ fn not_found(kind: FileKind) -> Answer {
     Answer::NotFound { kind, normal: kind.miss_is_normal(), why }
 }
 
-/// A [`Directory`] in memory: the demo tree, tests, generated trees.
+/// A [`Directory`] in memory: the demo tree, tests, generated trees. Files are shared, not
+/// copied, by whoever serves them ([`MemoryDirectory::get_shared`]).
 #[derive(Debug, Default)]
 pub struct MemoryDirectory {
-    files: RwLock<BTreeMap<String, Vec<u8>>>,
+    files: RwLock<BTreeMap<String, Arc<[u8]>>>,
 }
 
 impl MemoryDirectory {
@@ -419,33 +420,45 @@ impl MemoryDirectory {
         Self::default()
     }
 
+    fn files(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<[u8]>>> {
+        self.files.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Adds or replaces a file (`path` relative, `/`-separated).
     pub fn insert(&self, path: &str, bytes: Vec<u8>) {
         self.files
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(path.to_owned(), bytes);
+            .insert(path.to_owned(), bytes.into());
     }
 
     /// Removes a file, returning its bytes.
     pub fn remove(&self, path: &str) -> Option<Vec<u8>> {
-        self.files.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(path)
+        let removed =
+            self.files.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(path);
+        removed.map(|bytes| bytes.to_vec())
     }
 
     /// A copy of a file's bytes.
     #[must_use]
     pub fn get(&self, path: &str) -> Option<Vec<u8>> {
-        self.files.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(path).cloned()
+        self.get_shared(path).map(|bytes| bytes.to_vec())
+    }
+
+    /// A file's bytes, shared: a thousand phones fetching one image hold one copy of it.
+    #[must_use]
+    pub fn get_shared(&self, path: &str) -> Option<Arc<[u8]>> {
+        self.files().get(path).cloned()
     }
 }
 
 impl Directory for MemoryDirectory {
     fn exists(&self, path: &str) -> bool {
-        self.get(path).is_some()
+        self.files().contains_key(path)
     }
 
     fn list(&self, dir: &str) -> Vec<String> {
-        let files = self.files.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let files = self.files();
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         let mut names: Vec<String> = files
             .keys()
@@ -467,7 +480,7 @@ impl Directory for MemoryDirectory {
                 Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
             }
             std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(bytes.to_vec());
+                entry.insert(bytes.into());
                 Ok(())
             }
         }

@@ -401,3 +401,14 @@ fn an_upload_in_progress_is_never_served_in_any_letter_case() {
     drop(pending);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_memory_tree_shares_one_copy_of_a_file_with_every_reader() {
+    let dir = MemoryDirectory::new();
+    dir.insert("demo-1MiB.bin", vec![7; 1 << 20]);
+    let (a, b) =
+        (dir.get_shared("demo-1MiB.bin").unwrap(), dir.get_shared("demo-1MiB.bin").unwrap());
+    assert!(Arc::ptr_eq(&a, &b), "a second transfer must not copy the file");
+    assert!(dir.exists("demo-1MiB.bin"));
+    assert_eq!(dir.read("demo-1MiB.bin").unwrap().len(), 1 << 20);
+}
