@@ -258,7 +258,8 @@ impl EncryptedConfig {
     /// implicit rejection and does not fail by itself).
     ///
     /// # Errors
-    /// [`Error::Decrypt`] naming the reason (wrong phone key, damaged ciphertext).
+    /// [`Error::Decrypt`] naming the reason (wrong phone key, damaged ciphertext);
+    /// [`Error::KeyUnwrap`] when the wrapped key does not fit the phone key at all.
     pub fn decrypt(&self, phone_key: &PrivateKey) -> Result<Decrypted, Error> {
         let unwrapped = phone_key.decrypt(self.wrapped_key()?)?;
         let key = <[u8; 16]>::try_from(unwrapped.as_slice()).map_err(|_| {

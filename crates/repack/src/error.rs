@@ -88,6 +88,10 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The AES key of an encrypted config could not be unwrapped with the phone's key (a
+    /// ciphertext of the wrong size for the key, typically).
+    #[error("cannot unwrap the AES key: {0}")]
+    KeyUnwrap(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An RSA operation failed for a reason other than a bad signature.
     #[error("rsa: {0}")]
     Rsa(#[source] Box<dyn std::error::Error + Send + Sync>),

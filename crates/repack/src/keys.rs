@@ -104,7 +104,7 @@ impl PrivateKey {
         self.inner
             .pkcs1v15_decrypt(ciphertext)
             .map(zeroize::Zeroizing::new)
-            .map_err(|e| Error::Decrypt(format!("cannot unwrap the AES key: {e}")))
+            .map_err(|e| Error::KeyUnwrap(Box::new(e)))
     }
 
     /// Whether `public` is this key's public half.
