@@ -56,9 +56,16 @@ struct Args {
     /// With --allow-write, let a write replace an existing file.
     #[arg(long, requires = "allow_write")]
     allow_overwrite: bool,
-    /// Transfers at once.
-    #[arg(long, default_value_t = 2048)]
-    max_transfers: usize,
+    /// Transfers at once, all clients together (over it, requests are dropped and retried).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    max_transfers: u32,
+    /// Transfers at once from one client address.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    max_per_peer: u32,
+    /// Largest RFC 2349 `timeout` (seconds) granted to a client; a larger one is left out of the
+    /// answer and the server keeps its own timing.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
+    max_timeout: u8,
     /// Busy-poll for up to this many microseconds per block instead of sleeping, while a
     /// transfer runs alone and its client answers that fast (loopback, a fast LAN): lockstep
     /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
@@ -107,9 +114,13 @@ fn run(args: Args) -> Result<(), String> {
         policy: Policy {
             max_blksize: args.max_blksize,
             max_windowsize: args.max_windowsize,
+            max_negotiated_timeout: args.max_timeout,
             ..Policy::default()
         },
-        limits: Limits { max_transfers: args.max_transfers, ..Limits::default() },
+        limits: Limits {
+            max_transfers: args.max_transfers as usize,
+            max_per_peer: args.max_per_peer as usize,
+        },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
         ..ServerConfig::default()
     };

@@ -87,7 +87,9 @@ pub(crate) fn negotiate(
                 }
             }
             cnfkit_tftp_wire::KnownOption::Timeout => {
-                if let Some(Ok(seconds)) = typed.timeout {
+                if let Some(Ok(seconds)) = typed.timeout
+                    && seconds <= policy.max_negotiated_timeout
+                {
                     negotiated.timeout = Some(Duration::from_secs(u64::from(seconds)));
                     pairs.push(("timeout", seconds.to_string()));
                 }

@@ -51,6 +51,10 @@ pub struct Policy {
     pub initial_timeout: Duration,
     /// Ceiling of the exponential backoff.
     pub max_timeout: Duration,
+    /// Largest `timeout` (seconds) granted to a client (RFC 2349); a larger one is left out of
+    /// the OACK, as the RFC allows, and the server keeps its own timing. A client asking for
+    /// 255 s would otherwise hold a transfer slot for minutes after it went silent.
+    pub max_negotiated_timeout: u8,
     /// Retransmissions of the same datagram before the transfer fails.
     pub max_retries: u32,
     /// The block number after 65535.
@@ -78,6 +82,7 @@ impl Default for Policy {
             dally: Duration::from_secs(5),
             max_netascii_bytes: 8 << 20,
             max_write_bytes: None,
+            max_negotiated_timeout: 5,
         }
     }
 }

@@ -99,10 +99,26 @@ fn row_blksize_70000_is_clamped_to_the_largest_we_allow() {
 fn row_timeout_0_and_256_are_left_out_never_an_error() {
     assert!(is_data_1(&first_reply("octet", &[("timeout", "0")], b"x", &Policy::default())));
     assert!(is_data_1(&first_reply("octet", &[("timeout", "256")], b"x", &Policy::default())));
+    let generous = Policy { max_negotiated_timeout: 255, ..Policy::default() };
     assert_eq!(
-        first_reply("octet", &[("timeout", "255"), ("tsize", "0")], b"x", &Policy::default()),
+        first_reply("octet", &[("timeout", "255"), ("tsize", "0")], b"x", &generous),
         oack(&[("timeout", "255"), ("tsize", "1")])
     );
+}
+
+#[test]
+fn a_timeout_over_the_ceiling_is_left_out_of_the_oack_rfc_2349_section_3() {
+    // The server need not accept the option; one that held a silent client for 255 s per
+    // retransmission would hand a cheap slot-exhaustion attack to anyone.
+    assert_eq!(
+        first_reply("octet", &[("timeout", "255"), ("tsize", "0")], b"x", &Policy::default()),
+        oack(&[("tsize", "1")])
+    );
+    assert_eq!(
+        first_reply("octet", &[("timeout", "5"), ("tsize", "0")], b"x", &Policy::default()),
+        oack(&[("timeout", "5"), ("tsize", "1")])
+    );
+    assert!(is_data_1(&first_reply("octet", &[("timeout", "6")], b"x", &Policy::default())));
 }
 
 #[test]
