@@ -62,6 +62,9 @@ struct Args {
     /// Transfers at once from one client address.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     max_per_peer: u32,
+    /// Transfers at once from one network (an IPv4 /24, an IPv6 /64).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_per_network: u32,
     /// Largest RFC 2349 `timeout` (seconds) granted to a client; a larger one is left out of the
     /// answer and the server keeps its own timing.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
@@ -120,6 +123,7 @@ fn run(args: Args) -> Result<(), String> {
         limits: Limits {
             max_transfers: args.max_transfers as usize,
             max_per_peer: args.max_per_peer as usize,
+            max_per_network: args.max_per_network as usize,
         },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
         ..ServerConfig::default()

@@ -19,11 +19,31 @@ pub struct Limits {
     pub max_transfers: usize,
     /// From one peer address (any port).
     pub max_per_peer: usize,
+    /// From one network: an IPv4 /24 or an IPv6 /64, so that an attacker with many addresses
+    /// of one network (a /64 is one host's to use) cannot take every slot.
+    pub max_per_network: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_transfers: 2048, max_per_peer: 16 }
+        Self { max_transfers: 2048, max_per_peer: 16, max_per_network: 512 }
+    }
+}
+
+/// The network an address counts against for [`Limits::max_per_network`]: its IPv4 /24 or
+/// IPv6 /64 (an IPv4-mapped IPv6 address counts as the IPv4 address).
+#[must_use]
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
     }
 }
 
@@ -41,6 +61,8 @@ pub enum DropReason {
     TransferLimit,
     /// [`Limits::max_per_peer`] transfers run for this address.
     PerPeerLimit,
+    /// [`Limits::max_per_network`] transfers run for this address's /24 or /64.
+    NetworkLimit,
 }
 
 impl DropReason {
@@ -52,6 +74,7 @@ impl DropReason {
             Self::Repeated => "repeated request",
             Self::TransferLimit => "transfer limit",
             Self::PerPeerLimit => "per-peer limit",
+            Self::NetworkLimit => "per-network limit",
         }
     }
 }
@@ -80,7 +103,8 @@ pub enum Received {
 /// ```
 /// use cnfkit_tftp::{DropReason, Endpoint, Limits, Policy, Received};
 ///
-/// let mut server = Endpoint::new(Policy::default(), Limits { max_transfers: 8, max_per_peer: 1 });
+/// let limits = Limits { max_transfers: 8, max_per_peer: 1, ..Limits::default() };
+/// let mut server = Endpoint::new(Policy::default(), limits);
 /// let phone = "10.0.0.7:50000".parse().unwrap();
 /// let rrq = b"\x00\x01SEP001122334455.cnf.xml\x00octet\x00";
 /// assert!(matches!(server.handle(phone, rrq), Received::Request(_)));
@@ -97,13 +121,21 @@ pub struct Endpoint {
     active: HashSet<SocketAddr>,
     /// Slots per address, so the per-peer check does not scan every transfer.
     per_ip: HashMap<IpAddr, usize>,
+    /// Slots per /24 or /64.
+    per_network: HashMap<IpAddr, usize>,
 }
 
 impl Endpoint {
     /// An endpoint with no transfer running.
     #[must_use]
     pub fn new(policy: Policy, limits: Limits) -> Self {
-        Self { policy, limits, active: HashSet::new(), per_ip: HashMap::new() }
+        Self {
+            policy,
+            limits,
+            active: HashSet::new(),
+            per_ip: HashMap::new(),
+            per_network: HashMap::new(),
+        }
     }
 
     /// The transfer rules requests are negotiated under.
@@ -133,24 +165,35 @@ impl Endpoint {
         if self.active.len() >= self.limits.max_transfers {
             return Received::Drop(DropReason::TransferLimit);
         }
-        let from_ip = self.per_ip.entry(peer.ip()).or_insert(0);
-        if *from_ip >= self.limits.max_per_peer {
+        if self.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= self.limits.max_per_peer {
             return Received::Drop(DropReason::PerPeerLimit);
         }
-        *from_ip += 1;
+        let network = network_of(peer.ip());
+        if self.per_network.get(&network).copied().unwrap_or(0) >= self.limits.max_per_network {
+            return Received::Drop(DropReason::NetworkLimit);
+        }
+        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        *self.per_network.entry(network).or_insert(0) += 1;
         self.active.insert(peer);
         Received::Request(incoming)
     }
 
     /// Frees `peer`'s slot: its transfer ended, or its request was refused.
     pub fn release(&mut self, peer: SocketAddr) {
-        if self.active.remove(&peer)
-            && let Some(n) = self.per_ip.get_mut(&peer.ip())
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.per_ip.remove(&peer.ip());
-            }
+        if self.active.remove(&peer) {
+            decrement(&mut self.per_ip, peer.ip());
+            decrement(&mut self.per_network, network_of(peer.ip()));
+        }
+    }
+}
+
+/// One slot fewer for `key`; a count that reaches zero is removed (the maps stay the size of
+/// what is running).
+fn decrement(counts: &mut HashMap<IpAddr, usize>, key: IpAddr) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
         }
     }
 }

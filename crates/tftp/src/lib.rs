@@ -50,7 +50,7 @@ mod policy;
 mod server;
 mod transfer;
 
-pub use endpoint::{DropReason, Endpoint, Limits, Received, Source, TransferIds};
+pub use endpoint::{DropReason, Endpoint, Limits, Received, Source, TransferIds, network_of};
 pub use io::{DataSink, DataSource, SharedBuffer};
 pub use negotiate::Negotiated;
 pub use policy::{Policy, Rollover};

@@ -12,7 +12,7 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn endpoint(max_transfers: usize, max_per_peer: usize) -> Endpoint {
-    Endpoint::new(Policy::default(), Limits { max_transfers, max_per_peer })
+    Endpoint::new(Policy::default(), Limits { max_transfers, max_per_peer, ..Limits::default() })
 }
 
 #[test]
@@ -118,4 +118,41 @@ fn a_client_takes_the_servers_transfer_id_from_its_first_answer_rfc_1350_section
     assert_eq!(ids.target(), addr("10.0.0.1:40123"));
     // From then on the server's other ports are strangers.
     assert!(matches!(ids.check(addr("10.0.0.1:69")), Source::Stranger(_)));
+}
+
+#[test]
+fn many_addresses_of_one_network_share_one_budget_ipv4_24_and_ipv6_64() {
+    let limits = Limits { max_transfers: 100, max_per_peer: 16, max_per_network: 3 };
+    let mut server = Endpoint::new(Policy::default(), limits);
+    // Three hosts of 10.1.2.0/24, one request each: the network is full.
+    for host in 1..=3 {
+        let received = server.handle(addr(&format!("10.1.2.{host}:1000")), RRQ);
+        assert!(matches!(received, Received::Request(_)), "{received:?}");
+    }
+    let fourth = server.handle(addr("10.1.2.200:1000"), RRQ);
+    assert!(matches!(fourth, Received::Drop(DropReason::NetworkLimit)), "{fourth:?}");
+    // The next /24 is another network.
+    assert!(matches!(server.handle(addr("10.1.3.1:1000"), RRQ), Received::Request(_)));
+    // An IPv4-mapped IPv6 source is the IPv4 host it stands for.
+    let mapped = server.handle(addr("[::ffff:10.1.2.9]:1000"), RRQ);
+    assert!(matches!(mapped, Received::Drop(DropReason::NetworkLimit)), "{mapped:?}");
+    server.release(addr("10.1.2.1:1000"));
+    assert!(matches!(server.handle(addr("10.1.2.200:1000"), RRQ), Received::Request(_)));
+    // A /64 is one network however many addresses an attacker picks from it.
+    for host in 1..=3 {
+        let peer = addr(&format!("[2001:db8:1:2::{host:x}]:1000"));
+        assert!(matches!(server.handle(peer, RRQ), Received::Request(_)));
+    }
+    let more = server.handle(addr("[2001:db8:1:2:ffff::1]:1000"), RRQ);
+    assert!(matches!(more, Received::Drop(DropReason::NetworkLimit)), "{more:?}");
+    assert!(matches!(server.handle(addr("[2001:db8:1:3::1]:1000"), RRQ), Received::Request(_)));
+}
+
+#[test]
+fn networks_are_ipv4_slash_24_and_ipv6_slash_64() {
+    use cnfkit_tftp::network_of;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(network_of(ip("192.0.2.77")), ip("192.0.2.0"));
+    assert_eq!(network_of(ip("::ffff:192.0.2.77")), ip("192.0.2.0"));
+    assert_eq!(network_of(ip("2001:db8:a:b:c:d:e:f")), ip("2001:db8:a:b::"));
 }
