@@ -142,11 +142,17 @@ impl StormSummary {
         let mut times: Vec<Duration> = boots.iter().map(|b| b.elapsed).collect();
         times.sort();
         let pct = |p: usize| times.get(times.len().saturating_sub(1) * p / 100).copied();
-        let failed = boots.iter().filter(|b| b.failed()).count();
+        // Every boot is exactly one of failed, ok or stuck.
+        let (failed, ok) =
+            boots.iter().fold((0, 0), |(failed, ok), b| match (b.failed(), b.report.ok()) {
+                (true, _) => (failed + 1, ok),
+                (false, true) => (failed, ok + 1),
+                (false, false) => (failed, ok),
+            });
         Self {
             phones: boots.len() + errors,
-            ok: boots.iter().filter(|b| !b.failed() && b.report.ok()).count(),
-            stuck: boots.iter().filter(|b| !b.failed() && !b.report.ok()).count(),
+            ok,
+            stuck: boots.len() - failed - ok,
             failed: failed + errors,
             fallback: boots
                 .iter()

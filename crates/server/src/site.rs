@@ -102,6 +102,7 @@ impl Site {
             }
             None => None,
         };
+        let has_xml_default = directory.find_ignore_case("", XML_DEFAULT).is_some();
         let mut warnings = Vec::new();
         let (defaults, source) = match &options.defaults {
             Some(path) => {
@@ -112,9 +113,7 @@ impl Site {
             }
             // Only while the file itself is missing: every edit leaves a .old, and the
             // previous version must not stand in for the current one.
-            None if directory.find_ignore_case("", XML_DEFAULT).is_some() => {
-                (None, DefaultsSource::None)
-            }
+            None if has_xml_default => (None, DefaultsSource::None),
             None => match old_defaults(&directory) {
                 Some(Ok(defaults)) => (Some(defaults), DefaultsSource::OldDefault),
                 Some(Err(why)) => {
@@ -143,7 +142,7 @@ impl Site {
             resolver = resolver.with_signer(signer);
         }
         Ok(Self {
-            has_xml_default: directory.find_ignore_case("", XML_DEFAULT).is_some(),
+            has_xml_default,
             resolver,
             directory,
             inventory_len,
