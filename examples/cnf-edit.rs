@@ -5,13 +5,11 @@
 //! cargo run --example cnf-edit --features config -- show SEP001122334455.cnf.xml --json
 //! cargo run --example cnf-edit --features config -- check XMLDefault.cnf.xml
 //! cargo run --example cnf-edit --features config -- set SEP001122334455.cnf.xml loadInformation=SCCP42.9-4-2SR4-3S vendorConfig/webAccess=1
-//! cargo run --example cnf-edit --features config -- new device --mac 00:11:22:33:44:55 --model 7942 --protocol sip --line 1001:secret --cm 10.0.0.1 --dir /tftpboot
+//! cargo run --example cnf-edit --features config -- new device --mac 00:11:22:33:44:55 --model 7942 --protocol sip --line 1001:Desk:secret --cm 10.0.0.1 --dir /tftpboot
 //! ```
 //!
 //! A thin front end: every decision is cnfkit-config's.
 
-use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,6 +19,11 @@ use cnfkit_config::{
     Assignment, CallManagerSpec, CnfDocument, ConfigFile, DefaultBuilder, DeviceType, LineRecord,
     Mac, MacCase, ParseOptions, PhoneRecord, Protocol, build_device,
 };
+
+#[allow(dead_code)]
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Failure, Outcome, out};
 
 #[derive(Parser)]
 #[command(
@@ -110,9 +113,9 @@ enum NewKind {
         /// Firmware protocol: sccp or sip.
         #[arg(long, default_value = "sccp")]
         protocol: Protocol,
-        /// SIP line: `NUMBER[:PASSWORD[:LABEL]]` (repeat).
+        /// SIP line: `NUMBER[:LABEL[:PASSWORD]]`, as in the inventory CSV (repeat).
         #[arg(long = "line")]
-        lines: Vec<String>,
+        lines: Vec<LineRecord>,
         /// Call manager host (repeat: priority order).
         #[arg(long = "cm", required = true)]
         call_managers: Vec<String>,
@@ -142,36 +145,30 @@ fn key_value(arg: &str) -> Result<(String, String), String> {
 }
 
 /// Reads a configuration file of either kind (a signed or binary file is refused).
-fn open(path: &Path, options: ParseOptions) -> Result<ConfigFile, String> {
+fn open(path: &Path, options: ParseOptions) -> Result<ConfigFile, Failure> {
     ConfigFile::open(path, options).map_err(|e| match e {
         // These name the file already.
-        cnfkit_config::Error::NotText { .. } | cnfkit_config::Error::Io { .. } => e.to_string(),
-        e => format!("{}: {e}", path.display()),
+        cnfkit_config::Error::NotText { .. } | cnfkit_config::Error::Io { .. } => Failure::bad(e),
+        e => Failure::Bad(format!("{}: {e}", path.display())),
     })
-}
-
-/// `println!` that reports a closed or full standard output as an error (exit 2), not a panic.
-macro_rules! out {
-    ($($arg:tt)*) => {
-        writeln!(std::io::stdout(), $($arg)*).map_err(|e| format!("standard output: {e}"))?
-    };
 }
 
 /// Writes `bytes` to `target` through the one atomic writer, keeping the previous file as
 /// `<target>.old` with `keep_old`.
-fn write_atomic(target: &Path, bytes: &[u8], keep_old: bool) -> Result<(), String> {
+fn write_atomic(target: &Path, bytes: &[u8], keep_old: bool) -> Outcome {
     let install = if keep_old { Install::KeepOld } else { Install::Replace };
-    cnfkit::fs::write(target, bytes, install).map(|_| ()).map_err(|e| e.to_string())
+    cnfkit::fs::write(target, bytes, install)?;
+    Ok(())
 }
 
-fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
+fn show(file: &Path, json: bool, lenient: bool) -> Outcome {
     let options = if lenient { ParseOptions::lenient() } else { ParseOptions::strict() };
     match open(file, options)? {
         ConfigFile::Sip(cnf) => {
             if json {
                 let out =
                     serde_json::json!({ "settings": cnf.settings(), "entries": cnf.entries() });
-                out!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+                out!("{}", serde_json::to_string_pretty(&out).map_err(Failure::bad)?);
             } else {
                 for (k, v) in cnf.entries() {
                     out!("{k}: {v:?}");
@@ -188,7 +185,7 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                     "warnings": doc.validate(),
                     "repairs": doc.repairs(),
                 });
-                out!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+                out!("{}", serde_json::to_string_pretty(&out).map_err(Failure::bad)?);
                 return Ok(());
             }
             out!(
@@ -198,7 +195,7 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
                 doc.encoding(),
                 doc.encoding_source()
             );
-            write!(std::io::stdout(), "{summary}").map_err(|e| format!("standard output: {e}"))?;
+            out!("{}", summary.to_string().trim_end());
             for r in doc.repairs() {
                 out!("repaired {r}");
             }
@@ -210,23 +207,23 @@ fn show(file: &Path, json: bool, lenient: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn check(file: &Path) -> Result<bool, String> {
+fn check(file: &Path) -> Outcome {
     let name = file.display();
-    let bytes = fs::read(file).map_err(|e| format!("{name}: {e}"))?;
+    let bytes = cli::read(file)?;
     match ConfigFile::parse(&name.to_string(), bytes.clone(), ParseOptions::strict()) {
         Ok(ConfigFile::Sip(cnf)) => {
             for (line, text) in cnf.unparsed_lines() {
                 out!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
             }
-            Ok(true)
+            Ok(())
         }
         Ok(ConfigFile::Xml(doc)) => {
             for w in doc.validate() {
                 out!("{name}:{}: warning: {}", w.at, w.message());
             }
-            Ok(true)
+            Ok(())
         }
-        Err(e @ cnfkit_config::Error::NotText { .. }) => Err(e.to_string()),
+        Err(e @ cnfkit_config::Error::NotText { .. }) => Err(Failure::bad(e)),
         Err(e) => {
             let at = e.location().map_or_else(String::new, |l| format!("{l}:"));
             out!("{name}:{at} error: {e}");
@@ -235,15 +232,15 @@ fn check(file: &Path) -> Result<bool, String> {
                     out!("{name}:{}: note: --lenient would repair: {}", r.at, r.message());
                 }
             }
-            Ok(false)
+            Err(Failure::Rejected(format!("{name} is not well-formed")))
         }
     }
 }
 
-fn set(file: &Path, assignments: &[Assignment], output: Option<&Path>) -> Result<(), String> {
+fn set(file: &Path, assignments: &[Assignment], output: Option<&Path>) -> Outcome {
     let mut config = open(file, ParseOptions::strict())?;
     for assignment in assignments {
-        config.apply(assignment).map_err(|e| format!("{assignment}: {e}"))?;
+        config.apply(assignment).map_err(|e| Failure::Bad(format!("{assignment}: {e}")))?;
     }
     if let ConfigFile::Xml(doc) = &config {
         for w in doc.validate() {
@@ -257,11 +254,12 @@ fn set(file: &Path, assignments: &[Assignment], output: Option<&Path>) -> Result
     }
 }
 
-fn device_type(key: &str) -> Result<DeviceType, String> {
-    DeviceType::from_key(key).ok_or_else(|| format!("unknown device type or model {key:?}"))
+fn device_type(key: &str) -> Result<DeviceType, Failure> {
+    DeviceType::from_key(key)
+        .ok_or_else(|| Failure::Bad(format!("unknown device type or model {key:?}")))
 }
 
-fn new(kind: NewKind) -> Result<PathBuf, String> {
+fn new(kind: NewKind) -> Result<PathBuf, Failure> {
     match kind {
         NewKind::Default { call_managers, loads, urls, output } => {
             let mut b = DefaultBuilder::new();
@@ -274,7 +272,7 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
             for (el, url) in &urls {
                 b = b.url(el, url);
             }
-            let doc = b.build().map_err(|e| e.to_string())?;
+            let doc = b.build().map_err(Failure::bad)?;
             write_atomic(&output, doc.as_bytes(), true)?;
             Ok(output)
         }
@@ -290,18 +288,6 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
             lower,
             dir,
         } => {
-            let lines = lines
-                .iter()
-                .map(|l| {
-                    let mut parts = l.splitn(3, ':');
-                    LineRecord {
-                        number: parts.next().unwrap_or_default().to_owned(),
-                        password: parts.next().map(str::to_owned),
-                        label: parts.next().map(str::to_owned),
-                        ..LineRecord::default()
-                    }
-                })
-                .collect();
             let user_locale = locale.map(|l| match l.split_once(':') {
                 Some((n, lang)) => (n.to_owned(), lang.to_owned()),
                 None => (l, String::new()),
@@ -320,7 +306,7 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
             };
             let (name, doc) =
                 build_device(&record, if lower { MacCase::Lower } else { MacCase::Upper })
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Failure::bad)?;
             let path = dir.join(name);
             write_atomic(&path, doc.as_bytes(), true)?;
             Ok(path)
@@ -328,13 +314,13 @@ fn new(kind: NewKind) -> Result<PathBuf, String> {
     }
 }
 
-fn copy(file: &Path, output: &Path, repair: bool) -> Result<(), String> {
+fn copy(file: &Path, output: &Path, repair: bool) -> Outcome {
     let options = if repair { ParseOptions::lenient() } else { ParseOptions::strict() };
     let bytes = match open(file, options)? {
         ConfigFile::Sip(cnf) => cnf.to_bytes(),
         ConfigFile::Xml(mut doc) => {
             if repair {
-                let n = doc.apply_repairs().map_err(|e| e.to_string())?;
+                let n = doc.apply_repairs().map_err(Failure::bad)?;
                 eprintln!("{n} repair(s) applied");
             }
             doc.into_bytes()
@@ -344,25 +330,15 @@ fn copy(file: &Path, output: &Path, repair: bool) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Show { file, json, lenient } => show(&file, json, lenient).map(|()| true),
+    let outcome = match Cli::parse().command {
+        Command::Show { file, json, lenient } => show(&file, json, lenient),
         Command::Check { file } => check(&file),
-        Command::Set { file, assignments, output } => {
-            set(&file, &assignments, output.as_deref()).map(|()| true)
-        }
+        Command::Set { file, assignments, output } => set(&file, &assignments, output.as_deref()),
         Command::New { kind } => new(kind).and_then(|p| {
             out!("wrote {}", p.display());
-            Ok(true)
+            Ok(())
         }),
-        Command::Copy { file, output, repair } => copy(&file, &output, repair).map(|()| true),
+        Command::Copy { file, output, repair } => copy(&file, &output, repair),
     };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("cnf-edit: {e}");
-            ExitCode::from(2)
-        }
-    }
+    cli::exit("cnf-edit", outcome)
 }

@@ -129,7 +129,7 @@ fn new_device_writes_sep_mac_file_named_in_upper_case() {
         "--protocol",
         "sip",
         "--line",
-        "1001:pw:Desk",
+        "1001:Desk:pw",
         "--cm",
         "10.0.0.1",
         "--load",
@@ -145,7 +145,10 @@ fn new_device_writes_sep_mac_file_named_in_upper_case() {
     let path = dir.join("SEP001122AABBCC.cnf.xml");
     assert_eq!(text(&out.stdout), format!("wrote {}\n", path.display()));
     let doc = cnfkit_config::CnfDocument::parse(&fs::read(&path).unwrap()).unwrap();
-    assert_eq!(doc.sip_profile().unwrap().lines[0].feature_label.as_deref(), Some("Desk"));
+    // The inventory CSV's notation: NUMBER:LABEL:PASSWORD.
+    let line = &doc.sip_profile().unwrap().lines[0];
+    assert_eq!(line.feature_label.as_deref(), Some("Desk"));
+    assert_eq!(line.auth_password.as_deref(), Some("pw"));
     assert_eq!(doc.vendor_config(), [("webAccess".to_owned(), "0".to_owned())]);
 }
 

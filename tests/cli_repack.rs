@@ -1,4 +1,4 @@
-//! `cnf-repack` as a user runs it: exit 0 valid, 1 rejected (a bad signature, a signer the phone
+//! `cnf-repack` and `cnf-sign` as a user runs them: exit 0 valid, 1 rejected (a bad signature, a signer the phone
 //! would not trust), 2 bad input or I/O error (a closed or full standard output too, never a
 //! panic); what it writes and prints.
 
@@ -8,11 +8,19 @@ use std::process::Command;
 
 use cnfkit::repack::{Certificate, EncryptedConfig, PrivateKey, SignedFile};
 
-/// The example binary cargo built beside this test (`target/<profile>/examples/cnf-repack`).
-fn cnf_repack() -> Command {
+/// An example binary cargo built beside this test (`target/<profile>/examples/NAME`).
+fn tool(name: &str) -> Command {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
-    Command::new(dir.join("examples").join(format!("cnf-repack{}", std::env::consts::EXE_SUFFIX)))
+    Command::new(dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn cnf_repack() -> Command {
+    tool("cnf-repack")
+}
+
+fn cnf_sign() -> Command {
+    tool("cnf-sign")
 }
 
 const SIGNED: &str = "crates/repack/tests/data/SEP001122334455.cnf.xml.sgn";
@@ -21,15 +29,16 @@ const TFTP_PEM: &str = "crates/repack/tests/data/test-tftp.pem";
 #[cfg(target_os = "linux")]
 #[test]
 fn every_printing_command_exits_2_on_a_full_standard_output() {
-    for args in [
-        &["inspect", SIGNED][..],
-        &["inspect", SIGNED, "--json"],
-        &["md5", SIGNED],
-        &["certhash", TFTP_PEM],
-        &["verify", SIGNED, "--cert", TFTP_PEM],
+    for (tool, args) in [
+        (cnf_repack as fn() -> Command, &["inspect", SIGNED][..]),
+        (cnf_repack, &["inspect", SIGNED, "--json"]),
+        (cnf_repack, &["md5", SIGNED]),
+        (cnf_sign, &["certhash", TFTP_PEM]),
+        (cnf_sign, &["verify", SIGNED, "--cert", TFTP_PEM]),
+        (cnf_sign, &["strip", SIGNED, "-o", "-"]),
     ] {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let out = cnf_repack().args(args).stdout(full).output().expect("cnf-repack is built");
+        let out = tool().args(args).stdout(full).output().expect("the tool is built");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("standard output"), "{args:?}: {stderr}");
@@ -67,7 +76,16 @@ fn copy(name: &str, dir: &Path) -> PathBuf {
 
 /// Runs cnf-repack with `args` (paths as given) and returns the exit status and stderr.
 fn run(args: &[&dyn AsRef<OsStr>]) -> (i32, String) {
-    let out = cnf_repack().args(args).output().expect("cnf-repack is built");
+    status(cnf_repack().args(args))
+}
+
+/// Runs cnf-sign with `args` and returns the exit status and stderr.
+fn sign(args: &[&dyn AsRef<OsStr>]) -> (i32, String) {
+    status(cnf_sign().args(args))
+}
+
+fn status(command: &mut Command) -> (i32, String) {
+    let out = command.output().expect("the tool is built");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -75,13 +93,13 @@ fn run(args: &[&dyn AsRef<OsStr>]) -> (i32, String) {
 fn exit_status_is_0_valid_1_rejected_2_bad_input() {
     let sgn = data("SEP001122334455.cnf.xml.sgn");
     let (tftp, sast, itl) = (data("test-tftp.pem"), data("test-sast.pem"), data("ITLFile.tlv"));
-    assert_eq!(run(&[&"verify", &sgn, &"--cert", &tftp]).0, 0);
-    let (code, err) = run(&[&"verify", &sgn, &"--cert", &sast]);
+    assert_eq!(sign(&[&"verify", &sgn, &"--cert", &tftp]).0, 0);
+    let (code, err) = sign(&[&"verify", &sgn, &"--cert", &sast]);
     assert_eq!(code, 1, "{err}");
-    assert_eq!(run(&[&"verify", &sgn, &"--trust-list", &itl]).0, 0);
-    assert_eq!(run(&[&"verify", &data("SEP001122334455.cnf.xml"), &"--cert", &tftp]).0, 2);
-    assert_eq!(run(&[&"verify", &itl]).0, 0);
-    let (code, err) = run(&[&"verify", &data("no-such-file")]);
+    assert_eq!(sign(&[&"verify", &sgn, &"--trust-list", &itl]).0, 0);
+    assert_eq!(sign(&[&"verify", &data("SEP001122334455.cnf.xml"), &"--cert", &tftp]).0, 2);
+    assert_eq!(sign(&[&"verify", &itl]).0, 0);
+    let (code, err) = sign(&[&"verify", &data("no-such-file")]);
     assert_eq!(code, 2);
     assert!(err.contains("no-such-file"), "{err}");
 }
@@ -116,7 +134,7 @@ fn sign_wraps_a_plain_file_as_file_sgn_with_its_served_name_and_strip_undoes_it(
     let dir = scratch("sign");
     let plain = copy("SEP001122334455.cnf.xml", &dir);
     let tftp = data("test-tftp.pem");
-    let (code, err) = run(&[&"sign", &plain, &"--key", &tftp, &"--cert", &tftp]);
+    let (code, err) = sign(&[&"sign", &plain, &"--key", &tftp, &"--cert", &tftp]);
     assert_eq!(code, 0, "{err}");
     let signed = dir.join("SEP001122334455.cnf.xml.sgn");
     let out = SignedFile::parse(&std::fs::read(&signed).unwrap()).unwrap();
@@ -125,11 +143,32 @@ fn sign_wraps_a_plain_file_as_file_sgn_with_its_served_name_and_strip_undoes_it(
     let cert = Certificate::from_pem(&std::fs::read_to_string(&tftp).unwrap()).unwrap();
     out.verify_with(&cert).unwrap();
     std::fs::remove_file(&plain).unwrap();
-    assert_eq!(run(&[&"strip", &signed]).0, 0);
+    assert_eq!(sign(&[&"strip", &signed]).0, 0);
     assert_eq!(
         std::fs::read(&plain).unwrap(),
         std::fs::read(data("SEP001122334455.cnf.xml")).unwrap()
     );
+}
+
+#[test]
+fn a_dash_as_output_is_standard_output_and_never_a_file_named_dash() {
+    let dir = scratch("dash");
+    let signed = copy("SEP001122334455.cnf.xml.sgn", &dir);
+    let out = cnf_sign().current_dir(&dir).args(["strip", "-o", "-"]).arg(&signed).output();
+    let out = out.expect("cnf-sign is built");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, std::fs::read(data("SEP001122334455.cnf.xml")).unwrap());
+    let tftp = data("test-tftp.pem");
+    let plain = data("SEP001122334455.cnf.xml");
+    let mut command = cnf_sign();
+    command.current_dir(&dir).arg("sign").arg(&plain).arg("--key").arg(&tftp);
+    command.arg("--cert").arg(&tftp);
+    let out = command.args(["-o", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The header names the file as it would be served, not "-".
+    let file = SignedFile::parse(&out.stdout).unwrap();
+    assert_eq!(file.filename().as_deref(), Some("SEP001122334455.cnf.xml.sgn"));
+    assert!(!dir.join("-").exists());
 }
 
 #[test]
@@ -258,11 +297,14 @@ fn a_trust_list_built_here_verifies_and_vouches_for_its_tftp_record() {
     let sast = data("test-sast.pem");
     let record = format!("TFTP={}", data("test-tftp.pem").display());
     let (code, err) =
-        run(&[&"trust-list", &out, &"--key", &sast, &"--cert", &sast, &"--record", &record]);
+        sign(&[&"trust-list", &out, &"--key", &sast, &"--cert", &sast, &"--record", &record]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(run(&[&"verify", &out]).0, 0);
-    assert_eq!(run(&[&"verify", &data("SEP001122334455.cnf.xml.sgn"), &"--trust-list", &out]).0, 0);
+    assert_eq!(sign(&[&"verify", &out]).0, 0);
+    assert_eq!(
+        sign(&[&"verify", &data("SEP001122334455.cnf.xml.sgn"), &"--trust-list", &out]).0,
+        0
+    );
     let (code, _) =
-        run(&[&"trust-list", &out, &"--key", &sast, &"--cert", &sast, &"--record", &"NOPE=x.pem"]);
+        sign(&[&"trust-list", &out, &"--key", &sast, &"--cert", &sast, &"--record", &"NOPE=x.pem"]);
     assert_eq!(code, 2);
 }

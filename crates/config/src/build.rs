@@ -62,6 +62,40 @@ pub struct LineRecord {
     pub port: Option<u16>,
 }
 
+impl std::str::FromStr for LineRecord {
+    type Err = Error;
+
+    /// The one line notation of the inventory CSV and `cnf-edit new device --line`:
+    /// `NUMBER[:LABEL[:PASSWORD]]`. The password comes last so that it may hold `:`; an empty
+    /// label or password is `None`.
+    ///
+    /// ```
+    /// use cnfkit_config::LineRecord;
+    /// let line: LineRecord = "1001:Front desk:s3c:ret".parse()?;
+    /// assert_eq!(line.number, "1001");
+    /// assert_eq!(line.label.as_deref(), Some("Front desk"));
+    /// assert_eq!(line.password.as_deref(), Some("s3c:ret"));
+    /// assert_eq!("1002".parse::<LineRecord>()?.label, None);
+    /// assert!(":label".parse::<LineRecord>().is_err());
+    /// # Ok::<(), cnfkit_config::Error>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let mut parts = text.splitn(3, ':');
+        let number = parts.next().unwrap_or_default().trim();
+        if number.is_empty() {
+            return Err(Error::InvalidValue {
+                field: "line",
+                value: text.to_owned(),
+                reason: "NUMBER[:LABEL[:PASSWORD]] with a number",
+            });
+        }
+        let mut next = || parts.next().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let label = next();
+        let password = next();
+        Ok(Self { number: number.to_owned(), label, password, ..Self::default() })
+    }
+}
+
 /// A small inventory record: what [`build_device`] needs to write a `SEP<MAC>.cnf.xml`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PhoneRecord {

@@ -104,6 +104,11 @@ pub enum Error {
     /// A gzip-compressed profile cannot be edited as text.
     #[error("the profile is gzip-compressed: decrypt it, gunzip, edit, gzip, encrypt")]
     CompressedProfile,
+    /// A trust-list role that is neither a known name nor a number.
+    #[error(
+        "unknown role {0:?} (SAST, CCM, CCM+TFTP, TFTP, CAPF, SRST, APP-SERVER, TVS or a number)"
+    )]
+    UnknownRole(String),
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Random,

@@ -1,6 +1,8 @@
 //! What a file is, as a report a person or a program can read: format, header fields, signer,
 //! encryption parameters, trust-list records, payload summary, and notes on anything odd.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::Error;
@@ -301,6 +303,95 @@ fn element_outline(elements: &[Tlv]) -> String {
         .join(" ")
 }
 
+/// The report as `KEY VALUE` lines, one field per line, keys the JSON paths (`header.signer`,
+/// `records[0].role`), absent fields left out; what `cnf-repack inspect` prints.
+///
+/// ```
+/// let bytes = std::fs::read("tests/data/SEP001122334455.cnf.xml.sgn")?;
+/// let text = cnfkit_repack::inspect(&bytes)?.to_string();
+/// assert!(text.lines().any(|l| l.starts_with("header.digest ") && l.ends_with(" sha1")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Lines(f);
+        out.field("format", &self.format)?;
+        out.field("size", self.size)?;
+        out.field("md5", &self.md5)?;
+        if let Some(h) = &self.header {
+            out.field("header.version", &h.version)?;
+            out.field("header.kind", &h.kind)?;
+            out.field("header.header_length", h.header_length)?;
+            out.field("header.signer", &h.signer)?;
+            out.field("header.issuer", &h.issuer)?;
+            out.field("header.serial", &h.serial)?;
+            out.field("header.digest", &h.digest)?;
+            out.optional("header.digest_code", h.digest_code)?;
+            out.optional("header.modulus_bits", h.modulus_bits)?;
+            out.optional("header.signature_bytes", h.signature_bytes)?;
+            out.optional("header.filename", h.filename.as_ref())?;
+            out.optional("header.timestamp", h.timestamp)?;
+            out.optional("header.timestamp_utc", h.timestamp_utc.as_ref())?;
+            out.field("header.elements", &h.elements)?;
+            out.field("header.payload_bytes", h.payload_bytes)?;
+        }
+        if let Some(e) = &self.encryption {
+            out.field("encryption.cipher", e.cipher)?;
+            out.optional("encryption.iv", e.iv.as_ref())?;
+            out.optional("encryption.padding", e.padding)?;
+            out.optional("encryption.wrapped_key_bytes", e.wrapped_key_bytes)?;
+            if let Some(d) = &e.plaintext_digest {
+                out.field("encryption.plaintext_digest.code", d.code)?;
+                out.field("encryption.plaintext_digest.value", &d.value)?;
+            }
+        }
+        if let Some(p) = &self.payload {
+            out.field("payload.bytes", p.bytes)?;
+            out.field("payload.md5", &p.md5)?;
+            match &p.cnf_xml {
+                CnfXmlReport::Parsed { root, load } => {
+                    out.field("payload.cnf_xml.root", root)?;
+                    out.optional("payload.cnf_xml.load", load.as_ref())?;
+                }
+                CnfXmlReport::NotCnfXml(why) => out.field("payload.cnf_xml", why)?,
+            }
+        }
+        if let Some(t) = &self.trust_list {
+            out.optional("signer_version", t.signer_version.as_ref())?;
+            for (i, r) in t.records.iter().enumerate() {
+                out.optional(&format!("records[{i}].role"), r.role.as_ref())?;
+                out.field(&format!("records[{i}].subject"), &r.subject)?;
+                out.field(&format!("records[{i}].issuer"), &r.issuer)?;
+                out.field(&format!("records[{i}].serial"), &r.serial)?;
+                out.optional(&format!("records[{i}].rsa_bits"), r.rsa_bits)?;
+                out.field(&format!("records[{i}].certificate"), r.certificate)?;
+            }
+            out.field("self_signature", &t.self_signature)?;
+        }
+        if let Some(p) = &self.profile {
+            out.field("profile.cipher", p.cipher)?;
+            out.field("profile.salt", &p.salt)?;
+        }
+        for note in &self.notes {
+            out.field("notes", note)?;
+        }
+        Ok(())
+    }
+}
+
+/// `KEY VALUE` lines with the keys in one column.
+struct Lines<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl Lines<'_, '_> {
+    fn field(&mut self, key: &str, value: impl fmt::Display) -> fmt::Result {
+        writeln!(self.0, "{key:<28} {value}")
+    }
+
+    fn optional(&mut self, key: &str, value: Option<impl fmt::Display>) -> fmt::Result {
+        value.map_or(Ok(()), |v| self.field(key, v))
+    }
+}
+
 /// RFC 3339 UTC (`2026-12-02T13:23:52Z`) for Unix seconds.
 pub(crate) fn rfc3339_utc(t: u32) -> Option<String> {
     time::OffsetDateTime::from_unix_timestamp(i64::from(t))
@@ -318,5 +409,18 @@ mod tests {
         assert_eq!(rfc3339_utc(0).as_deref(), Some("1970-01-01T00:00:00Z"));
         assert_eq!(rfc3339_utc(1_767_225_600).as_deref(), Some("2026-01-01T00:00:00Z"));
         assert_eq!(rfc3339_utc(951_782_400).as_deref(), Some("2000-02-29T00:00:00Z"));
+    }
+
+    #[test]
+    fn the_text_report_names_every_trust_list_record_and_leaves_absent_fields_out() {
+        let bytes = include_bytes!("../tests/data/ITLFile.tlv");
+        let report = inspect(bytes).unwrap();
+        let text = report.to_string();
+        let records = report.trust_list.as_ref().unwrap().records.len();
+        assert!(records > 0);
+        assert_eq!(text.lines().filter(|l| l.contains("].subject ")).count(), records);
+        assert!(text.lines().any(|l| l == format!("{:<28} valid (SAST record)", "self_signature")));
+        assert!(!text.contains("payload."), "a trust list has no payload report:\n{text}");
+        assert!(text.lines().all(|l| l.len() > 29 && l.as_bytes()[28] == b' '), "{text}");
     }
 }

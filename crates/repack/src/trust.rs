@@ -111,9 +111,13 @@ impl fmt::Display for Role {
 }
 
 impl std::str::FromStr for Role {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    /// A role name (`TFTP`, `ccm+tftp`, any case) or its number.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRole`].
+    fn from_str(s: &str) -> Result<Self, Error> {
         let up = s.to_ascii_uppercase();
         for r in [
             Self::SAST,
@@ -129,11 +133,7 @@ impl std::str::FromStr for Role {
                 return Ok(r);
             }
         }
-        s.parse().map(Self).map_err(|_| {
-            format!(
-                "unknown role {s:?} (SAST, CCM, CCM+TFTP, TFTP, CAPF, APP-SERVER, TVS or a number)"
-            )
-        })
+        s.parse().map(Self).map_err(|_| Error::UnknownRole(s.to_owned()))
     }
 }
 
@@ -515,6 +515,20 @@ pub struct Verified {
     pub role: Option<Role>,
 }
 
+/// `valid signature by CCM+TFTP record CN=... (serial 0a1b)`, the role left out when no
+/// trust-list record vouched.
+impl fmt::Display for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let serial = crate::digest::hex(&self.serial);
+        match self.role {
+            Some(role) => {
+                write!(f, "valid signature by {role} record {} (serial {serial})", self.subject)
+            }
+            None => write!(f, "valid signature by {} (serial {serial})", self.subject),
+        }
+    }
+}
+
 /// Verifies a signed file, trust list or encrypted config.
 ///
 /// ```
@@ -523,6 +537,7 @@ pub struct Verified {
 /// let config = std::fs::read("tests/data/SEP001122334455.cnf.xml.sgn")?;
 /// let signer = verify(&config, Verifier::TrustList(&itl))?;
 /// assert_eq!(signer.role.map(|r| r.to_string()).as_deref(), Some("CCM+TFTP"));
+/// assert!(signer.to_string().starts_with("valid signature by CCM+TFTP record "));
 /// assert!(verify(&config, Verifier::OwnSast).is_err(), "a config does not vouch for itself");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -1,4 +1,4 @@
-//! `sign_or_wrap`: what `cnf-repack sign` does to each kind of input, as a library call.
+//! `sign_or_wrap`: what `cnf-sign sign` does to each kind of input, as a library call.
 
 use cnfkit_repack::{
     Certificate, HashAlgorithm, PrivateKey, SignedFile, Signing, inspect, sign_or_wrap,

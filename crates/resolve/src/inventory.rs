@@ -77,7 +77,8 @@ fn column_key(header: &str) -> String {
 /// Phones by MAC, read from a CSV with a header row.
 ///
 /// Columns: `mac` and `model` (required), `protocol` (`SCCP` or `SIP`, default SCCP),
-/// `description`, `lines` (`100:Alice;101:Bob`, number then optional label), `load`, `locale`
+/// `description`, `lines` (`100:Alice;101:Bob:secret`, each `NUMBER[:LABEL[:PASSWORD]]` as
+/// [`LineRecord`](cnfkit_config::LineRecord) parses it), `load`, `locale`
 /// (`English_United_States`), `call_managers` (`10.0.0.1;10.0.0.2`, else the defaults'),
 /// `label`, and any number of `vendor:NAME` columns that go into `vendorConfig`.
 ///
@@ -164,30 +165,25 @@ impl Inventory {
                 fail("model is empty".into());
                 continue;
             }
-            let protocol = match get("protocol").map(str::to_ascii_uppercase).as_deref() {
-                None | Some("SCCP") => Protocol::Sccp,
-                Some("SIP") => Protocol::Sip,
-                Some(other) => {
-                    fail(format!("protocol {other:?}: SCCP or SIP"));
+            let protocol = match get("protocol").map(str::parse::<Protocol>).transpose() {
+                Ok(protocol) => protocol.unwrap_or_default(),
+                Err(e) => {
+                    fail(e.to_string());
                     continue;
                 }
             };
-            let lines = get("lines")
+            let lines: Result<Vec<LineRecord>, _> = get("lines")
                 .map(|spec| {
-                    spec.split(';')
-                        .filter(|l| !l.trim().is_empty())
-                        .map(|l| {
-                            let (number, label) =
-                                l.split_once(':').map_or((l, None), |(n, lab)| (n, Some(lab)));
-                            LineRecord {
-                                number: number.trim().to_owned(),
-                                label: label.map(|s| s.trim().to_owned()),
-                                ..LineRecord::default()
-                            }
-                        })
-                        .collect()
+                    spec.split(';').filter(|l| !l.trim().is_empty()).map(str::parse).collect()
                 })
-                .unwrap_or_default();
+                .unwrap_or_else(|| Ok(Vec::new()));
+            let lines = match lines {
+                Ok(lines) => lines,
+                Err(e) => {
+                    fail(format!("lines: {e}"));
+                    continue;
+                }
+            };
             let vendor_config = headers
                 .iter()
                 .zip(&fields)
