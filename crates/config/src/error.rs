@@ -226,13 +226,15 @@ pub enum Error {
     /// Input that is not a text configuration at all (NUL or other control bytes): a signed,
     /// encrypted or binary file, which only an envelope-aware tool (cnfkit-repack) may edit.
     #[error(
-        "{name}: not a text configuration ({why}); a signed or encrypted file is opened with cnfkit-repack"
+        "{name}: not a text configuration (control byte 0x{byte:02x} at offset {offset}); a signed or encrypted file is opened with cnfkit-repack"
     )]
     NotText {
         /// The file name given.
         name: String,
-        /// What gave it away, and where.
-        why: String,
+        /// The first control byte that gave it away.
+        byte: u8,
+        /// Its offset in the file.
+        offset: usize,
     },
     /// A key that a legacy SIP `.cnf` file does not have.
     #[error("no key {key:?} in the SIP .cnf file")]

@@ -56,11 +56,8 @@ impl ConfigFile {
         // A UTF-16 file starts with its byte order mark: the XML parser says what it is (an
         // encoding it does not take) better than a "binary" verdict would.
         let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
-        if !utf16 && let Some((at, byte)) = binary_byte(&bytes, options.lenient) {
-            return Err(Error::NotText {
-                name: name.to_owned(),
-                why: format!("control byte 0x{byte:02x} at offset {at}"),
-            });
+        if !utf16 && let Some((offset, byte)) = binary_byte(&bytes, options.lenient) {
+            return Err(Error::NotText { name: name.to_owned(), byte, offset });
         }
         if utf16 || lower.ends_with(".xml") {
             return CnfDocument::parse_owned(bytes, options).map(Self::Xml);

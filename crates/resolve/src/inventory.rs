@@ -9,7 +9,7 @@ use cnfkit_config::{
 };
 use serde::Deserialize;
 
-use crate::{ConfigGenerator, Error, FileKind, Mac};
+use crate::{ConfigGenerator, DefaultsProblem, Error, FileKind, Mac};
 
 /// One problem in an inventory file, with its line (1-based, the header is line 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +297,7 @@ impl DeviceDefaults {
     /// # Errors
     /// [`Error::BadDefaults`] with the TOML parser's message (line and column).
     pub fn parse_toml(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::BadDefaults { reason: e.to_string() })
+        toml::from_str(text).map_err(|e| Error::BadDefaults(DefaultsProblem::Toml(e)))
     }
 
     /// The device type a `loads` key names: a number, or a model the device type table knows.
@@ -315,17 +315,14 @@ impl DeviceDefaults {
             builder = builder.call_manager(CallManagerSpec::new(host));
         }
         for (key, load) in &self.loads {
-            let device_type = DeviceType::from_key(key).ok_or_else(|| Error::BadDefaults {
-                reason: format!(
-                    "loads key {key:?} is neither a device type number nor a known model"
-                ),
-            })?;
+            let device_type = DeviceType::from_key(key)
+                .ok_or_else(|| Error::BadDefaults(DefaultsProblem::UnknownLoadKey(key.clone())))?;
             builder = builder.load(device_type, load);
         }
         for (element, url) in &self.urls {
             builder = builder.url(element, url);
         }
-        let doc = builder.build().map_err(|e| Error::BadDefaults { reason: e.to_string() })?;
+        let doc = builder.build().map_err(|e| Error::BadDefaults(DefaultsProblem::Build(e)))?;
         Ok(doc.into_bytes())
     }
 
@@ -355,9 +352,7 @@ impl DeviceDefaults {
         let call_managers: Vec<String> =
             members.into_iter().filter_map(|m| m.process_node_name).collect();
         if call_managers.is_empty() {
-            return Err(Error::BadDefaults {
-                reason: "the configuration names no call manager (callManagerGroup/members)".into(),
-            });
+            return Err(Error::BadDefaults(DefaultsProblem::NoCallManager));
         }
         let loads = doc
             .firmware()

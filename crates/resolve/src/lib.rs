@@ -92,17 +92,47 @@ pub enum Error {
         problems: Vec<RowProblem>,
     },
     /// A device defaults file that cannot be used.
-    #[error("bad device defaults: {reason}")]
-    BadDefaults {
-        /// What is wrong.
-        reason: String,
-    },
+    #[error("bad device defaults: {0}")]
+    BadDefaults(#[source] DefaultsProblem),
     /// A firmware manifest that cannot be read.
-    #[error("bad .loads manifest: {reason}")]
-    BadManifest {
-        /// What is wrong.
-        reason: String,
+    #[error("bad .loads manifest: {0}")]
+    BadManifest(#[source] ManifestProblem),
+}
+
+/// What is wrong with device defaults ([`Error::BadDefaults`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefaultsProblem {
+    /// The TOML does not parse or does not have the expected shape (the message has the line
+    /// and column).
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// A `loads` key that is neither a device type number nor a known model.
+    #[error("loads key {0:?} is neither a device type number nor a known model")]
+    UnknownLoadKey(String),
+    /// The configuration builder refused a value (a host over 50 characters...).
+    #[error(transparent)]
+    Build(cnfkit_config::Error),
+    /// No call manager: phones given the default configuration would have nothing to register to.
+    #[error("no call manager (callManagerGroup/members)")]
+    NoCallManager,
+}
+
+/// What is wrong with a `.loads` manifest ([`Error::BadManifest`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// The signed header claims more bytes than the file has.
+    #[error("signed header says {header} bytes, file has {file}")]
+    HeaderTooLong {
+        /// The header length the header claims.
+        header: usize,
+        /// The file's length.
+        file: usize,
     },
+    /// The text after the header is not UTF-8.
+    #[error("text is not UTF-8 at byte {0}")]
+    NotUtf8(usize),
 }
 
 /// The README's examples run as doctests.

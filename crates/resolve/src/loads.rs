@@ -6,7 +6,7 @@
 //! with `[PLATFORM_n]` sections of `part=image.sbn size=N` lines ([.loads
 //! manifests](https://github.com/cnfkit/cnfkit/blob/main/docs/file-formats.md#loads-manifests)).
 
-use crate::Error;
+use crate::{Error, ManifestProblem};
 
 /// One image a manifest needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,9 +48,10 @@ pub(crate) fn signed_header_len(bytes: &[u8]) -> Result<usize, Error> {
         [0x01, 0x00, 0x02, _, _, 0x02, 0x00, 0x02, hi, lo, ..] => {
             let len = usize::from(u16::from_be_bytes([*hi, *lo]));
             if len > bytes.len() {
-                return Err(Error::BadManifest {
-                    reason: format!("signed header says {len} bytes, file has {}", bytes.len()),
-                });
+                return Err(Error::BadManifest(ManifestProblem::HeaderTooLong {
+                    header: len,
+                    file: bytes.len(),
+                }));
             }
             Ok(len)
         }
@@ -72,8 +73,8 @@ impl LoadsManifest {
     /// [`Error::BadManifest`] when the signed header is inconsistent or the text is not UTF-8.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let header_len = signed_header_len(bytes)?;
-        let text = core::str::from_utf8(&bytes[header_len..]).map_err(|e| Error::BadManifest {
-            reason: format!("text is not UTF-8 at byte {}", header_len + e.valid_up_to()),
+        let text = core::str::from_utf8(&bytes[header_len..]).map_err(|e| {
+            Error::BadManifest(ManifestProblem::NotUtf8(header_len + e.valid_up_to()))
         })?;
         let mut manifest = Self { header_len, ..Self::default() };
         let mut section: Option<String> = None;
