@@ -17,8 +17,8 @@ use std::time::Duration;
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
 use cnfkit::server::{
-    ConfigSigner, DefaultsSource, OpenFile, ProvisioningHandler, Site, SiteOptions, Writes, demo,
-    log_boots,
+    ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, ProvisioningHandler, Site, SiteOptions,
+    Writes, demo, log_boots, raise_open_file_limit, stop_signal,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -27,7 +27,7 @@ use cnfkit::tftp::{Limits, Policy};
 #[command(
     name = "cnf-server",
     about = "TFTP provisioning server for Cisco IP phones (SEP<MAC> -> XMLDefault fallback, firmware loads)",
-    after_help = "Exit status: 0 stopped by Ctrl-C (running transfers finished), 130 interrupted twice, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
+    after_help = "Exit status: 0 stopped by SIGTERM or Ctrl-C (running transfers finished or were told), 130 a second signal during the stop, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
 )]
 struct Args {
     /// Directory to serve; without it, an embedded demo tree is served from memory.
@@ -75,6 +75,10 @@ struct Args {
     /// core stays busy during such a transfer. Without it, never; 100 is plenty for loopback.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     busy_poll_us: Option<u32>,
+    /// On SIGTERM or Ctrl-C, running transfers get this long to finish; the rest are sent an
+    /// ERROR ("Server shutting down") and unfinished uploads are discarded.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    shutdown_grace: u64,
     /// Sign configs on the fly with this private key (PEM): `X.sgn` is served from `X` when only
     /// the plain file exists or is generated. Phones accept the signature only when the
     /// certificate is in their trust list with the TFTP or CCM+TFTP role.
@@ -124,10 +128,20 @@ fn run(args: Args) -> Result<(), String> {
             max_transfers: args.max_transfers as usize,
             max_per_peer: args.max_per_peer as usize,
             max_per_network: args.max_per_network as usize,
+            ..Limits::default()
         },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
         ..ServerConfig::default()
     };
+    let grace = Duration::from_secs(args.shutdown_grace);
+    match raise_open_file_limit() {
+        Ok(OpenFileLimit { before: Some(before), after }) if after != Some(before) => say!(
+            "cnf-server: file descriptor limit raised from {before} to {}",
+            after.map_or_else(|| "unlimited".to_owned(), |a| a.to_string())
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("cnf-server: warning: cannot raise the file descriptor limit: {e}"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -158,7 +172,8 @@ fn run(args: Args) -> Result<(), String> {
         say!("cnf-server: serving the embedded demo tree on {}", args.bind);
         say!("  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml", args.bind);
         say!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
-        return runtime.block_on(serve(ProvisioningHandler::new(resolver), args.bind, config));
+        let handler = ProvisioningHandler::new(resolver);
+        return runtime.block_on(serve(handler, args.bind, config, grace));
     };
     let site = Site::load(SiteOptions {
         root: root.clone(),
@@ -204,17 +219,15 @@ fn run(args: Args) -> Result<(), String> {
         Writes::Off
     };
     say!("cnf-server: serving {} on {}", root.display(), args.bind);
-    runtime.block_on(serve(
-        ProvisioningHandler::new(site.resolver).with_writes(writes),
-        args.bind,
-        config,
-    ))
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    runtime.block_on(serve(handler, args.bind, config, grace))
 }
 
 async fn serve<D: OpenFile>(
     handler: ProvisioningHandler<D>,
     bind: SocketAddr,
     config: ServerConfig,
+    grace: Duration,
 ) -> Result<(), String> {
     // One info line per phone boot, written once the phone has been quiet for 3 s.
     let handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
@@ -224,15 +237,22 @@ async fn serve<D: OpenFile>(
     let server = Server::bind(bind, handler, config)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!(
-            "cnf-server: Ctrl-C: finishing running transfers (up to 10 s; Ctrl-C again to quit now)"
-        );
+    let shutdown = async move {
+        match stop_signal().await {
+            Ok(signal) => eprintln!(
+                "cnf-server: {signal}: finishing running transfers (up to {} s; a second signal \
+                 quits at once)",
+                grace.as_secs()
+            ),
+            Err(e) => {
+                eprintln!("cnf-server: cannot wait for signals ({e}): serving until killed");
+                std::future::pending::<()>().await;
+            }
+        }
         tokio::spawn(async {
-            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_signal().await;
             std::process::exit(130);
         });
     };
-    server.run(shutdown, Duration::from_secs(10)).await.map_err(|e| e.to_string())
+    server.run(shutdown, grace).await.map_err(|e| e.to_string())
 }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use cnfkit_fs::{Install, PendingFile};
 use cnfkit_resolve::{Answer, BootLog, FsDirectory, Resolver, SafePath};
-use cnfkit_tftp::driver::Handler;
+use cnfkit_tftp::driver::{Handler, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
-use crate::{FileSink, OpenFile};
+use crate::{FileSink, OpenFile, open_file_limit};
 
 /// Whether and how write requests are taken.
 #[derive(Debug, Clone)]
@@ -77,63 +77,65 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         &self,
         peer: SocketAddr,
         request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, (ErrorCode, String)> {
+    ) -> Result<Box<dyn DataSource>, Refusal> {
         let answer = self.resolver.resolve(request.filename());
         let name = String::from_utf8_lossy(request.filename());
-        if let Some(log) = &self.boot_log {
-            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record(
-                Instant::now(),
-                peer.ip(),
-                &name,
-                answer.label(),
-            );
-            if let Some(line) = closed {
-                info!(target: "cnfkit::boot", "{line}");
-            }
-        }
-        match answer {
+        let mut label = answer.label();
+        let result = match answer {
             Answer::File { path, found } => {
                 debug!(%peer, file = %name, ?found, "serving from the tree");
                 self.resolver.directory().open_source(&path).map_err(|error| {
-                    // Found, but unreadable (permissions, descriptors exhausted): the server's
-                    // problem, and the log says so. The phone gets the answer it handles for
-                    // any missing file.
-                    warn!(%peer, file = %name, %error, "cannot open a file the tree has");
-                    (ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())
+                    label = "unreadable";
+                    unreadable(peer, &name, &error)
                 })
             }
             Answer::Generated { bytes, made } => {
                 debug!(%peer, file = %name, ?made, bytes = bytes.len(), "serving a generated file");
-                Ok(Box::new(bytes))
+                Ok(Box::new(bytes) as Box<dyn DataSource>)
             }
             Answer::NotFound { normal, why, .. } => {
                 // Misses are in the boot line; one by one they are debug detail.
                 debug!(%peer, file = %name, %why, normal, "not found");
-                Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
+                Err(not_found())
             }
             Answer::Refused(reason) => {
                 info!(%peer, file = %name, %reason, "refused");
-                Err((ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
+                Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
             Answer::Failed { failure, .. } => {
                 // A signing or read failure is the server's, and logged as such; the phone gets
                 // "not found", as for any file it cannot have, so it goes on as it would.
                 error!(%peer, file = %name, %failure, "cannot answer");
-                Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned()))
+                Err(not_found())
             }
-            _ => Err((ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())),
+            _ => Err(not_found()),
+        };
+        if let Some(log) = &self.boot_log {
+            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record(
+                Instant::now(),
+                peer.ip(),
+                &name,
+                label,
+            );
+            if let Some(line) = closed {
+                info!(target: "cnfkit::boot", "{line}");
+            }
         }
+        result
     }
 
     fn open_write(
         &self,
         peer: SocketAddr,
         request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, (ErrorCode, String)> {
+    ) -> Result<Box<dyn DataSink>, Refusal> {
         let Writes::On { root, overwrite } = &self.writes else {
-            return Err((ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()));
+            return Err(Refusal::Error(
+                ErrorCode::ACCESS_VIOLATION,
+                "Writes are not allowed".to_owned(),
+            ));
         };
-        let denied = || (ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned());
+        let denied = || Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned());
         let path = SafePath::new(request.filename()).map_err(|_| denied())?;
         let (parent, name) = match path.as_str().rsplit_once('/') {
             Some((parent, name)) => (root.confined(parent).ok_or_else(denied)?, name.to_owned()),
@@ -146,7 +148,10 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         let pending = match PendingFile::create(&parent.join(&name), install) {
             Ok(pending) => pending,
             Err(cnfkit_fs::Error::Exists { .. }) => {
-                return Err((ErrorCode::FILE_EXISTS, "File already exists".to_owned()));
+                return Err(Refusal::Error(
+                    ErrorCode::FILE_EXISTS,
+                    "File already exists".to_owned(),
+                ));
             }
             Err(error) => {
                 warn!(%peer, file = %path, %error, "cannot take a write");
@@ -157,6 +162,27 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         // Create-only unless overwrites are enabled: of two phones writing one name, one
         // installs its file and the other's finish fails with AlreadyExists.
         Ok(Box::new(FileSink::new(pending)))
+    }
+}
+
+fn not_found() -> Refusal {
+    Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())
+}
+
+/// A file the tree has that cannot be opened: the server's problem, said in the log. The phone
+/// gets ERROR 2 for a permission problem (not "not found": the file is there, and an admin
+/// reading a capture should see that), and no answer when the server is out of descriptors,
+/// so that it retries once some are free.
+fn unreadable(peer: SocketAddr, name: &str, error: &std::io::Error) -> Refusal {
+    if is_out_of_descriptors(error) {
+        warn!(%peer, file = %name, %error, limit = open_file_limit(), "out of file descriptors: request left unanswered");
+        return Refusal::Unanswered;
+    }
+    warn!(%peer, file = %name, %error, "cannot open a file the tree has");
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned())
+    } else {
+        not_found()
     }
 }
 

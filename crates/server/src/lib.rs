@@ -12,6 +12,8 @@
 //! - [`ConfigSigner`]: signs configurations with a TFTP-role key.
 //! - [`boot_over_tftp`]: a simulated phone booting against any TFTP server.
 //! - [`demo`]: the embedded demo tree.
+//! - [`stop_signal`] and [`raise_open_file_limit`]: what a server process does at start and
+//!   at the end.
 //!
 //! ```no_run
 //! use cnfkit_server::{ProvisioningHandler, Site, SiteOptions};
@@ -28,16 +30,20 @@
 #![deny(missing_docs)]
 
 pub mod demo;
+mod descriptors;
 mod error;
 mod handler;
 mod phone;
+mod shutdown;
 mod signing;
 mod site;
 mod source;
 
+pub use descriptors::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
 pub use handler::{ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
+pub use shutdown::{StopSignal, stop_signal};
 pub use signing::ConfigSigner;
 pub use site::{DefaultsSource, Site, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile};

@@ -7,6 +7,7 @@
 //! over a limit is dropped, not refused, so a phone in a boot storm retransmits it a second
 //! later instead of reading an ERROR as "file not found"); this module only moves datagrams.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -14,43 +15,61 @@ use std::time::{Duration, Instant};
 
 use cnfkit_tftp_wire::ErrorCode;
 use tokio::net::UdpSocket;
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::busy_poll::{BusyPoll, Poller};
 use self::socket::TransferSocket;
 use crate::{
     ClientOptions, DataSink, DataSource, Direction, DropReason, Endpoint, Event, Incoming, Limits,
-    Outcome, Policy, Received, Source, Summary, Transfer, TransferIds,
+    Outcome, Policy, Received, SlotId, Source, Summary, Transfer, TransferIds,
 };
 
 mod busy_poll;
 mod socket;
 
-/// What a server does with requests. Return `Err((code, message))` to refuse; the message goes
-/// to the peer, so it must not contain server paths.
+/// How a [`Handler`] turns a request down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Answer with this ERROR. The message goes to the peer, so it must not contain server
+    /// paths.
+    Error(ErrorCode, String),
+    /// Send nothing: the server cannot take the request now (out of file descriptors...). The
+    /// client retransmits its request a moment later, where an ERROR would end its attempt
+    /// (a phone reads any ERROR on its config as "not there" and falls back).
+    Unanswered,
+}
+
+impl From<(ErrorCode, String)> for Refusal {
+    fn from((code, message): (ErrorCode, String)) -> Self {
+        Self::Error(code, message)
+    }
+}
+
+/// What a server does with requests.
 pub trait Handler: Send + Sync + 'static {
     /// A read request: the bytes to send.
     ///
     /// # Errors
-    /// The ERROR to answer (`FILE_NOT_FOUND`, `ACCESS_VIOLATION`...).
+    /// How to refuse (`FILE_NOT_FOUND`, `ACCESS_VIOLATION`..., or no answer).
     fn open_read(
         &self,
         peer: SocketAddr,
         request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, (ErrorCode, String)>;
+    ) -> Result<Box<dyn DataSource>, Refusal>;
 
     /// A write request: where the bytes go. Refuse by default (WRQ off unless a handler opts in).
     ///
     /// # Errors
-    /// The ERROR to answer; by default `ACCESS_VIOLATION`.
+    /// How to refuse; by default `ACCESS_VIOLATION`.
     fn open_write(
         &self,
         peer: SocketAddr,
         request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, (ErrorCode, String)> {
+    ) -> Result<Box<dyn DataSink>, Refusal> {
         let _ = (peer, request);
-        Err((ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()))
+        Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()))
     }
 }
 
@@ -106,6 +125,11 @@ pub struct ServerStats {
     pub refused: std::sync::atomic::AtomicU64,
     /// Requests dropped over a concurrency limit, or repeated while their transfer runs.
     pub dropped: std::sync::atomic::AtomicU64,
+    /// Transfers whose peer never answered, stopped to give their slot to a new request
+    /// ([`Limits::evict_unanswered_after`]).
+    pub evicted: std::sync::atomic::AtomicU64,
+    /// Transfers stopped with an ERROR at shutdown, after the grace period.
+    pub stopped: std::sync::atomic::AtomicU64,
     /// Datagrams retransmitted after a timeout.
     pub retransmits: std::sync::atomic::AtomicU64,
     /// Datagrams that arrived while the server busy-polled ([`ServerConfig::busy_poll`]).
@@ -133,12 +157,49 @@ fn lock(endpoint: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
 /// A transfer's slot in the endpoint, released when dropped.
 struct Slot {
     endpoint: Shared,
-    peer: SocketAddr,
+    id: SlotId,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        lock(&self.endpoint).release(self.peer);
+        lock(&self.endpoint).release(self.id);
+    }
+}
+
+/// What the accept loop keeps besides the endpoint: how to stop each transfer, and what was
+/// turned away since the last summary line.
+struct Admission {
+    tasks: JoinSet<SlotId>,
+    /// Running transfers by slot, to stop one whose slot is evicted.
+    handles: HashMap<SlotId, AbortHandle>,
+    /// Tells every transfer to stop (shutdown after the grace period).
+    stop: watch::Sender<bool>,
+    turned_away: TurnedAway,
+}
+
+/// Requests turned away, by reason, counted between two summary lines: a flood writes one
+/// line per interval, not one per datagram (each is at debug level).
+#[derive(Default)]
+struct TurnedAway {
+    counts: HashMap<&'static str, u64>,
+}
+
+impl TurnedAway {
+    /// How often a summary line is written, when anything was turned away.
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn count(&mut self, reason: &'static str) {
+        *self.counts.entry(reason).or_insert(0) += 1;
+    }
+
+    fn log(&mut self) {
+        if self.counts.is_empty() {
+            return;
+        }
+        let mut counts: Vec<_> = self.counts.drain().collect();
+        counts.sort_unstable();
+        let list = counts.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+        warn!(seconds = Self::INTERVAL.as_secs(), "requests turned away: {list}");
     }
 }
 
@@ -197,15 +258,26 @@ impl<H: Handler> Server<H> {
     ///
     /// # Errors
     /// When the listening socket fails.
+    /// When `shutdown` resolves the server stops reading requests, lets running transfers
+    /// finish for up to `grace`, then stops the rest: each peer is sent ERROR 0 "Server
+    /// shutting down" and an upload in progress is discarded (its temporary file removed). One
+    /// info line gives the counts.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) -> std::io::Result<()> {
-        let mut tasks = JoinSet::new();
         let endpoint = Endpoint::new(self.config.policy.clone(), self.config.limits);
         let active: Shared = Arc::new(Mutex::new(endpoint));
+        let mut admission = Admission {
+            tasks: JoinSet::new(),
+            handles: HashMap::new(),
+            stop: watch::channel(false).0,
+            turned_away: TurnedAway::default(),
+        };
         let mut buf = vec![0u8; 65536];
+        let mut summary = tokio::time::interval(TurnedAway::INTERVAL);
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -217,24 +289,30 @@ impl<H: Handler> Server<H> {
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
                         Err(e) => return Err(e),
                     };
-                    self.on_request(&buf[..n], peer, &active, &mut tasks).await;
+                    self.on_request(&buf[..n], peer, &active, &mut admission).await;
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(ended) = admission.tasks.join_next(), if !admission.tasks.is_empty() => {
+                    admission.ended(ended);
+                }
+                _ = summary.tick() => admission.turned_away.log(),
             }
         }
-        info!(running = tasks.len(), "shutting down: no new transfers");
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = &mut deadline => {
-                    warn!(aborted = tasks.len(), "grace period over");
-                    tasks.abort_all();
-                    break;
-                }
-                next = tasks.join_next() => if next.is_none() { break },
-            }
+        admission.turned_away.log();
+        let running = admission.tasks.len();
+        info!(running, grace_ms = grace.as_millis(), "shutting down: no new transfers");
+        let finished = admission.drain_for(grace).await;
+        let stopped = admission.tasks.len();
+        if stopped > 0 {
+            let _ = admission.stop.send(true);
+            // Each stopped transfer sends its ERROR and ends at once; the wait is for the
+            // runtime to get to them.
+            admission.drain_for(Duration::from_secs(1)).await;
+            self.stats.stopped.fetch_add(stopped as u64, std::sync::atomic::Ordering::Relaxed);
         }
+        let aborted = admission.tasks.len();
+        admission.tasks.abort_all();
+        while admission.tasks.join_next().await.is_some() {}
+        info!(finished, stopped, aborted, "stopped");
         Ok(())
     }
 
@@ -243,20 +321,37 @@ impl<H: Handler> Server<H> {
         datagram: &[u8],
         peer: SocketAddr,
         active: &Shared,
-        tasks: &mut JoinSet<()>,
+        admission: &mut Admission,
     ) {
         use std::sync::atomic::Ordering::Relaxed;
-        let received = lock(active).handle(peer, datagram);
-        let incoming = match received {
-            Received::Request(incoming) => incoming,
+        let (received, evicted) = {
+            let mut endpoint = lock(active);
+            let received = endpoint.handle(Instant::now(), peer, datagram);
+            (received, endpoint.poll_evicted())
+        };
+        if let Some(slot) = evicted {
+            // At most one per admission. The peer never answered: nothing to tell it.
+            if let Some(handle) = admission.handles.remove(&slot) {
+                handle.abort();
+            }
+            self.stats.evicted.fetch_add(1, Relaxed);
+            admission.turned_away.count("unanswered transfers evicted");
+            debug!(peer = %slot.peer(), "unanswered transfer evicted");
+        }
+        let (incoming, slot) = match received {
+            Received::Request { incoming, slot } => (incoming, slot),
             Received::Refuse { datagram, reason } => {
                 debug!(%peer, %reason, "request refused");
+                admission.turned_away.count("malformed requests");
                 let _ = self.socket.send_to(&datagram, peer).await;
                 return;
             }
             Received::Drop(DropReason::NotARequest) => return,
             Received::Drop(why) => {
                 self.stats.dropped.fetch_add(1, Relaxed);
+                if why != DropReason::Repeated {
+                    admission.turned_away.count(why.as_str());
+                }
                 debug!(%peer, why = why.as_str(), "request dropped");
                 return;
             }
@@ -276,7 +371,12 @@ impl<H: Handler> Server<H> {
         let local = self.transfer_local;
         let transfer = match opened {
             Ok(transfer) => transfer,
-            Err((code, message)) => {
+            Err(Refusal::Unanswered) => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+                lock(active).release(slot);
+                return;
+            }
+            Err(Refusal::Error(code, message)) => {
                 self.stats.refused.fetch_add(1, Relaxed);
                 if code == ErrorCode::FILE_NOT_FOUND {
                     // Phones miss trust lists and their own file all the time.
@@ -288,27 +388,33 @@ impl<H: Handler> Server<H> {
                 if let Err(e) = send_once(local, peer, &incoming.refuse(code, &message)) {
                     debug!(parent: &span, error = %e, "refusal not sent");
                 }
-                lock(active).release(peer);
+                lock(active).release(slot);
                 return;
             }
         };
         let socket = match transfer_socket(local, &transfer, self.config.max_socket_buffer) {
             Ok(socket) => socket,
             Err(e) => {
-                warn!(parent: &span, error = %e, "no socket for the transfer");
-                lock(active).release(peer);
+                if is_out_of_descriptors(&e) {
+                    admission.turned_away.count("out of file descriptors");
+                    debug!(parent: &span, error = %e, "no socket for the transfer");
+                } else {
+                    warn!(parent: &span, error = %e, "no socket for the transfer");
+                }
+                lock(active).release(slot);
                 return;
             }
         };
         let stats = self.stats.clone();
         let active = Arc::clone(active);
         let poller = self.busy_poll.as_ref().map(BusyPoll::enter);
-        tasks.spawn(
+        let stop = admission.stop.subscribe();
+        let handle = admission.tasks.spawn(
             async move {
                 // Released however the task ends: a panicking source or sink must not keep the
                 // peer's slot (and its address's count) for good.
-                let _slot = Slot { endpoint: active, peer };
-                let summary = drive(socket, peer, transfer, poller).await;
+                let guard = Slot { endpoint: active, id: slot };
+                let summary = drive(socket, &guard, transfer, poller, stop).await;
                 match summary {
                     Ok(s) if s.outcome == Outcome::Completed => {
                         stats.completed.fetch_add(1, Relaxed);
@@ -323,6 +429,9 @@ impl<H: Handler> Server<H> {
                             "completed"
                         );
                     }
+                    Ok(s) if s.outcome == Outcome::Stopped => {
+                        debug!(bytes = s.bytes, "stopped: the server is shutting down");
+                    }
                     Ok(s) => {
                         stats.failed.fetch_add(1, Relaxed);
                         stats.retransmits.fetch_add(s.retransmits, Relaxed);
@@ -333,10 +442,48 @@ impl<H: Handler> Server<H> {
                         warn!(error = %e, "socket error");
                     }
                 }
+                slot
             }
             .instrument(span),
         );
+        admission.handles.insert(slot, handle);
     }
+}
+
+impl Admission {
+    /// Forgets the stop handle of a transfer that ended.
+    fn ended(&mut self, ended: Result<SlotId, tokio::task::JoinError>) {
+        match ended {
+            Ok(slot) => {
+                self.handles.remove(&slot);
+            }
+            // Evicted (its handle is gone already) or panicked (its slot was released by the
+            // guard): drop the handles of whatever has finished.
+            Err(_) => self.handles.retain(|_, h| !h.is_finished()),
+        }
+    }
+
+    /// Waits up to `limit` for the running transfers to end; how many did.
+    async fn drain_for(&mut self, limit: Duration) -> usize {
+        let mut ended = 0;
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                () = &mut deadline => break,
+                Some(_) = self.tasks.join_next() => ended += 1,
+            }
+        }
+        ended
+    }
+}
+
+/// Whether `error` is EMFILE or ENFILE: the process or the system is out of file descriptors.
+/// A server turns such requests away unanswered ([`Refusal::Unanswered`]): the client's
+/// retransmission comes when descriptors may be free again.
+#[must_use]
+pub fn is_out_of_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(23 | 24))
 }
 
 fn unspecified(peer: SocketAddr) -> IpAddr {
@@ -388,6 +535,7 @@ async fn event_loop(
     mut transfer: Transfer,
     input_len: usize,
     mut poller: Option<Poller>,
+    mut stop: Option<watch::Receiver<bool>>,
     mut on_progress: impl FnMut(&Transfer, Option<u64>),
 ) -> std::io::Result<(Summary, Rest)> {
     let mut out = vec![0u8; transfer.max_datagram_len()];
@@ -464,6 +612,11 @@ async fn event_loop(
                     transfer.handle_timeout(Instant::now());
                     continue;
                 }
+                () = stopped(&mut stop) => {
+                    stop = None;
+                    transfer.stop("Server shutting down");
+                    continue;
+                }
             },
         };
         let (n, from) = received;
@@ -480,6 +633,20 @@ async fn event_loop(
             poller.answered_after(now.saturating_duration_since(sent_at));
         }
         transfer.handle(now, &input[..n]);
+    }
+}
+
+/// Resolves once `stop` says so; never without one (a client's transfer, or a server's once
+/// it has been stopped).
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(stop) => {
+            if stop.wait_for(|stop| *stop).await.is_err() {
+                // The server is gone without stopping us: nothing will.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -505,7 +672,7 @@ fn dally_in_background(rest: Rest) {
     if let Some((socket, ids, transfer)) = rest {
         tokio::spawn(async move {
             let input_len = transfer.max_datagram_len() + 1;
-            let _ = event_loop(socket, ids, transfer, input_len, None, |_, _| {}).await;
+            let _ = event_loop(socket, ids, transfer, input_len, None, None, |_, _| {}).await;
         });
     }
 }
@@ -516,24 +683,36 @@ fn dally_in_background(rest: Rest) {
 /// a write, an ACK or ERROR for a read) plus one byte, so that an oversized datagram reads as
 /// too long instead of being cut to a valid size. A phone on 512-byte blocks gets a 517-byte
 /// buffer, not 64 KiB zeroed per request.
+///
+/// The endpoint hears when the peer first answers, so that the slot stops being evictable.
 async fn server_loop(
     socket: TransferSocket,
-    peer: SocketAddr,
+    slot: &Slot,
     transfer: Transfer,
     poller: Option<Poller>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<(Summary, Rest)> {
     let input_len = transfer.max_datagram_len() + 1;
-    event_loop(socket, TransferIds::server(peer), transfer, input_len, poller, |_, _| {}).await
+    let ids = TransferIds::server(slot.id.peer());
+    let mut told = false;
+    let on_progress = |t: &Transfer, _| {
+        if !told && t.peer_answered() {
+            told = true;
+            lock(&slot.endpoint).answered(slot.id);
+        }
+    };
+    event_loop(socket, ids, transfer, input_len, poller, Some(stop), on_progress).await
 }
 
 /// Runs a server-side transfer to its end.
 async fn drive(
     socket: TransferSocket,
-    peer: SocketAddr,
+    slot: &Slot,
     transfer: Transfer,
     poller: Option<Poller>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<Summary> {
-    let (summary, rest) = server_loop(socket, peer, transfer, poller).await?;
+    let (summary, rest) = server_loop(socket, slot, transfer, poller, stop).await?;
     dally_in_background(rest);
     Ok(summary)
 }
@@ -559,7 +738,7 @@ async fn client(
     let socket = transfer_socket(local, &transfer, 4 << 20)?;
     // The server's blocks may be as large as anything we asked for: room for the largest.
     let ids = TransferIds::client(server);
-    let (summary, rest) = event_loop(socket, ids, transfer, 65536 + 4, None, |t, size| {
+    let (summary, rest) = event_loop(socket, ids, transfer, 65536 + 4, None, None, |t, size| {
         progress(Progress { bytes: t.bytes(), total: size.or(total) });
     })
     .await?;

@@ -7,8 +7,9 @@
 //! copying them.
 
 use cnfkit_tftp_wire::{ErrorCode, Packet};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use crate::{Incoming, Policy};
 
@@ -22,12 +23,45 @@ pub struct Limits {
     /// From one network: an IPv4 /24 or an IPv6 /64, so that an attacker with many addresses
     /// of one network (a /64 is one host's to use) cannot take every slot.
     pub max_per_network: usize,
+    /// When every slot is taken, a new request takes the slot of the longest-waiting transfer
+    /// whose peer has not answered once in this long (a forged source address, a client that
+    /// is gone). A phone answers its first DATA or OACK within a round trip, so the default,
+    /// one second (the first retransmission timeout), only ever evicts the dead.
+    pub evict_unanswered_after: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_transfers: 2048, max_per_peer: 16, max_per_network: 512 }
+        Self {
+            max_transfers: 2048,
+            max_per_peer: 16,
+            max_per_network: 512,
+            evict_unanswered_after: Duration::from_secs(1),
+        }
     }
+}
+
+/// One admitted transfer's slot: its peer, and which admission of that peer it is (a peer
+/// evicted and admitted again has a new slot, which the old transfer's release cannot free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotId {
+    peer: SocketAddr,
+    admission: u64,
+}
+
+impl SlotId {
+    /// The peer the slot is for.
+    #[must_use]
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SlotState {
+    admission: u64,
+    admitted: Instant,
+    answered: bool,
 }
 
 /// The network an address counts against for [`Limits::max_per_network`]: its IPv4 /24 or
@@ -84,8 +118,15 @@ impl DropReason {
 #[non_exhaustive]
 pub enum Received {
     /// A request with a slot reserved for its peer: accept it (with a source or sink) or refuse
-    /// it, then [`Endpoint::release`] the slot when its transfer (or the refusal) is over.
-    Request(Incoming),
+    /// it, then [`Endpoint::release`] the slot when its transfer (or the refusal) is over. Tell
+    /// the endpoint when the peer first answers ([`Endpoint::answered`]); until then the slot
+    /// may be evicted ([`Endpoint::poll_evicted`]).
+    Request {
+        /// The request.
+        incoming: Incoming,
+        /// Its slot.
+        slot: SlotId,
+    },
     /// Send this ERROR back (a malformed request, an unsupported mode); no slot is taken.
     Refuse {
         /// The encoded ERROR packet.
@@ -101,24 +142,32 @@ pub enum Received {
 /// admission under [`Limits`].
 ///
 /// ```
+/// use std::time::Instant;
 /// use cnfkit_tftp::{DropReason, Endpoint, Limits, Policy, Received};
 ///
 /// let limits = Limits { max_transfers: 8, max_per_peer: 1, ..Limits::default() };
 /// let mut server = Endpoint::new(Policy::default(), limits);
-/// let phone = "10.0.0.7:50000".parse().unwrap();
+/// let (phone, now) = ("10.0.0.7:50000".parse().unwrap(), Instant::now());
 /// let rrq = b"\x00\x01SEP001122334455.cnf.xml\x00octet\x00";
-/// assert!(matches!(server.handle(phone, rrq), Received::Request(_)));
+/// let Received::Request { slot, .. } = server.handle(now, phone, rrq) else { panic!() };
 /// // The phone resends its request before the first DATA arrives: its transfer answers it.
-/// assert!(matches!(server.handle(phone, rrq), Received::Drop(DropReason::Repeated)));
-/// server.release(phone);
-/// assert!(matches!(server.handle(phone, rrq), Received::Request(_)));
+/// assert!(matches!(server.handle(now, phone, rrq), Received::Drop(DropReason::Repeated)));
+/// server.release(slot);
+/// assert!(matches!(server.handle(now, phone, rrq), Received::Request { .. }));
 /// ```
 #[derive(Debug)]
 pub struct Endpoint {
     policy: Policy,
     limits: Limits,
     /// Peers with a slot.
-    active: HashSet<SocketAddr>,
+    active: HashMap<SocketAddr, SlotState>,
+    /// Slots whose peer had not answered when admitted, oldest first. Entries of slots since
+    /// answered or released stay until they reach the front (checked against `active` then):
+    /// each admission costs one push and at most one pop.
+    unanswered: VecDeque<SlotId>,
+    /// Slots taken away, for the driver to stop their transfers.
+    evicted: VecDeque<SlotId>,
+    admissions: u64,
     /// Slots per address, so the per-peer check does not scan every transfer.
     per_ip: HashMap<IpAddr, usize>,
     /// Slots per /24 or /64.
@@ -132,7 +181,10 @@ impl Endpoint {
         Self {
             policy,
             limits,
-            active: HashSet::new(),
+            active: HashMap::new(),
+            unanswered: VecDeque::new(),
+            evicted: VecDeque::new(),
+            admissions: 0,
             per_ip: HashMap::new(),
             per_network: HashMap::new(),
         }
@@ -150,8 +202,8 @@ impl Endpoint {
         self.active.len()
     }
 
-    /// Reads a datagram `peer` sent to the listening port.
-    pub fn handle(&mut self, peer: SocketAddr, datagram: &[u8]) -> Received {
+    /// Reads a datagram `peer` sent to the listening port at `now`.
+    pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) -> Received {
         let incoming = match Incoming::parse(datagram, &self.policy) {
             Ok(Some(incoming)) => incoming,
             Ok(None) => return Received::Drop(DropReason::NotARequest),
@@ -159,10 +211,10 @@ impl Endpoint {
                 return Received::Refuse { datagram: refusal.datagram, reason: refusal.reason };
             }
         };
-        if self.active.contains(&peer) {
+        if self.active.contains_key(&peer) {
             return Received::Drop(DropReason::Repeated);
         }
-        if self.active.len() >= self.limits.max_transfers {
+        if self.active.len() >= self.limits.max_transfers && !self.evict_stalest(now) {
             return Received::Drop(DropReason::TransferLimit);
         }
         if self.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= self.limits.max_per_peer {
@@ -174,16 +226,74 @@ impl Endpoint {
         }
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         *self.per_network.entry(network).or_insert(0) += 1;
-        self.active.insert(peer);
-        Received::Request(incoming)
+        self.admissions += 1;
+        let slot = SlotId { peer, admission: self.admissions };
+        self.active
+            .insert(peer, SlotState { admission: slot.admission, admitted: now, answered: false });
+        self.unanswered.push_back(slot);
+        if self.unanswered.len() > 2 * self.active.len() + 64 {
+            // Entries of answered and ended transfers pile up while the table is never full:
+            // drop them, at a cost spread over as many admissions as there were entries.
+            let active = &self.active;
+            self.unanswered.retain(|s| {
+                active.get(&s.peer).is_some_and(|st| st.admission == s.admission && !st.answered)
+            });
+        }
+        Received::Request { incoming, slot }
     }
 
-    /// Frees `peer`'s slot: its transfer ended, or its request was refused.
-    pub fn release(&mut self, peer: SocketAddr) {
-        if self.active.remove(&peer) {
-            decrement(&mut self.per_ip, peer.ip());
-            decrement(&mut self.per_network, network_of(peer.ip()));
+    /// Records that `slot`'s peer has answered: its slot is no longer evictable.
+    pub fn answered(&mut self, slot: SlotId) {
+        if let Some(state) =
+            self.active.get_mut(&slot.peer).filter(|s| s.admission == slot.admission)
+        {
+            state.answered = true;
         }
+    }
+
+    /// A slot taken from its transfer to admit a new request: the driver stops that transfer
+    /// (without telling its peer, which never answered) and need not release the slot.
+    pub fn poll_evicted(&mut self) -> Option<SlotId> {
+        self.evicted.pop_front()
+    }
+
+    /// Frees a slot: its transfer ended, or its request was refused. A slot already evicted or
+    /// released is left alone.
+    pub fn release(&mut self, slot: SlotId) {
+        if self.active.get(&slot.peer).is_some_and(|s| s.admission == slot.admission) {
+            self.remove(slot.peer);
+        }
+    }
+
+    fn remove(&mut self, peer: SocketAddr) {
+        self.active.remove(&peer);
+        decrement(&mut self.per_ip, peer.ip());
+        decrement(&mut self.per_network, network_of(peer.ip()));
+    }
+
+    /// Evicts the longest-waiting unanswered slot admitted at least
+    /// [`Limits::evict_unanswered_after`] before `now`; whether there was one.
+    fn evict_stalest(&mut self, now: Instant) -> bool {
+        while let Some(&slot) = self.unanswered.front() {
+            let Some(state) = self.active.get(&slot.peer).filter(|s| s.admission == slot.admission)
+            else {
+                self.unanswered.pop_front();
+                continue;
+            };
+            if state.answered {
+                self.unanswered.pop_front();
+                continue;
+            }
+            if now.saturating_duration_since(state.admitted) < self.limits.evict_unanswered_after {
+                // The oldest unanswered transfer is still young: so are all the others.
+                return false;
+            }
+            self.unanswered.pop_front();
+            self.remove(slot.peer);
+            self.evicted.push_back(slot);
+            return true;
+        }
+        false
     }
 }
 
@@ -257,4 +367,32 @@ fn unknown_transfer_id() -> Vec<u8> {
     let _ = Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, message: b"Unknown transfer ID" }
         .encode(&mut err);
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unanswered_queue_stays_the_size_of_what_runs_when_the_table_never_fills() {
+        let mut server = Endpoint::new(Policy::default(), Limits::default());
+        let now = Instant::now();
+        let rrq = b"\x00\x01f\x00octet\x00";
+        let mut running = VecDeque::new();
+        for i in 0..100_000u32 {
+            let [_, b, c, d] = i.to_be_bytes();
+            let peer = SocketAddr::from(([10, b, c, d], 1000));
+            let Received::Request { slot, .. } = server.handle(now, peer, rrq) else { panic!() };
+            if i % 2 == 0 {
+                server.answered(slot);
+            }
+            // Ten transfers run at any time; the others have ended.
+            running.push_back(slot);
+            if running.len() > 10 {
+                server.release(running.pop_front().unwrap());
+            }
+            assert!(server.unanswered.len() <= 2 * (server.active.len() + 1) + 64, "at {i}");
+        }
+        assert_eq!(server.active(), 10);
+    }
 }

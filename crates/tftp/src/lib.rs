@@ -50,7 +50,9 @@ mod policy;
 mod server;
 mod transfer;
 
-pub use endpoint::{DropReason, Endpoint, Limits, Received, Source, TransferIds, network_of};
+pub use endpoint::{
+    DropReason, Endpoint, Limits, Received, SlotId, Source, TransferIds, network_of,
+};
 pub use io::{DataSink, DataSource, SharedBuffer};
 pub use negotiate::Negotiated;
 pub use policy::{Policy, Rollover};
@@ -79,6 +81,7 @@ fn describe(outcome: &Outcome) -> String {
         Outcome::PeerError { code, message } => format!("the peer sent ERROR {code}: {message}"),
         Outcome::OptionRefused(why) => format!("refused the server's options: {why}"),
         Outcome::Local(why) => why.clone(),
+        Outcome::Stopped => "stopped by this side".into(),
     }
 }
 

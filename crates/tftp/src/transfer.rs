@@ -27,6 +27,9 @@ pub enum Outcome {
     OptionRefused(String),
     /// The local source or sink failed, or a write went over the size limit.
     Local(String),
+    /// This side stopped it ([`Transfer::stop`]: a server shutting down); the peer was sent an
+    /// ERROR.
+    Stopped,
 }
 
 /// A finished transfer's figures: what the caller logs and counts.
@@ -154,6 +157,8 @@ pub struct Transfer {
     now: Instant,
     last_ack: u64,
     finished: bool,
+    /// Whether the peer has answered once (an ACK or DATA that moved the transfer on).
+    answered: bool,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -186,6 +191,7 @@ impl Transfer {
             now,
             last_ack: 0,
             finished: false,
+            answered: false,
             policy,
         }
     }
@@ -319,6 +325,27 @@ impl Transfer {
         self.opts
     }
 
+    /// Whether the peer has answered at least once with an ACK or DATA that moved the transfer
+    /// on. A server's transfer that stays unanswered came from a peer that is gone, or from a
+    /// forged source address: an endpoint may give its slot to someone else.
+    #[must_use]
+    pub fn peer_answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Stops the transfer now: the peer is sent ERROR 0 with `message` (a server shutting down
+    /// says so, so that a phone retries instead of waiting out its timeouts), a receive is
+    /// aborted (nothing installed), and the transfer finishes with [`Outcome::Stopped`]. A
+    /// transfer that has already finished only stops dallying.
+    pub fn stop(&mut self, message: &'static str) {
+        if self.finished {
+            self.phase = Phase::Done;
+            self.deadline = None;
+            return;
+        }
+        self.fail(Outcome::Stopped, Some((ErrorCode::NOT_DEFINED, message)));
+    }
+
     /// Whether the transfer is over, dally included: the caller may drop it.
     #[must_use]
     pub fn is_done(&self) -> bool {
@@ -386,6 +413,7 @@ impl Transfer {
     }
 
     fn progress(&mut self, now: Instant) {
+        self.answered = true;
         self.retries = 0;
         self.rto = self.opts.timeout.unwrap_or(self.policy.initial_timeout);
         self.arm(now);

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cnfkit_tftp::driver::{self, Handler, Server, ServerConfig};
+use cnfkit_tftp::driver::{self, Handler, Refusal, Server, ServerConfig};
 use cnfkit_tftp::{
     ClientOptions, DataSink, DataSource, Error, Incoming, Outcome, Policy, SharedBuffer,
 };
@@ -19,13 +19,13 @@ impl Handler for Files {
         &self,
         _peer: SocketAddr,
         request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, (ErrorCode, String)> {
+    ) -> Result<Box<dyn DataSource>, Refusal> {
         match request.filename() {
             b"big.bin" => {
                 Ok(Box::new((0..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()))
             }
             b"small.txt" => Ok(Box::new(b"hello\n".to_vec())),
-            _ => Err((ErrorCode::FILE_NOT_FOUND, "File not found".into())),
+            _ => Err(Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".into())),
         }
     }
 
@@ -33,7 +33,7 @@ impl Handler for Files {
         &self,
         _peer: SocketAddr,
         _request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, (ErrorCode, String)> {
+    ) -> Result<Box<dyn DataSink>, Refusal> {
         Ok(Box::new(self.stored.clone()))
     }
 }
@@ -314,12 +314,8 @@ async fn a_stranger_on_the_transfer_port_gets_error_5_and_the_transfer_continues
 async fn writes_are_refused_unless_the_handler_opts_in() {
     struct ReadOnly;
     impl Handler for ReadOnly {
-        fn open_read(
-            &self,
-            _: SocketAddr,
-            _: &Incoming,
-        ) -> Result<Box<dyn DataSource>, (ErrorCode, String)> {
-            Err((ErrorCode::FILE_NOT_FOUND, "File not found".into()))
+        fn open_read(&self, _: SocketAddr, _: &Incoming) -> Result<Box<dyn DataSource>, Refusal> {
+            Err(Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".into()))
         }
     }
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), ReadOnly, ServerConfig::default())
