@@ -93,10 +93,13 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Logs go to standard error, coloured only on a terminal (not in files or journald).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     match run(args) {

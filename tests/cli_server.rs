@@ -1,8 +1,10 @@
-//! `cnf-server` start-up as a user meets it: bad input is exit 2 with a message that says what to
-//! do, before any socket is bound.
+//! `cnf-server` as a user meets it: bad input is exit 2 with a message that says what to do,
+//! before any socket is bound; SIGTERM stops it gracefully.
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn cnf_server() -> Command {
     let exe = std::env::current_exe().unwrap();
@@ -40,4 +42,95 @@ fn a_root_that_does_not_exist_is_exit_2_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent/tftpboot"), "{stderr}");
+}
+
+/// Reads datagrams until an ERROR arrives (its code and message) or `limit` passes.
+fn wait_for_error(socket: &UdpSocket, limit: Duration) -> Option<(u16, String)> {
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        socket.set_read_timeout(Some(deadline - Instant::now())).unwrap();
+        let Ok((n, _)) = socket.recv_from(&mut buf) else { return None };
+        if n >= 4 && buf[..2] == [0, 5] {
+            let message = String::from_utf8_lossy(&buf[4..n]).trim_end_matches('\0').to_owned();
+            return Some((u16::from_be_bytes([buf[2], buf[3]]), message));
+        }
+    }
+    None
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
+    let root = std::env::temp_dir().join(format!("cnf-server-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 256 * 1024]).unwrap();
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut child = cnf_server()
+        .arg("--root")
+        .arg(&root)
+        .args(["--bind", &server_addr.to_string(), "--allow-write", "--shutdown-grace", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cnf-server is built");
+    // Ready once it answers.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let ready = (0..100).any(|_| {
+        let _ = probe.send_to(b"\x00\x01nothing-here\x00octet\x00", server_addr);
+        probe.recv_from(&mut [0u8; 64]).is_ok()
+    });
+    assert!(ready, "cnf-server did not start");
+
+    // Four reads that acknowledge their first block and stall, and one upload in progress.
+    let mut clients = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..4 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        socket.send_to(b"\x00\x01firmware.sbn\x00octet\x00", server_addr).unwrap();
+        let (_, from) = socket.recv_from(&mut buf).unwrap();
+        socket.send_to(b"\x00\x04\x00\x01", from).unwrap();
+        clients.push(socket);
+    }
+    let upload = UdpSocket::bind("127.0.0.1:0").unwrap();
+    upload.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    upload.send_to(b"\x00\x02new.cnf.xml\x00octet\x00", server_addr).unwrap();
+    let (_, from) = upload.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[..4], [0, 4, 0, 0]);
+    upload.send_to(&[&[0u8, 3, 0, 1][..], &[b' '; 512]].concat(), from).unwrap();
+    upload.recv_from(&mut buf).unwrap();
+    clients.push(upload);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    for (i, client) in clients.iter().enumerate() {
+        let error = wait_for_error(client, Duration::from_secs(4));
+        assert_eq!(error, Some((0, "Server shutting down".to_owned())), "client {i}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "cnf-server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("stopped") && log.contains("stopped=5"), "{log}");
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "XMLDefault.cnf.xml" && n != "firmware.sbn")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -183,7 +183,10 @@ impl PendingFile {
         &self.target
     }
 
-    /// Syncs the file and installs it under the target name.
+    /// Syncs the file and installs it under the target name, then removes what earlier writers
+    /// of the same name left when they were killed mid-write (their temporary files, recognised
+    /// by name and by nobody holding their lock), so that a tool run again cleans up after
+    /// itself.
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Exists`]; the target is then as it was and the temporary file is
@@ -241,7 +244,26 @@ impl PendingFile {
             },
         }
         sync_dir(&dir);
+        if let Some(name) = target.file_name() {
+            remove_stale_temps_of(&dir, name);
+        }
         Ok(Written { backup })
+    }
+}
+
+/// Removes the stale temporary files of `name` in `dir` (see [`remove_stale_temps`]).
+fn remove_stale_temps_of(dir: &Path, name: &OsStr) {
+    let prefix = temp_name_prefix(name);
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        if file_name.starts_with(&prefix)
+            && is_temp_name(file_name)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && is_stale(&entry.path())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -275,12 +297,17 @@ const TEMP_SUFFIX: &str = ".tmp";
 const NAME_KEPT: usize = 120;
 
 fn temp_name(name: &OsStr, n: u64) -> OsString {
+    format!("{}{}-{n}{TEMP_SUFFIX}", temp_name_prefix(name), std::process::id()).into()
+}
+
+/// What every temporary name of `name` starts with: `.<name>.cnfkit-`.
+fn temp_name_prefix(name: &OsStr) -> String {
     let name = name.to_string_lossy();
     let mut cut = name.len().min(NAME_KEPT);
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!(".{}{TEMP_TAG}{}-{n}{TEMP_SUFFIX}", &name[..cut], std::process::id()).into()
+    format!(".{}{TEMP_TAG}", &name[..cut])
 }
 
 /// Creates a new temporary file beside `name` in `dir`, with `O_EXCL` and mode 0600.
@@ -349,9 +376,10 @@ fn make_backup(dir: &Path, current: &Path, old: &Path) -> io::Result<()> {
         }
         fs::rename(&staging, old)
     })();
-    if staged.is_err() {
-        let _ = fs::remove_file(&staging);
-    }
+    // After an error the staging name is ours to remove; after a success too, in one case:
+    // when `old` already is a link to the same file (a concurrent writer backed up the same
+    // version a moment before), rename(2) does nothing and leaves both names (POSIX).
+    let _ = fs::remove_file(&staging);
     staged
 }
 

@@ -1,0 +1,174 @@
+//! The provisioning server against hostile load, in-process on loopback: a slot-exhaustion
+//! attack from many addresses that never acknowledge, and a shutdown in the middle of reads and
+//! uploads.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cnfkit_server::{ProvisioningHandler, Writes, demo, raise_open_file_limit};
+use cnfkit_tftp::driver::{self, Server, ServerConfig, ServerStats};
+use cnfkit_tftp::{ClientOptions, Policy, SharedBuffer};
+use tokio::sync::oneshot;
+
+/// A read request for `name`, asking for `timeout=255` (granted only up to the server's 5 s
+/// ceiling, RFC 2349 lets a server leave an option out of its answer).
+fn rrq(name: &str) -> Vec<u8> {
+    [b"\x00\x01", name.as_bytes(), b"\x00octet\x00timeout\x00255\x00"].concat()
+}
+
+fn vm_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+async fn start(
+    handler: ProvisioningHandler<impl cnfkit_server::OpenFile>,
+    config: ServerConfig,
+    grace: Duration,
+) -> (SocketAddr, Arc<ServerStats>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), handler, config).await.unwrap();
+    let (addr, stats) = (server.local_addr().unwrap(), server.stats());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server.run(async move { drop(stopped.await) }, grace).await.unwrap();
+    });
+    (addr, stats, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_boots_within_2_s_while_2048_transfers_from_128_addresses_never_acknowledge() {
+    // 2048 client sockets here and 2048 transfer sockets in the server.
+    raise_open_file_limit().unwrap();
+    let handler = ProvisioningHandler::new(demo::resolver("127.0.0.1").unwrap());
+    let config = ServerConfig::default();
+    assert_eq!(config.limits.max_transfers, 2048);
+    let (server, stats, stop, task) = start(handler, config, Duration::ZERO).await;
+
+    // 128 addresses in four /24s (32 each: 512 transfers per network, the default budget), 16
+    // requests each (the per-peer default), for the 1 MiB file; none is ever acknowledged.
+    let mut attackers = Vec::new();
+    for i in 0..128u8 {
+        let ip = IpAddr::from([127, 10, i / 32, 1 + i % 32]);
+        for _ in 0..16 {
+            let socket = UdpSocket::bind((ip, 0)).unwrap();
+            socket.send_to(&rrq(demo::LARGE_FILE), server).unwrap();
+            attackers.push(socket);
+        }
+    }
+    // Every slot is taken once the server has read them all; a phone asking now is dropped
+    // (it retransmits its request), and after the first second the stalled transfers lose
+    // their slots to new requests.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let phone = IpAddr::from([127, 20, 0, 1]);
+    let started = Instant::now();
+    let sink = SharedBuffer::new();
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        driver::get_from(
+            Some(phone),
+            server,
+            b"XMLDefault.cnf.xml",
+            ClientOptions::default(),
+            Box::new(sink.clone()),
+            Policy::default(),
+            |_| {},
+        ),
+    )
+    .await
+    .expect("the phone's fetch ends")
+    .expect("the phone gets its file");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "the phone waited {took:?}");
+    assert_eq!(got.bytes, sink.contents().len() as u64);
+    assert!(sink.contents().starts_with(b"<?xml") || sink.contents().starts_with(b"<Default"));
+    assert!(stats.evicted.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // Each stalled transfer holds one block, not a copy of the file.
+    if let Some(rss) = vm_rss_mib() {
+        assert!(rss < 256, "RSS {rss} MiB with 2048 stalled transfers");
+    }
+    drop(attackers);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cnfkit-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads datagrams until an ERROR arrives (returning its code and message) or `limit` passes.
+fn wait_for_error(socket: &UdpSocket, limit: Duration) -> Option<(u16, String)> {
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        socket.set_read_timeout(Some(deadline - Instant::now())).unwrap();
+        let Ok((n, _)) = socket.recv_from(&mut buf) else { return None };
+        if n >= 4 && buf[..2] == [0, 5] {
+            let message = String::from_utf8_lossy(&buf[4..n]).trim_end_matches('\0').to_owned();
+            return Some((u16::from_be_bytes([buf[2], buf[3]]), message));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_unfinished_transfers_get_an_error_and_uploads_leave_no_temporary_file() {
+    let root = scratch("shutdown");
+    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 512 * 1024]).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
+    let writes = Writes::On { root: site.directory.clone(), overwrite: false };
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let grace = Duration::from_millis(300);
+    let (server, stats, stop, task) = start(handler, ServerConfig::default(), grace).await;
+
+    // 40 reads that acknowledge their first block and then stall, and 10 uploads that send
+    // their first block and then stall: 50 transfers in the middle when the stop comes.
+    let mut clients = Vec::new();
+    for i in 0..50u8 {
+        let socket = UdpSocket::bind((IpAddr::from([127, 30, 0, 1 + i]), 0)).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 1024];
+        if i < 40 {
+            socket.send_to(b"\x00\x01firmware.sbn\x00octet\x00", server).unwrap();
+            let (_, from) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!(buf[..4], [0, 3, 0, 1], "DATA 1");
+            socket.send_to(b"\x00\x04\x00\x01", from).unwrap();
+        } else {
+            let wrq = format!("\x00\x02upload-{i}.bin\x00octet\x00");
+            socket.send_to(wrq.as_bytes(), server).unwrap();
+            let (_, from) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!(buf[..4], [0, 4, 0, 0], "ACK 0");
+            let data = [&[0u8, 3, 0, 1][..], &[7u8; 512]].concat();
+            socket.send_to(&data, from).unwrap();
+            let (_, _) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!(buf[..4], [0, 4, 0, 1], "ACK 1");
+        }
+        clients.push(socket);
+    }
+    let temps = || {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter(|n| cnfkit_fs::is_temp_name(n))
+            .count()
+    };
+    assert_eq!(temps(), 10, "each upload in progress has its temporary file");
+
+    stop.send(()).unwrap();
+    for (i, client) in clients.iter().enumerate() {
+        let error = wait_for_error(client, Duration::from_secs(3));
+        assert_eq!(error, Some((0, "Server shutting down".to_owned())), "client {i}");
+    }
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("the server stops").unwrap();
+    assert_eq!(temps(), 0, "an unfinished upload leaves nothing");
+    assert!(!root.join("upload-40.bin").exists(), "nor is it installed");
+    assert_eq!(stats.stopped.load(std::sync::atomic::Ordering::Relaxed), 50);
+    std::fs::remove_dir_all(&root).unwrap();
+}
