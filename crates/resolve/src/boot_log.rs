@@ -60,18 +60,29 @@ impl BootLog {
     }
 
     /// Records that `peer` asked for `name` and got `answer` (an [`Answer`](crate::Answer)
-    /// label). Returns a boot closed early to make room, if any.
+    /// label). Returns the boots closed early to make room: when `max_peers` are open, the
+    /// tenth that has been quiet longest is closed at once, so that a flood of new addresses
+    /// costs one scan per tenth of the table, not one per request.
     pub fn record(
         &mut self,
         now: Instant,
         peer: IpAddr,
         name: &str,
         answer: &'static str,
-    ) -> Option<BootLine> {
-        let mut evicted = None;
+    ) -> Vec<BootLine> {
+        let mut evicted = Vec::new();
         if !self.boots.contains_key(&peer) && self.boots.len() >= self.max_peers {
-            let oldest = self.boots.iter().min_by_key(|(_, b)| b.last).map(|(ip, _)| *ip);
-            evicted = oldest.and_then(|ip| self.boots.remove(&ip)).map(Boot::finish);
+            let mut by_age: Vec<(Instant, IpAddr)> =
+                self.boots.iter().map(|(ip, b)| (b.last, *ip)).collect();
+            let close = (self.max_peers / 10).clamp(1, by_age.len());
+            by_age.select_nth_unstable(close - 1);
+            by_age.truncate(close);
+            by_age.sort_unstable();
+            evicted = by_age
+                .into_iter()
+                .filter_map(|(_, ip)| self.boots.remove(&ip))
+                .map(Boot::finish)
+                .collect();
         }
         let boot = self.boots.entry(peer).or_insert_with(|| Boot {
             first: now,

@@ -25,7 +25,7 @@ fn a_new_phone_falling_back_to_xmldefault_and_upgrading_is_one_line() {
         (40, "SCCP42.9-4-2SR4-3S.loads", "exact"),
         (60, "jar42sccp.9-4-2ES4.sbn", "exact"),
     ] {
-        assert!(log.record(ms(at), ip(5), name, answer).is_none());
+        assert!(log.record(ms(at), ip(5), name, answer).is_empty());
     }
     assert!(log.expired(ms(1000)).is_empty(), "still booting");
     let lines = log.expired(ms(2060));
@@ -68,8 +68,23 @@ fn phones_are_told_apart_by_address_and_the_oldest_is_closed_early_at_the_limit(
     log.record(t0 + Duration::from_millis(1), ip(2), "SEP000000000002.cnf.xml", "exact");
     let evicted =
         log.record(t0 + Duration::from_millis(2), ip(3), "SEP000000000003.cnf.xml", "exact");
-    assert_eq!(evicted.map(|l| l.peer), Some(ip(1)), "the quietest boot closes to make room");
+    let peers: Vec<_> = evicted.iter().map(|l| l.peer).collect();
+    assert_eq!(peers, [ip(1)], "the quietest boot closes to make room");
     assert_eq!(log.open(), 2);
+}
+
+#[test]
+fn at_the_limit_the_quietest_tenth_closes_at_once_oldest_first() {
+    let t0 = Instant::now();
+    let mut log = BootLog::new(Duration::from_secs(60), 100);
+    let peer = |i: u8| IpAddr::from([10, 0, 0, i]);
+    for i in 0..100u8 {
+        assert!(log.record(t0 + Duration::from_millis(i.into()), peer(i), "x", "exact").is_empty());
+    }
+    let closed = log.record(t0 + Duration::from_secs(1), peer(100), "x", "exact");
+    let peers: Vec<_> = closed.iter().map(|l| l.peer).collect();
+    assert_eq!(peers, (0..10).map(peer).collect::<Vec<_>>());
+    assert_eq!(log.open(), 91);
 }
 
 #[test]

@@ -37,12 +37,77 @@ pub struct ProvisioningHandler<D> {
     resolver: Resolver<D>,
     writes: Writes,
     boot_log: Option<Arc<Mutex<BootLog>>>,
+    boot_lines: Arc<Mutex<LineBudget>>,
+}
+
+/// How many boot lines are written at info level: a burst as large as a site's boot storm, then
+/// a steady rate. A flood from forged addresses would otherwise write a line per address; the
+/// lines over the budget are counted and reported in one line per interval.
+#[derive(Debug)]
+pub(crate) struct LineBudget {
+    tokens: f64,
+    last: Instant,
+    suppressed: u64,
+    reported: Instant,
+}
+
+impl LineBudget {
+    /// Lines written at once before the rate applies.
+    const BURST: f64 = 2000.0;
+    /// Lines per second after the burst.
+    const PER_SECOND: f64 = 100.0;
+    /// How often the count of suppressed lines is written.
+    const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> Self {
+        Self { tokens: Self::BURST, last: now, suppressed: 0, reported: now }
+    }
+
+    /// Whether a line may be written now; counts it when not.
+    fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    /// The count of lines suppressed since the last report, once per interval.
+    fn report(&mut self, now: Instant) -> Option<u64> {
+        if self.suppressed == 0 || now.saturating_duration_since(self.reported) < Self::REPORT_EVERY
+        {
+            return None;
+        }
+        self.reported = now;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Writes `line` at info level (target `cnfkit::boot`) if the budget allows.
+fn write_boot_line(budget: &Mutex<LineBudget>, now: Instant, line: &impl std::fmt::Display) {
+    let mut budget = budget.lock().unwrap_or_else(PoisonError::into_inner);
+    if budget.allow(now) {
+        info!(target: "cnfkit::boot", "{line}");
+    }
+    if let Some(suppressed) = budget.report(now) {
+        warn!(target: "cnfkit::boot", suppressed, "boot lines over the rate limit (a flood of forged addresses?) not written");
+    }
 }
 
 impl<D: OpenFile> ProvisioningHandler<D> {
     /// Serves through `resolver`; writes off; no boot log.
     pub fn new(resolver: Resolver<D>) -> Self {
-        Self { resolver, writes: Writes::Off, boot_log: None }
+        Self {
+            resolver,
+            writes: Writes::Off,
+            boot_log: None,
+            boot_lines: Arc::new(Mutex::new(LineBudget::new(Instant::now()))),
+        }
     }
 
     /// Keeps one [`BootLog`] line per phone boot: requests are recorded as they are answered,
@@ -55,8 +120,10 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     }
 
     /// The boot log, to hand to [`log_boots`].
-    pub fn boot_log(&self) -> Option<Arc<Mutex<BootLog>>> {
-        self.boot_log.clone()
+    pub fn boot_log(&self) -> Option<BootLines> {
+        self.boot_log
+            .as_ref()
+            .map(|log| BootLines { log: log.clone(), budget: self.boot_lines.clone() })
     }
 
     /// Takes write requests as `writes` says.
@@ -117,8 +184,8 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                 &name,
                 label,
             );
-            if let Some(line) = closed {
-                info!(target: "cnfkit::boot", "{line}");
+            for line in closed {
+                write_boot_line(&self.boot_lines, Instant::now(), &line);
             }
         }
         result
@@ -186,15 +253,59 @@ fn unreadable(peer: SocketAddr, name: &str, error: &std::io::Error) -> Refusal {
     }
 }
 
-/// Writes the boots of `log` at info level (target `cnfkit::boot`) as their phones go quiet,
-/// checking every `every`; runs until the task is dropped.
-pub async fn log_boots(log: Arc<Mutex<BootLog>>, every: Duration) {
+/// A handler's boot log and the rate its lines are written at ([`ProvisioningHandler::boot_log`]).
+#[derive(Debug, Clone)]
+pub struct BootLines {
+    log: Arc<Mutex<BootLog>>,
+    budget: Arc<Mutex<LineBudget>>,
+}
+
+/// Writes the boots of `lines` at info level (target `cnfkit::boot`) as their phones go quiet,
+/// checking every `every`; runs until the task is dropped. A site's boot storm is written in
+/// full; past a burst of 2000 lines, at most 100 a second are, and one warning per 10 s counts
+/// the others (a flood from forged addresses would write a line per address).
+pub async fn log_boots(lines: BootLines, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let lines = log.lock().unwrap_or_else(PoisonError::into_inner).expired(Instant::now());
-        for line in lines {
-            info!(target: "cnfkit::boot", "{line}");
+        let now = Instant::now();
+        let closed = lines.log.lock().unwrap_or_else(PoisonError::into_inner).expired(now);
+        for line in closed {
+            write_boot_line(&lines.budget, now, &line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_lines_are_written_in_a_burst_then_at_a_steady_rate_and_the_rest_counted() {
+        let t0 = Instant::now();
+        let mut budget = LineBudget::new(t0);
+        let written = (0..5000).filter(|_| budget.allow(t0)).count();
+        assert_eq!(written, 2000, "a 2000-phone storm is logged whole");
+        // One second later, 100 more.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!((0..500).filter(|_| budget.allow(t1)).count(), 100);
+        assert_eq!(budget.report(t1), None, "reported once per interval");
+        let t10 = t0 + Duration::from_secs(10);
+        assert_eq!(budget.report(t10), Some(3000 + 400));
+        assert_eq!(budget.report(t10 + Duration::from_secs(20)), None, "nothing new");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_access_violation_and_descriptor_exhaustion_goes_unanswered() {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1000));
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            unreadable(peer, "SEP001122334455.cnf.xml", &denied),
+            Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".into())
+        );
+        let emfile = std::io::Error::from_raw_os_error(24);
+        assert_eq!(unreadable(peer, "x", &emfile), Refusal::Unanswered);
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(unreadable(peer, "x", &gone), not_found());
     }
 }

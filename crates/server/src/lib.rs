@@ -41,7 +41,7 @@ mod source;
 
 pub use descriptors::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
-pub use handler::{ProvisioningHandler, Writes, log_boots};
+pub use handler::{BootLines, ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 pub use shutdown::{StopSignal, stop_signal};
 pub use signing::ConfigSigner;
