@@ -15,8 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use cnfkit_repack::{
-    Certificate, Format, HashAlgorithm, Role, SignedFile, Signing, TrustList, Verifier, detect,
-    sign_or_wrap, signed_name, unix_now, unsigned_name,
+    Certificate, Format, HashAlgorithm, Role, SignedFile, Signing, TrustList, Verifier,
+    check_whole, detect, sign_or_wrap, signed_name, unix_now, unsigned_name,
 };
 
 #[allow(dead_code)]
@@ -78,6 +78,10 @@ struct SignArgs {
     /// standard output).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Sign even a damaged input (a signature of this key that no longer verifies, XML that
+    /// does not parse).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -136,6 +140,10 @@ fn run(command: Command) -> Outcome {
 fn sign(a: &SignArgs) -> Outcome {
     let (key, cert) = a.signer.load()?;
     let bytes = read(&a.file)?;
+    if !a.force {
+        check_whole(&bytes, &cert)
+            .map_err(|e| Failure::Bad(format!("{e}; --force signs it anyway")))?;
+    }
     // A signed file is signed again in place; a plain one becomes FILE.sgn.
     let signed_already =
         matches!(detect(&bytes), Format::Signed | Format::Encrypted | Format::TrustList);

@@ -151,6 +151,28 @@ fn sign_wraps_a_plain_file_as_file_sgn_with_its_served_name_and_strip_undoes_it(
 }
 
 #[test]
+fn sign_refuses_a_file_cut_short_or_not_well_formed_and_writes_nothing() {
+    let dir = scratch("damaged");
+    let tftp = data("test-tftp.pem");
+    let whole = std::fs::read(data("SEP001122334455.cnf.xml.sgn")).unwrap();
+    let cut = dir.join("SEP001122334455.cnf.xml.sgn");
+    std::fs::write(&cut, &whole[..whole.len() - 100]).unwrap();
+    let (code, err) = sign(&[&"sign", &cut, &"--key", &tftp, &"--cert", &tftp]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("damaged") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&cut).unwrap(), &whole[..whole.len() - 100], "left as it was");
+    assert!(!dir.join("SEP001122334455.cnf.xml.sgn.old").exists());
+    let broken = dir.join("SEP001122334455.cnf.xml");
+    std::fs::write(&broken, b"<device><loadInformation>SCCP42</device>").unwrap();
+    let (code, err) = sign(&[&"sign", &broken, &"--key", &tftp, &"--cert", &tftp]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!dir.join("SEP001122334455.cnf.xml.sgn.old").exists());
+    // An admin who means it can.
+    let (code, err) = sign(&[&"sign", &cut, &"--key", &tftp, &"--cert", &tftp, &"--force"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn a_dash_as_output_is_standard_output_and_never_a_file_named_dash() {
     let dir = scratch("dash");
     let signed = copy("SEP001122334455.cnf.xml.sgn", &dir);

@@ -104,6 +104,10 @@ pub enum Error {
     /// A gzip-compressed profile cannot be edited as text.
     #[error("the profile is gzip-compressed: decrypt it, gunzip, edit, gzip, encrypt")]
     CompressedProfile,
+    /// A file that is not whole ([`check_whole`](crate::check_whole)): cut short, altered after
+    /// it was signed, or a payload that is not well-formed XML.
+    #[error("the file is damaged (cut short or altered): {0}")]
+    Damaged(#[source] Box<Error>),
     /// A trust-list role that is neither a known name nor a number.
     #[error(
         "unknown role {0:?} (SAST, CCM, CCM+TFTP, TFTP, CAPF, SRST, APP-SERVER, TVS or a number)"

@@ -279,17 +279,21 @@ fn trust_list_report(list: &TrustList) -> TrustListReport {
 }
 
 fn payload_report(payload: &[u8]) -> PayloadReport {
-    PayloadReport {
-        bytes: payload.len(),
-        md5: md5_hex(payload),
-        cnf_xml: match cnfkit_config::CnfDocument::parse(payload) {
+    let cnf_xml = if payload.len() > crate::MAX_CONFIG_BYTES {
+        CnfXmlReport::NotCnfXml(format!(
+            "not read as cnf.xml: larger than {} MiB",
+            crate::MAX_CONFIG_BYTES >> 20
+        ))
+    } else {
+        match cnfkit_config::CnfDocument::parse(payload) {
             Ok(doc) => CnfXmlReport::Parsed {
                 root: doc.root().name().into_owned(),
                 load: doc.find("loadInformation").map(|e| e.text()),
             },
             Err(e) => CnfXmlReport::NotCnfXml(format!("not cnf.xml: {e}")),
-        },
-    }
+        }
+    };
+    PayloadReport { bytes: payload.len(), md5: md5_hex(payload), cnf_xml }
 }
 
 fn element_outline(elements: &[Tlv]) -> String {

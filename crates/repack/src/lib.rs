@@ -43,6 +43,11 @@ pub mod tlv;
 mod trust;
 
 pub use digest::{HashAlgorithm, hex, md5_hex, unix_now};
+
+/// The largest payload read as cnf.xml. Phone configurations are kilobytes; a larger payload
+/// (firmware, an archive) is not parsed, so that a 200 MB input costs its own size in memory
+/// a few times over, not a document tree several times larger.
+pub const MAX_CONFIG_BYTES: usize = 16 << 20;
 pub use encrypted::{
     ContentKey, Decrypted, EncryptedConfig, SealedConfig, companion_stub, enc_tag,
     key_matches_certificate,
@@ -55,7 +60,8 @@ pub use inspect::{
 pub use keys::{Certificate, PrivateKey, PublicKey};
 pub use repack::{Format, Repack, Secrets, detect, is_config_kind};
 pub use signed::{
-    HeaderKind, SignedFile, SignerInfo, Signing, sign_or_wrap, signed_name, tag, unsigned_name,
+    HeaderKind, SignedFile, SignerInfo, Signing, check_whole, sign_or_wrap, signed_name, tag,
+    unsigned_name,
 };
 pub use trust::{Record, Role, TrustList, Verified, Verifier, record_tag, verify};
 

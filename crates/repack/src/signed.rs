@@ -566,6 +566,47 @@ pub fn unsigned_name(name: &str) -> Option<&str> {
     })
 }
 
+/// Checks that `bytes` are whole before they are signed (again): a signature the header says
+/// `cert` made must still verify (a file cut short or altered no longer does), a trust list's
+/// own signature must hold, and a payload that looks like XML must parse (up to
+/// [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES)). Signing a damaged
+/// file would vouch for the damage, and phones would install it.
+///
+/// ```
+/// use cnfkit_repack::{Certificate, check_whole};
+/// let cert = Certificate::from_pem(&std::fs::read_to_string("tests/data/test-tftp.pem")?)?;
+/// let signed = std::fs::read("tests/data/SEP001122334455.cnf.xml.sgn")?;
+/// assert!(check_whole(&signed, &cert).is_ok());
+/// assert!(check_whole(&signed[..signed.len() - 40], &cert).is_err(), "cut short");
+/// assert!(check_whole(b"<device><loadInformation>", &cert).is_err(), "not well-formed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Damaged`] with what failed; the parse errors of a damaged header.
+pub fn check_whole(bytes: &[u8], cert: &Certificate) -> Result<(), Error> {
+    let damaged = |e: Error| Error::Damaged(Box::new(e));
+    let xml_parses = |payload: &[u8]| {
+        let looks_like_xml = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+        if looks_like_xml && payload.len() <= crate::MAX_CONFIG_BYTES {
+            cnfkit_config::CnfDocument::parse(payload).map_err(|e| damaged(Error::Edit(e)))?;
+        }
+        Ok(())
+    };
+    match crate::detect(bytes) {
+        crate::Format::TrustList => crate::TrustList::parse(bytes)?.verify().map_err(damaged),
+        format @ (crate::Format::Signed | crate::Format::Encrypted) => {
+            let file = SignedFile::parse(bytes)?;
+            if cert.is_named_by(&file.signer()) {
+                file.verify_with(cert).map_err(damaged)?;
+            }
+            // An encrypted payload is ciphertext: its signature is all there is to check.
+            if format == crate::Format::Signed { xml_parses(file.payload()) } else { Ok(()) }
+        }
+        _ => xml_parses(bytes),
+    }
+}
+
 /// How [`sign_or_wrap`] signs.
 #[derive(Debug, Clone, Copy)]
 pub struct Signing<'a> {
