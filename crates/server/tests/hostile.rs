@@ -194,3 +194,96 @@ async fn at_shutdown_unfinished_transfers_get_an_error_and_uploads_leave_no_temp
     assert_eq!(stats.stopped.load(std::sync::atomic::Ordering::Relaxed), 50);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Starts an upload of `name` from `socket`: the write request and its ACK 0. Returns the
+/// transfer's address.
+fn upload_start(socket: &UdpSocket, server: SocketAddr, name: &str) -> SocketAddr {
+    let wrq = format!("\x00\x02{name}\x00octet\x00");
+    socket.send_to(wrq.as_bytes(), server).unwrap();
+    let mut buf = [0u8; 516];
+    let (n, from) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[..n.min(4)], [0, 4, 0, 0], "ACK 0 for {name}");
+    from
+}
+
+/// Sends `content` as the first and last block (under 512 bytes) and returns the server's
+/// answer: `Ok(())` for the final ACK, the ERROR code otherwise.
+fn upload_finish(socket: &UdpSocket, to: SocketAddr, content: &[u8]) -> Result<(), u16> {
+    socket.send_to(&[&[0u8, 3, 0, 1][..], content].concat(), to).unwrap();
+    let mut buf = [0u8; 516];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    match buf[..n.min(4)] {
+        [0, 4, 0, 1] => Ok(()),
+        [0, 5, hi, lo] => Err(u16::from_be_bytes([hi, lo])),
+        _ => panic!("unexpected answer {:?}", &buf[..n]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_uploads_of_one_name_one_lands_and_the_other_gets_error_6_never_a_final_ack() {
+    let root = scratch("uploads");
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
+    let writes = Writes::On { root: site.directory.clone(), overwrite: false };
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
+    for round in 0..20 {
+        let name = format!("SEP0000000000{round:02}.cnf.xml");
+        let (a, b) =
+            (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+        for s in [&a, &b] {
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        }
+        // Both are accepted while the name is free; both send their whole file.
+        let (to_a, to_b) = (upload_start(&a, server, &name), upload_start(&b, server, &name));
+        let results = [
+            upload_finish(&a, to_a, b"<device>A</device>"),
+            upload_finish(&b, to_b, b"<device>B</device>"),
+        ];
+        let landed = std::fs::read(root.join(&name)).unwrap();
+        match results {
+            [Ok(()), Err(6)] => assert_eq!(landed, b"<device>A</device>", "round {round}"),
+            [Err(6), Ok(())] => assert_eq!(landed, b"<device>B</device>", "round {round}"),
+            other => panic!("round {round}: {other:?}: exactly one upload is acknowledged"),
+        }
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporary_file_of_an_upload_in_progress_can_be_neither_read_nor_written() {
+    let root = scratch("temp-name");
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
+    // Overwrites on: the most a hostile writer could hope for.
+    let writes = Writes::On { root: site.directory.clone(), overwrite: true };
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
+    let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
+    victim.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let to = upload_start(&victim, server, "SEP001122334455.cnf.xml");
+    let temp = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .find(|n| cnfkit_fs::is_temp_name(n))
+        .expect("the upload has a temporary file");
+    let attacker = UdpSocket::bind("127.0.0.2:0").unwrap();
+    attacker.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    for request in [
+        format!("\x00\x01{temp}\x00octet\x00"),
+        format!("\x00\x01{}\x00octet\x00", temp.to_uppercase()),
+        format!("\x00\x02{temp}\x00octet\x00"),
+    ] {
+        attacker.send_to(request.as_bytes(), server).unwrap();
+        let mut buf = [0u8; 516];
+        let (n, _) = attacker.recv_from(&mut buf).unwrap();
+        assert_eq!(buf[..2], [0, 5], "{request:?} is refused, got {:?}", &buf[..n]);
+    }
+    assert_eq!(upload_finish(&victim, to, b"<device/>"), Ok(()));
+    assert_eq!(std::fs::read(root.join("SEP001122334455.cnf.xml")).unwrap(), b"<device/>");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
