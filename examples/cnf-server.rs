@@ -1,7 +1,7 @@
 //! `cnf-server`: a TFTP provisioning server for Cisco IP phones.
 //!
 //! ```text
-//! cargo run --release --example cnf-server                       # embedded demo tree on 127.0.0.1:6969
+//! cargo run --release --example cnf-server                       # embedded demo tree on 127.0.0.1:6969 (TFTP) and :6970 (HTTP)
 //! cargo run --release --example cnf-server -- --root /srv/tftp --bind 0.0.0.0:69 \
 //!     --inventory phones.csv --defaults defaults.toml [--sign-key tftp.pem --sign-cert tftp.pem]
 //! ```
@@ -12,13 +12,15 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
+use cnfkit::server::http::{HttpConfig, HttpServer};
 use cnfkit::server::{
     ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, ProvisioningHandler, Site, SiteOptions,
-    Writes, demo, log_boots, raise_open_file_limit, stop_signal,
+    Writes, demo, log_boots, raise_open_file_limit, stop_signal, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -33,9 +35,23 @@ struct Args {
     /// Directory to serve; without it, an embedded demo tree is served from memory.
     #[arg(long)]
     root: Option<PathBuf>,
-    /// Address to listen on.
+    /// Address to listen on (TFTP).
     #[arg(long, default_value = "127.0.0.1:6969")]
     bind: SocketAddr,
+    /// Also serve over HTTP here (phones: 0.0.0.0:6970): the URL path is the TFTP file name,
+    /// answered the same way. The embedded demo serves HTTP on 127.0.0.1:6970 unless told.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Also serve over HTTPS here (phones: 0.0.0.0:6971), with --tls-cert and --tls-key;
+    /// `SEP<MAC>.cnf.xml.sgn` is answered with the plain config there.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    https: Option<SocketAddr>,
+    /// The HTTPS certificate chain (PEM, leaf first).
+    #[arg(long, requires = "https")]
+    tls_cert: Option<PathBuf>,
+    /// The HTTPS private key (PEM: PKCS#8, RSA or EC).
+    #[arg(long, requires = "https")]
+    tls_key: Option<PathBuf>,
     /// Phones (CSV with a header row: mac,model,protocol,description,lines,load,...): their
     /// SEP<MAC>.cnf.xml is generated when the tree has none.
     #[arg(long, requires = "root")]
@@ -137,6 +153,20 @@ fn run(args: Args) -> Result<(), String> {
         ..ServerConfig::default()
     };
     let grace = Duration::from_secs(args.shutdown_grace);
+    let https = match (args.https, &args.tls_cert, &args.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => Some((
+            addr,
+            tls::server_config(cert, key).map_err(|e| format!("--tls-cert/--tls-key: {e}"))?,
+        )),
+        _ => None,
+    };
+    let demo_http = args.root.is_none() && args.http.is_none();
+    let listeners = Listeners {
+        tftp: args.bind,
+        http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
+        http_optional: demo_http,
+        https,
+    };
     match raise_open_file_limit() {
         Ok(OpenFileLimit { before: Some(before), after }) if after != Some(before) => say!(
             "cnf-server: file descriptor limit raised from {before} to {}",
@@ -176,7 +206,7 @@ fn run(args: Args) -> Result<(), String> {
         say!("  try: curl -s -o XMLDefault.cnf.xml tftp://{}/XMLDefault.cnf.xml", args.bind);
         say!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
         let handler = ProvisioningHandler::new(resolver);
-        return runtime.block_on(serve(handler, args.bind, config, grace));
+        return runtime.block_on(serve(handler, listeners, config, grace));
     };
     let site = Site::load(SiteOptions {
         root: root.clone(),
@@ -223,24 +253,60 @@ fn run(args: Args) -> Result<(), String> {
     };
     say!("cnf-server: serving {} on {}", root.display(), args.bind);
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
-    runtime.block_on(serve(handler, args.bind, config, grace))
+    runtime.block_on(serve(handler, listeners, config, grace))
+}
+
+/// Where to listen.
+struct Listeners {
+    tftp: SocketAddr,
+    http: Option<SocketAddr>,
+    /// The demo's HTTP listener: a port in use is a warning, not an error.
+    http_optional: bool,
+    https: Option<(SocketAddr, Arc<tls::TlsConfig>)>,
 }
 
 async fn serve<D: OpenFile>(
     handler: ProvisioningHandler<D>,
-    bind: SocketAddr,
+    listeners: Listeners,
     config: ServerConfig,
     grace: Duration,
 ) -> Result<(), String> {
     // One info line per phone boot, written once the phone has been quiet for 3 s.
-    let handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
+    let handler = Arc::new(handler.with_boot_log(Duration::from_secs(3), 10_000));
     if let Some(log) = handler.boot_log() {
         tokio::spawn(log_boots(log, Duration::from_millis(500)));
     }
-    let server = Server::bind(bind, handler, config)
+    let bind = listeners.tftp;
+    let tftp = Server::bind(bind, handler.clone(), config)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let shutdown = async move {
+    let http = match listeners.http {
+        Some(addr) => match HttpServer::bind(addr, handler.clone(), HttpConfig::default()).await {
+            Ok(server) => {
+                say!("cnf-server: HTTP on {addr}");
+                say!("  try: curl -s -o XMLDefault.cnf.xml http://{addr}/XMLDefault.cnf.xml");
+                Some(server)
+            }
+            Err(e) if listeners.http_optional => {
+                eprintln!("cnf-server: warning: no HTTP: cannot listen on {addr}: {e}");
+                None
+            }
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}")),
+        },
+        None => None,
+    };
+    let https = match listeners.https {
+        Some((addr, tls)) => {
+            let server = HttpServer::bind_tls(addr, handler.clone(), HttpConfig::default(), tls)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            say!("cnf-server: HTTPS on {addr}");
+            Some(server)
+        }
+        None => None,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         match stop_signal().await {
             Ok(signal) => eprintln!(
                 "cnf-server: {signal}: finishing running transfers (up to {} s; a second signal \
@@ -249,13 +315,33 @@ async fn serve<D: OpenFile>(
             ),
             Err(e) => {
                 eprintln!("cnf-server: cannot wait for signals ({e}): serving until killed");
-                std::future::pending::<()>().await;
+                return;
             }
         }
-        tokio::spawn(async {
-            let _ = stop_signal().await;
-            std::process::exit(130);
-        });
+        let _ = stop.send(true);
+        let _ = stop_signal().await;
+        std::process::exit(130);
+    });
+    let until_stopped = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
     };
-    server.run(shutdown, grace).await.map_err(|e| e.to_string())
+    let (tftp, http, https) = tokio::join!(
+        tftp.run(until_stopped(), grace),
+        async {
+            match http {
+                Some(server) => server.run(until_stopped(), grace).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            match https {
+                Some(server) => server.run(until_stopped(), grace).await,
+                None => Ok(()),
+            }
+        },
+    );
+    tftp.and(http).and(https).map_err(|e| e.to_string())
 }

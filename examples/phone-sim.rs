@@ -27,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Parser)]
 #[command(
     name = "phone-sim",
-    about = "Boot simulated Cisco IP phones against a TFTP server and report what each would do",
+    about = "Boot simulated Cisco IP phones against a TFTP (and HTTP) server and report what each would do",
     after_help = "Exit status: 0 every phone booted, 1 a phone is stuck or failed, 2 bad input."
 )]
 struct Args {
@@ -75,6 +75,10 @@ struct Args {
     /// (127.1.x.y), so the server sees distinct peers as on a real network.
     #[arg(long)]
     same_address: bool,
+    /// Try HTTP on this port of the server's address first (cnf-server --http; phones use
+    /// 6970), falling back to TFTP when the connection is refused, as 78xx/88xx phones do.
+    #[arg(long, value_name = "PORT")]
+    http: Option<u16>,
 }
 
 /// A phone's boot, with the MAC it booted as.
@@ -97,7 +101,7 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
         windowsize: (args.windowsize > 1).then_some(args.windowsize),
         ..ClientOptions::default()
     };
-    let client = PhoneClient { local, options, keep_files: false };
+    let client = PhoneClient { local, options, keep_files: false, http_port: args.http };
     let boot = boot_over_tftp(
         &ModelTable::builtin(),
         args.server,

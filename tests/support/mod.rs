@@ -193,3 +193,59 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Names no server may answer with a file outside its root, sent by the TFTP and the HTTP
+/// hostile-request tests alike: traversal in every separator and spelling, absolute and drive
+/// paths, symlinks out of the tree (`passwd-link`, `etc-link`: the test tree makes them),
+/// control bytes, NUL, invalid and overlong UTF-8, and a name longer than any limit.
+pub fn hostile_names() -> Vec<Vec<u8>> {
+    let long = "a/".repeat(300);
+    let mut names: Vec<Vec<u8>> = [
+        "../etc/passwd",
+        "../../../../../../etc/shadow",
+        "/../etc/passwd",
+        "..\\..\\etc\\passwd",
+        "a/../../etc/passwd",
+        "....//....//etc/passwd",
+        "..",
+        "../",
+        "./../x",
+        "\\..\\windows\\win.ini",
+        "a\\..\\..\\b",
+        "/etc/passwd",
+        "C:\\Windows\\win.ini",
+        "c:/boot.ini",
+        "file.txt::$DATA",
+        "passwd-link",
+        "etc-link/passwd",
+        "ETC-LINK/passwd",
+        "../cnfkit-secret.txt",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "...",
+        "a/.../b",
+        "nonexistent.cnf.xml",
+        "SEP001122334455.cnf.xml",
+        "CTLSEP001122334455.tlv",
+        "/",
+        "//",
+        ".",
+        "\\",
+        "a\nb",
+        "a\rb",
+        "tab\there",
+        "\x1b[31mred",
+        "del\x7f",
+        &long,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    names.extend([
+        b"x\0y".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"caf\xe9".to_vec(),
+        b"\xc0\xae\xc0\xae/etc/passwd".to_vec(),
+        vec![0x01],
+    ]);
+    names
+}

@@ -17,6 +17,29 @@ use crate::{FileKind, Mac, Recognised};
 /// Requests kept per boot; later ones are counted, not kept.
 pub const MAX_REQUESTS: usize = 32;
 
+/// How a request reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// TFTP (UDP 69).
+    #[default]
+    Tftp,
+    /// HTTP (TCP 6970 on CUCM-era phones, or a Multiplatform phone's profile rule).
+    Http,
+    /// HTTPS (TCP 6971).
+    Https,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tftp => "tftp",
+            Self::Http => "http",
+            Self::Https => "https",
+        })
+    }
+}
+
 /// Tracks boots per peer address.
 #[derive(Debug)]
 pub struct BootLog {
@@ -39,8 +62,9 @@ pub struct BootLine {
     pub peer: IpAddr,
     /// Its MAC, from the first per-device name it asked for.
     pub mac: Option<Mac>,
-    /// The requests, in order, with the answer each got (`exact`, `not-found`, `signed`...).
-    pub requests: Vec<(String, &'static str)>,
+    /// The requests, in order, with the answer each got (`exact`, `not-found`, `signed`...)
+    /// and how it came.
+    pub requests: Vec<(String, &'static str, Transport)>,
     /// Requests past [`MAX_REQUESTS`], not kept.
     pub more_requests: usize,
     /// The configuration served: its name, and whether it was the phone's own.
@@ -69,6 +93,21 @@ impl BootLog {
         peer: IpAddr,
         name: &str,
         answer: &'static str,
+    ) -> Vec<BootLine> {
+        self.record_via(now, peer, name, answer, Transport::Tftp, None)
+    }
+
+    /// [`record`](Self::record) for a request that came over `transport`, with the MAC the
+    /// client gave elsewhere than in the name (a Multiplatform phone's User-Agent), used when
+    /// the name carries none.
+    pub fn record_via(
+        &mut self,
+        now: Instant,
+        peer: IpAddr,
+        name: &str,
+        answer: &'static str,
+        transport: Transport,
+        mac: Option<Mac>,
     ) -> Vec<BootLine> {
         let mut evicted = Vec::new();
         if !self.boots.contains_key(&peer) && self.boots.len() >= self.max_peers {
@@ -101,7 +140,7 @@ impl BootLog {
         let line = &mut boot.line;
         let recognised = Recognised::parse(name);
         if line.mac.is_none() {
-            line.mac = recognised.mac;
+            line.mac = recognised.mac.or(mac);
         }
         let served = answer != "not-found" && answer != "refused";
         if served {
@@ -120,7 +159,7 @@ impl BootLog {
             line.load = Some(file.strip_suffix(".loads").unwrap_or(file).to_owned());
         }
         if line.requests.len() < MAX_REQUESTS {
-            line.requests.push((name.to_owned(), answer));
+            line.requests.push((name.to_owned(), answer, transport));
         } else {
             line.more_requests += 1;
         }
@@ -182,8 +221,11 @@ impl fmt::Display for BootLine {
         }
         let total = self.requests.len() + self.more_requests;
         write!(f, "; {total} requests in {} ms:", self.duration.as_millis())?;
-        for (i, (name, answer)) in self.requests.iter().enumerate() {
+        for (i, (name, answer, transport)) in self.requests.iter().enumerate() {
             write!(f, "{} {name} {answer}", if i == 0 { "" } else { "," })?;
+            if *transport != Transport::Tftp {
+                write!(f, " ({transport})")?;
+            }
         }
         if self.more_requests > 0 {
             write!(f, ", and {} more", self.more_requests)?;

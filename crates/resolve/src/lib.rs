@@ -44,7 +44,7 @@ mod resolver;
 mod simulate;
 
 pub use boot::{OnMiss, PhoneSetup, PlannedRequest, Purpose, SecurityMode, boot_requests};
-pub use boot_log::{BootLine, BootLog, MAX_REQUESTS};
+pub use boot_log::{BootLine, BootLog, MAX_REQUESTS, Transport};
 /// The workspace's one `Mac`, `Protocol` and model table live in cnfkit-config.
 pub use cnfkit_config::{ConfigStyle, Mac, Model, ModelFamily, ModelTable, Protocol, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};

@@ -24,6 +24,15 @@ pub enum Error {
     /// The signing key or certificate was refused.
     #[error("signing: {0}")]
     Signing(#[from] cnfkit_repack::Error),
+    /// A TLS certificate or key that cannot be used (none in the file, a key that does not go
+    /// with the certificate).
+    #[error("{}: {reason}", path.display())]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What rustls or the PEM reader said.
+        reason: String,
+    },
     /// A file named in the setup could not be used (which file, and why).
     #[error("{}: {source}", path.display())]
     InFile {

@@ -5,18 +5,18 @@
 //! the fly, XMLDefault rebuilt, or "File not found"), and writes, when enabled, land atomically
 //! inside the root. Errors sent to phones never contain server paths.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cnfkit_fs::{Install, PendingFile};
-use cnfkit_resolve::{Answer, BootLog, FsDirectory, Resolver, SafePath};
+use cnfkit_resolve::{Answer, BootLog, FsDirectory, Mac, Resolver, SafePath, Transport};
 use cnfkit_tftp::driver::{Handler, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
-use crate::{FileSink, OpenFile, open_file_limit};
+use crate::{FileSink, OpenFile, Served, open_file_limit};
 
 /// Whether and how write requests are taken.
 #[derive(Debug, Clone)]
@@ -137,6 +137,97 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     pub fn resolver(&self) -> &Resolver<D> {
         &self.resolver
     }
+
+    /// Answers an HTTP request for `name` (the TFTP name the URL path stands for) through the
+    /// same resolver as TFTP, and records it in the boot log as coming over `transport`, with
+    /// `mac` when the client named itself elsewhere (a Multiplatform phone's User-Agent).
+    pub fn answer_http(
+        &self,
+        peer: IpAddr,
+        name: &[u8],
+        transport: Transport,
+        mac: Option<Mac>,
+    ) -> HttpAnswer {
+        let answer = self.resolver.resolve(name);
+        let text = String::from_utf8_lossy(name);
+        let mut label = answer.label();
+        let result = match answer {
+            Answer::File { path, found } => {
+                debug!(%peer, file = %text, ?found, %transport, "serving from the tree");
+                match self.resolver.directory().open_served(&path) {
+                    Ok(served) => HttpAnswer::File(served),
+                    Err(error) => {
+                        label = "unreadable";
+                        let peer = SocketAddr::new(peer, 0);
+                        match unreadable(peer, &text, &error) {
+                            Refusal::Unanswered => HttpAnswer::Unavailable,
+                            Refusal::Error(code, _) if code == ErrorCode::ACCESS_VIOLATION => {
+                                HttpAnswer::Forbidden
+                            }
+                            Refusal::Error(..) => HttpAnswer::NotFound,
+                        }
+                    }
+                }
+            }
+            Answer::Generated { bytes, made } => {
+                debug!(%peer, file = %text, ?made, %transport, "serving a generated file");
+                HttpAnswer::Generated(bytes)
+            }
+            Answer::NotFound { normal, why, .. } => {
+                debug!(%peer, file = %text, %why, normal, %transport, "not found");
+                HttpAnswer::NotFound
+            }
+            Answer::Refused(reason) => {
+                info!(%peer, file = %text, %reason, %transport, "refused");
+                HttpAnswer::Forbidden
+            }
+            Answer::Failed { failure, .. } => {
+                error!(%peer, file = %text, %failure, %transport, "cannot answer");
+                HttpAnswer::NotFound
+            }
+            _ => HttpAnswer::NotFound,
+        };
+        self.record(peer, &text, label, transport, mac);
+        result
+    }
+
+    /// Records a request in the boot log, writing the boots it closed to make room.
+    fn record(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        label: &'static str,
+        transport: Transport,
+        mac: Option<Mac>,
+    ) {
+        if let Some(log) = &self.boot_log {
+            let now = Instant::now();
+            let closed = log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record_via(now, peer, name, label, transport, mac);
+            for line in closed {
+                write_boot_line(&self.boot_lines, now, &line);
+            }
+        }
+    }
+}
+
+/// What an HTTP request comes to ([`ProvisioningHandler::answer_http`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HttpAnswer {
+    /// A file of the tree.
+    File(Served),
+    /// Bytes made for this request: a configuration generated from the inventory, signed on
+    /// the fly, or a rebuilt default.
+    Generated(Vec<u8>),
+    /// 404 Not Found.
+    NotFound,
+    /// 403 Forbidden: the name could leave the tree, or the file cannot be read.
+    Forbidden,
+    /// 503 Service Unavailable: the server is out of file descriptors (a client retries).
+    Unavailable,
 }
 
 impl<D: OpenFile> Handler for ProvisioningHandler<D> {
@@ -177,17 +268,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
             }
             _ => Err(not_found()),
         };
-        if let Some(log) = &self.boot_log {
-            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record(
-                Instant::now(),
-                peer.ip(),
-                &name,
-                label,
-            );
-            for line in closed {
-                write_boot_line(&self.boot_lines, Instant::now(), &line);
-            }
-        }
+        self.record(peer.ip(), &name, label, Transport::Tftp, None);
         result
     }
 
@@ -258,6 +339,14 @@ fn unreadable(peer: SocketAddr, name: &str, error: &std::io::Error) -> Refusal {
 pub struct BootLines {
     log: Arc<Mutex<BootLog>>,
     budget: Arc<Mutex<LineBudget>>,
+}
+
+impl BootLines {
+    /// Closes every open boot and returns their lines (at shutdown, or to look at them).
+    #[must_use]
+    pub fn drain(&self) -> Vec<cnfkit_resolve::BootLine> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).drain()
+    }
 }
 
 /// Writes the boots of `lines` at info level (target `cnfkit::boot`) as their phones go quiet,

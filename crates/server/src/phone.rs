@@ -37,9 +37,81 @@ pub struct PhoneClient {
     pub options: ClientOptions,
     /// Keep the content of every file received in [`PhoneBoot::files`].
     pub keep_files: bool,
+    /// Try HTTP on this port of the server's address first, as phones on CUCM-era firmware
+    /// (78xx, 88xx, 99xx) do on 6970; a refused connection sends this and every later request
+    /// of the boot to TFTP.
+    pub http_port: Option<u16>,
 }
 
-/// Boots `setup` (running `running_load`) against the TFTP server at `server`.
+/// A phone's HTTP connection to its server, kept alive across its requests.
+#[derive(Default)]
+struct HttpPath {
+    sender: Option<hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>>,
+    /// The server refused the connection: TFTP from now on.
+    refused: bool,
+}
+
+impl HttpPath {
+    /// Fetches `name` over HTTP; `None` when the phone must fall back to TFTP.
+    async fn get(&mut self, client: &PhoneClient, server: SocketAddr, name: &str) -> Option<Fetch> {
+        use http_body_util::BodyExt as _;
+        let port = client.http_port.filter(|_| !self.refused)?;
+        if self.sender.as_ref().is_none_or(hyper::client::conn::http1::SendRequest::is_closed) {
+            let target = SocketAddr::new(server.ip(), port);
+            let socket = if target.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            };
+            let connected = async {
+                let socket = socket?;
+                if let Some(local) = client.local {
+                    socket.bind(SocketAddr::new(local, 0))?;
+                }
+                socket.connect(target).await
+            };
+            let stream = match connected.await {
+                Ok(stream) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    self.refused = true;
+                    return None;
+                }
+                Err(e) => return Some(Fetch::Failed(format!("HTTP connect: {e}"))),
+            };
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (sender, connection) = match hyper::client::conn::http1::handshake(io).await {
+                Ok(pair) => pair,
+                Err(e) => return Some(Fetch::Failed(format!("HTTP: {e}"))),
+            };
+            tokio::spawn(connection);
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut()?;
+        let request = hyper::Request::get(format!("/{name}"))
+            .header(hyper::header::HOST, server.ip().to_string())
+            .header(hyper::header::USER_AGENT, "cnfkit-phone-sim")
+            .body(http_body_util::Empty::new());
+        let Ok(request) = request else {
+            return Some(Fetch::Failed(format!("HTTP: {name:?} is not a request target")));
+        };
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => return Some(Fetch::Failed(format!("HTTP: {e}"))),
+        };
+        let status = response.status();
+        match response.into_body().collect().await {
+            Ok(body) if status == hyper::StatusCode::OK => {
+                Some(Fetch::Found(body.to_bytes().to_vec()))
+            }
+            Ok(_) if status == hyper::StatusCode::NOT_FOUND => Some(Fetch::NotFound),
+            Ok(_) => Some(Fetch::Failed(format!("HTTP {status}"))),
+            Err(e) => Some(Fetch::Failed(format!("HTTP: {e}"))),
+        }
+    }
+}
+
+/// Boots `setup` (running `running_load`) against the TFTP server at `server` (over HTTP
+/// first when [`PhoneClient::http_port`] says so).
 ///
 /// A "File not found" answer is a miss (the simulation decides what it means); any other
 /// failure is recorded as a failed request.
@@ -56,7 +128,18 @@ pub async fn boot_over_tftp(
     let mut boot = BootSimulation::new(table, setup, running_load)?;
     let started = Instant::now();
     let (mut retransmits, mut bytes, mut files) = (0, 0, Vec::new());
+    let mut http = HttpPath::default();
     while let Some(name) = boot.next_request() {
+        if let Some(fetch) = http.get(&client, server, &name).await {
+            if let Fetch::Found(content) = &fetch {
+                bytes += content.len() as u64;
+                if client.keep_files {
+                    files.push((name.clone(), content.clone()));
+                }
+            }
+            boot.answer(fetch);
+            continue;
+        }
         let received = SharedBuffer::new();
         let got = driver::get_from(
             client.local,

@@ -2,6 +2,8 @@
 //! read-ahead file source for firmware images.
 
 use std::fs::File;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use cnfkit_resolve::{Contents, Directory, FsDirectory, MemoryDirectory};
 
@@ -10,11 +12,38 @@ use cnfkit_tftp::{DataSink, DataSource};
 
 /// A directory the server can stream files from.
 pub trait OpenFile: Directory + Send + Sync + 'static {
-    /// Opens a file found by the resolver.
+    /// Opens a file found by the resolver, for a TFTP transfer.
     ///
     /// # Errors
     /// When it cannot be opened (it vanished, or is unreadable).
     fn open_source(&self, path: &str) -> std::io::Result<Box<dyn DataSource>>;
+
+    /// Opens a file found by the resolver, for an HTTP response: its bytes or an open file,
+    /// with its length and modification time.
+    ///
+    /// # Errors
+    /// As [`open_source`](Self::open_source).
+    fn open_served(&self, path: &str) -> std::io::Result<Served>;
+}
+
+/// A file opened for an HTTP response.
+#[derive(Debug)]
+pub struct Served {
+    /// Its content.
+    pub body: ServedBody,
+    /// Its length in bytes.
+    pub len: u64,
+    /// When it last changed, when the directory knows (`Last-Modified`, validators).
+    pub modified: Option<SystemTime>,
+}
+
+/// Where a [`Served`] file's bytes are.
+#[derive(Debug)]
+pub enum ServedBody {
+    /// In memory, shared.
+    Memory(Arc<[u8]>),
+    /// On disk, open; streamed, never read whole.
+    File(File),
 }
 
 impl OpenFile for FsDirectory {
@@ -22,6 +51,24 @@ impl OpenFile for FsDirectory {
         Ok(match self.open_contents(path)? {
             Contents::Memory(bytes) => Box::new(bytes),
             Contents::File(file, len) => Box::new(OpenedFile::new(file, len)),
+        })
+    }
+
+    fn open_served(&self, path: &str) -> std::io::Result<Served> {
+        Ok(match self.open_contents(path)? {
+            Contents::Memory(bytes) => {
+                // Cached bytes carry no time: the file's is read afresh (the cache is keyed by
+                // the same metadata, so the two agree).
+                let modified = self
+                    .confined(path)
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .and_then(|m| m.modified().ok());
+                Served { len: bytes.len() as u64, body: ServedBody::Memory(bytes), modified }
+            }
+            Contents::File(file, len) => {
+                let modified = file.metadata().and_then(|m| m.modified()).ok();
+                Served { body: ServedBody::File(file), len, modified }
+            }
         })
     }
 }
@@ -85,6 +132,13 @@ impl OpenFile for MemoryDirectory {
             .get_shared(path)
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         Ok(Box::new(bytes))
+    }
+
+    fn open_served(&self, path: &str) -> std::io::Result<Served> {
+        let bytes = self
+            .get_shared(path)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        Ok(Served { len: bytes.len() as u64, body: ServedBody::Memory(bytes), modified: None })
     }
 }
 

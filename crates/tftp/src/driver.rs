@@ -73,6 +73,25 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A shared handler: one handler can serve TFTP and other transports at once.
+impl<H: Handler> Handler for Arc<H> {
+    fn open_read(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSource>, Refusal> {
+        (**self).open_read(peer, request)
+    }
+
+    fn open_write(
+        &self,
+        peer: SocketAddr,
+        request: &Incoming,
+    ) -> Result<Box<dyn DataSink>, Refusal> {
+        (**self).open_write(peer, request)
+    }
+}
+
 /// Server limits.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
