@@ -87,6 +87,11 @@ impl HttpPath {
             self.sender = Some(sender);
         }
         let sender = self.sender.as_mut()?;
+        // The connection takes the next request only once it is done with the last one.
+        if let Err(e) = sender.ready().await {
+            self.sender = None;
+            return Some(Fetch::Failed(format!("HTTP: {e}")));
+        }
         let request = hyper::Request::get(format!("/{name}"))
             .header(hyper::header::HOST, server.ip().to_string())
             .header(hyper::header::USER_AGENT, "cnfkit-phone-sim")
