@@ -464,3 +464,25 @@ fn http_requests_join_the_boot_log_with_the_mac_from_a_multiplatform_user_agent(
     assert!(line.starts_with("SEP00562B043615 (127.0.0.1)"), "{line}");
     assert!(line.contains("XMLDefault.cnf.xml exact (http)"), "{line}");
 }
+
+#[test]
+fn connections_over_the_per_address_limit_are_closed_and_other_addresses_still_served() {
+    let served = serve(HttpConfig { max_per_address: 4, ..HttpConfig::default() });
+    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(served.http).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // A fifth from the same address is closed without an answer.
+    let (code, response) = raw_get(served.http, "/XMLDefault.cnf.xml");
+    assert_eq!(code, 0, "{response}");
+    // Another address is not affected.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from(([127, 60, 0, 1], 0)).into()).unwrap();
+    socket.connect(&served.http.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET /XMLDefault.cnf.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
+    drop(held);
+}
