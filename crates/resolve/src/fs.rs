@@ -167,6 +167,18 @@ impl FsDirectory {
     /// # }
     /// ```
     pub fn open_contents(&self, path: &str) -> std::io::Result<Contents> {
+        self.open_contents_modified(path).map(|(contents, _)| contents)
+    }
+
+    /// [`open_contents`](Self::open_contents), with the file's modification time as the same
+    /// look-up read it (an HTTP `Last-Modified` costs no further `stat`).
+    ///
+    /// # Errors
+    /// As [`open_contents`](Self::open_contents).
+    pub fn open_contents_modified(
+        &self,
+        path: &str,
+    ) -> std::io::Result<(Contents, Option<SystemTime>)> {
         let (canonical, meta) = self.confined_with_metadata(path).ok_or_else(not_found)?;
         let meta = match meta {
             Some(meta) => meta,
@@ -177,20 +189,21 @@ impl FsDirectory {
         }
         if meta.len() > CACHED_FILE_MAX {
             let (file, opened) = open_regular(&canonical)?;
-            return Ok(Contents::File(file, opened.len()));
+            return Ok((Contents::File(file, opened.len()), opened.modified().ok()));
         }
         let stamp = Stamp::of(&meta);
         {
             let cache = self.files.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, bytes)) = cache.files.get(&canonical).filter(|(s, _)| *s == stamp) {
-                return Ok(Contents::Memory(bytes.clone()));
+                return Ok((Contents::Memory(bytes.clone()), stamp.modified));
             }
         }
         let (mut file, opened) = open_regular(&canonical)?;
         let len = opened.len();
         if len > CACHED_FILE_MAX {
-            return Ok(Contents::File(file, len));
+            return Ok((Contents::File(file, len), opened.modified().ok()));
         }
+        let modified = opened.modified().ok();
         let opened = Stamp::of(&opened);
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.read_to_end(&mut bytes)?;
@@ -208,7 +221,7 @@ impl FsDirectory {
             }
             cache.bytes += bytes.len();
         }
-        Ok(Contents::Memory(bytes))
+        Ok((Contents::Memory(bytes), modified))
     }
 }
 

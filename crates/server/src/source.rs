@@ -55,20 +55,12 @@ impl OpenFile for FsDirectory {
     }
 
     fn open_served(&self, path: &str) -> std::io::Result<Served> {
-        Ok(match self.open_contents(path)? {
+        let (contents, modified) = self.open_contents_modified(path)?;
+        Ok(match contents {
             Contents::Memory(bytes) => {
-                // Cached bytes carry no time: the file's is read afresh (the cache is keyed by
-                // the same metadata, so the two agree).
-                let modified = self
-                    .confined(path)
-                    .and_then(|p| std::fs::metadata(p).ok())
-                    .and_then(|m| m.modified().ok());
                 Served { len: bytes.len() as u64, body: ServedBody::Memory(bytes), modified }
             }
-            Contents::File(file, len) => {
-                let modified = file.metadata().and_then(|m| m.modified()).ok();
-                Served { body: ServedBody::File(file), len, modified }
-            }
+            Contents::File(file, len) => Served { body: ServedBody::File(file), len, modified },
         })
     }
 }
