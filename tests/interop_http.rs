@@ -118,6 +118,11 @@ fn curl_gets_every_file_byte_for_byte_over_http_and_https() {
             assert!(body == bytes, "{base}/{name}: {} bytes, {} expected", body.len(), bytes.len());
         }
     }
+    // HTTP/1.0 too (no keep-alive, no Host needed).
+    let (out, body) =
+        fetch(&["--http1.0", "--fail", &format!("http://{}/XMLDefault.cnf.xml", served.http)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(body, files()[0].1);
     // Another letter case is the same file, as over TFTP.
     let out = curl(&["--fail", &format!("http://{}/xmldefault.CNF.XML", served.http)]);
     assert_eq!(out.stdout, files()[0].1);
