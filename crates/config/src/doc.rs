@@ -348,6 +348,12 @@ impl CnfDocument {
             at = r.end;
         }
         out.extend_from_slice(&self.src[at..]);
+        // Removing what came first (a stray end tag, say) must not make the bytes behind it
+        // read as a byte order mark or an XML declaration, which would change how the whole
+        // document decodes: a space keeps them where they were, behind something.
+        if encoding::detect(&out).ok() != encoding::detect(&self.src).ok() {
+            out.insert(0, b' ');
+        }
         *self = Parser::run(out, self.options)?;
         Ok(())
     }
