@@ -148,47 +148,68 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         transport: Transport,
         mac: Option<Mac>,
     ) -> HttpAnswer {
-        let answer = self.resolver.resolve(name);
         let text = String::from_utf8_lossy(name);
-        let mut label = answer.label();
-        let result = match answer {
-            Answer::File { path, found } => {
-                debug!(%peer, file = %text, ?found, %transport, "serving from the tree");
-                match self.resolver.directory().open_served(&path) {
-                    Ok(served) => HttpAnswer::File(served),
-                    Err(error) => {
-                        label = "unreadable";
-                        let peer = SocketAddr::new(peer, 0);
-                        match unreadable(peer, &text, &error) {
-                            Refusal::Unanswered => HttpAnswer::Unavailable,
-                            Refusal::Error(code, _) if code == ErrorCode::ACCESS_VIOLATION => {
-                                HttpAnswer::Forbidden
-                            }
-                            Refusal::Error(..) => HttpAnswer::NotFound,
+        let (resolved, mut label) = self.resolve_logged(peer, &text, name, transport);
+        let result = match resolved {
+            Resolved::File(path) => match self.resolver.directory().open_served(&path) {
+                Ok(served) => HttpAnswer::File(served),
+                Err(error) => {
+                    label = "unreadable";
+                    match unreadable(SocketAddr::new(peer, 0), &text, &error) {
+                        Refusal::Unanswered => HttpAnswer::Unavailable,
+                        Refusal::Error(code, _) if code == ErrorCode::ACCESS_VIOLATION => {
+                            HttpAnswer::Forbidden
                         }
+                        Refusal::Error(..) => HttpAnswer::NotFound,
                     }
                 }
-            }
-            Answer::Generated { bytes, made } => {
-                debug!(%peer, file = %text, ?made, %transport, "serving a generated file");
-                HttpAnswer::Generated(bytes)
-            }
-            Answer::NotFound { normal, why, .. } => {
-                debug!(%peer, file = %text, %why, normal, %transport, "not found");
-                HttpAnswer::NotFound
-            }
-            Answer::Refused(reason) => {
-                info!(%peer, file = %text, %reason, %transport, "refused");
-                HttpAnswer::Forbidden
-            }
-            Answer::Failed { failure, .. } => {
-                error!(%peer, file = %text, %failure, %transport, "cannot answer");
-                HttpAnswer::NotFound
-            }
-            _ => HttpAnswer::NotFound,
+            },
+            Resolved::Generated(bytes) => HttpAnswer::Generated(bytes),
+            Resolved::NotFound => HttpAnswer::NotFound,
+            Resolved::Refused => HttpAnswer::Forbidden,
         };
         self.record(peer, &text, label, transport, mac);
         result
+    }
+
+    /// Resolves `name` and logs what it came to (a miss at debug level: it is in the boot
+    /// line; a refusal at info; a server failure as an error), the same for every transport.
+    /// Returns the answer and its boot-log label.
+    fn resolve_logged(
+        &self,
+        peer: IpAddr,
+        text: &str,
+        name: &[u8],
+        transport: Transport,
+    ) -> (Resolved, &'static str) {
+        let answer = self.resolver.resolve(name);
+        let label = answer.label();
+        let resolved = match answer {
+            Answer::File { path, found } => {
+                debug!(%peer, file = %text, ?found, %transport, "serving from the tree");
+                Resolved::File(path)
+            }
+            Answer::Generated { bytes, made } => {
+                debug!(%peer, file = %text, ?made, bytes = bytes.len(), %transport, "serving a generated file");
+                Resolved::Generated(bytes)
+            }
+            Answer::NotFound { normal, why, .. } => {
+                debug!(%peer, file = %text, %why, normal, %transport, "not found");
+                Resolved::NotFound
+            }
+            Answer::Refused(reason) => {
+                info!(%peer, file = %text, %reason, %transport, "refused");
+                Resolved::Refused
+            }
+            Answer::Failed { failure, .. } => {
+                // A signing or read failure is the server's, and logged as such; the phone gets
+                // "not found", as for any file it cannot have, so it goes on as it would.
+                error!(%peer, file = %text, %failure, %transport, "cannot answer");
+                Resolved::NotFound
+            }
+            _ => Resolved::NotFound,
+        };
+        (resolved, label)
     }
 
     /// Records a request in the boot log, writing the boots it closed to make room.
@@ -211,6 +232,18 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             }
         }
     }
+}
+
+/// What a request comes to, before a transport puts it in its own words.
+enum Resolved {
+    /// A file of the tree, at this path.
+    File(String),
+    /// Bytes made for the request.
+    Generated(Vec<u8>),
+    /// Nothing to send (a miss, or the server's failure, logged as such).
+    NotFound,
+    /// A name that could leave the tree.
+    Refused,
 }
 
 /// What an HTTP request comes to ([`ProvisioningHandler::answer_http`]).
@@ -236,37 +269,19 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         peer: SocketAddr,
         request: &Incoming,
     ) -> Result<Box<dyn DataSource>, Refusal> {
-        let answer = self.resolver.resolve(request.filename());
         let name = String::from_utf8_lossy(request.filename());
-        let mut label = answer.label();
-        let result = match answer {
-            Answer::File { path, found } => {
-                debug!(%peer, file = %name, ?found, "serving from the tree");
-                self.resolver.directory().open_source(&path).map_err(|error| {
-                    label = "unreadable";
-                    unreadable(peer, &name, &error)
-                })
-            }
-            Answer::Generated { bytes, made } => {
-                debug!(%peer, file = %name, ?made, bytes = bytes.len(), "serving a generated file");
-                Ok(Box::new(bytes) as Box<dyn DataSource>)
-            }
-            Answer::NotFound { normal, why, .. } => {
-                // Misses are in the boot line; one by one they are debug detail.
-                debug!(%peer, file = %name, %why, normal, "not found");
-                Err(not_found())
-            }
-            Answer::Refused(reason) => {
-                info!(%peer, file = %name, %reason, "refused");
+        let (resolved, mut label) =
+            self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
+        let result = match resolved {
+            Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
+                label = "unreadable";
+                unreadable(peer, &name, &error)
+            }),
+            Resolved::Generated(bytes) => Ok(Box::new(bytes) as Box<dyn DataSource>),
+            Resolved::NotFound => Err(not_found()),
+            Resolved::Refused => {
                 Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
-            Answer::Failed { failure, .. } => {
-                // A signing or read failure is the server's, and logged as such; the phone gets
-                // "not found", as for any file it cannot have, so it goes on as it would.
-                error!(%peer, file = %name, %failure, "cannot answer");
-                Err(not_found())
-            }
-            _ => Err(not_found()),
         };
         self.record(peer.ip(), &name, label, Transport::Tftp, None);
         result
