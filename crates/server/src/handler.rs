@@ -155,12 +155,10 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 Ok(served) => HttpAnswer::File(served),
                 Err(error) => {
                     label = "unreadable";
-                    match unreadable(SocketAddr::new(peer, 0), &text, &error) {
-                        Refusal::Unanswered => HttpAnswer::Unavailable,
-                        Refusal::Error(code, _) if code == ErrorCode::ACCESS_VIOLATION => {
-                            HttpAnswer::Forbidden
-                        }
-                        Refusal::Error(..) => HttpAnswer::NotFound,
+                    match Unreadable::of(peer, &text, &error) {
+                        Unreadable::OutOfDescriptors => HttpAnswer::Unavailable,
+                        Unreadable::Denied => HttpAnswer::Forbidden,
+                        Unreadable::Gone => HttpAnswer::NotFound,
                     }
                 }
             },
@@ -275,7 +273,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         let result = match resolved {
             Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
                 label = "unreadable";
-                unreadable(peer, &name, &error)
+                Unreadable::of(peer.ip(), &name, &error).refusal()
             }),
             Resolved::Generated(bytes) => Ok(Box::new(bytes) as Box<dyn DataSource>),
             Resolved::NotFound => Err(not_found()),
@@ -332,20 +330,40 @@ fn not_found() -> Refusal {
     Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())
 }
 
-/// A file the tree has that cannot be opened: the server's problem, said in the log. The phone
-/// gets ERROR 2 for a permission problem (not "not found": the file is there, and an admin
-/// reading a capture should see that), and no answer when the server is out of descriptors,
-/// so that it retries once some are free.
-fn unreadable(peer: SocketAddr, name: &str, error: &std::io::Error) -> Refusal {
-    if is_out_of_descriptors(error) {
-        warn!(%peer, file = %name, %error, limit = open_file_limit(), "out of file descriptors: request left unanswered");
-        return Refusal::Unanswered;
+/// Why a file the tree has cannot be opened: the server's problem, said in the log. A phone is
+/// told of a permission problem (TFTP ERROR 2, HTTP 403: not "not found", the file is there and
+/// an admin reading a capture should see that), and gets no answer when the server is out of
+/// descriptors, so that it retries once some are free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreadable {
+    /// Permission denied.
+    Denied,
+    /// EMFILE or ENFILE.
+    OutOfDescriptors,
+    /// Anything else (it vanished): answered as a miss.
+    Gone,
+}
+
+impl Unreadable {
+    /// Classifies `error` and writes the warning.
+    fn of(peer: IpAddr, name: &str, error: &std::io::Error) -> Self {
+        if is_out_of_descriptors(error) {
+            warn!(%peer, file = %name, %error, limit = open_file_limit(), "out of file descriptors: request left unanswered");
+            return Self::OutOfDescriptors;
+        }
+        warn!(%peer, file = %name, %error, "cannot open a file the tree has");
+        if error.kind() == std::io::ErrorKind::PermissionDenied { Self::Denied } else { Self::Gone }
     }
-    warn!(%peer, file = %name, %error, "cannot open a file the tree has");
-    if error.kind() == std::io::ErrorKind::PermissionDenied {
-        Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned())
-    } else {
-        not_found()
+
+    /// The TFTP answer.
+    fn refusal(self) -> Refusal {
+        match self {
+            Self::Denied => {
+                Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned())
+            }
+            Self::OutOfDescriptors => Refusal::Unanswered,
+            Self::Gone => not_found(),
+        }
     }
 }
 
@@ -401,15 +419,15 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_access_violation_and_descriptor_exhaustion_goes_unanswered() {
-        let peer = SocketAddr::from(([127, 0, 0, 1], 1000));
+        let peer = IpAddr::from([127, 0, 0, 1]);
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         assert_eq!(
-            unreadable(peer, "SEP001122334455.cnf.xml", &denied),
+            Unreadable::of(peer, "SEP001122334455.cnf.xml", &denied).refusal(),
             Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".into())
         );
         let emfile = std::io::Error::from_raw_os_error(24);
-        assert_eq!(unreadable(peer, "x", &emfile), Refusal::Unanswered);
+        assert_eq!(Unreadable::of(peer, "x", &emfile).refusal(), Refusal::Unanswered);
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
-        assert_eq!(unreadable(peer, "x", &gone), not_found());
+        assert_eq!(Unreadable::of(peer, "x", &gone).refusal(), not_found());
     }
 }
