@@ -209,8 +209,7 @@ fn show(file: &Path, json: bool, lenient: bool) -> Outcome {
 
 fn check(file: &Path) -> Outcome {
     let name = file.display();
-    let bytes = cli::read(file)?;
-    match ConfigFile::parse(&name.to_string(), bytes.clone(), ParseOptions::strict()) {
+    match ConfigFile::parse(&name.to_string(), cli::read(file)?, ParseOptions::strict()) {
         Ok(ConfigFile::Sip(cnf)) => {
             for (line, text) in cnf.unparsed_lines() {
                 out!("{name}:{line}:1: warning: not a `name: value` line: {text:?}");
@@ -227,7 +226,9 @@ fn check(file: &Path) -> Outcome {
         Err(e) => {
             let at = e.location().map_or_else(String::new, |l| format!("{l}:"));
             out!("{name}:{at} error: {e}");
-            if let Ok(doc) = CnfDocument::parse_with(&bytes, ParseOptions::lenient()) {
+            // Read again rather than held twice: a large file is not kept in memory for a note.
+            let again = cli::read(file)?;
+            if let Ok(doc) = CnfDocument::parse_owned(again, ParseOptions::lenient()) {
                 for r in doc.repairs() {
                     out!("{name}:{}: note: --lenient would repair: {}", r.at, r.message());
                 }

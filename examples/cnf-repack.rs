@@ -262,6 +262,7 @@ fn repack(a: &RepackArgs) -> Outcome {
     let bytes = read(&a.file)?;
     let mut job =
         Repack::open(&bytes, Secrets { phone_key: phone_key.as_ref(), password: pw.as_ref() })?;
+    drop(bytes); // the job holds what it needs: a large file is not kept twice
     eprintln!("{}: {}", a.file.display(), job.format());
     for assignment in &a.set {
         job.apply(assignment)?;

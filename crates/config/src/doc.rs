@@ -136,37 +136,96 @@ impl fmt::Display for Repair {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Attr {
-    name: Range<usize>,
-    value: Range<usize>,
-    quote: u8,
+// The index is a few flat arrays of 32-bit offsets and links, so that it stays about the
+// size of the document itself even for a file of tiny elements (a tree of `usize` ranges and
+// a `Vec` per element took almost three times the input).
+
+/// The largest document the index addresses.
+const MAX_DOCUMENT_BYTES: usize = u32::MAX as usize;
+
+/// No element or node: the end of a list, the root's parent.
+const NONE: u32 = u32::MAX;
+
+/// An offset into the document, which [`MAX_DOCUMENT_BYTES`] keeps within 32 bits.
+fn off(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(NONE)
+}
+
+/// A byte range of the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(r: &Range<usize>) -> Self {
+        Self { start: off(r.start), end: off(r.end) }
+    }
+
+    const fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 #[derive(Debug, Clone)]
-enum Child {
-    Element(usize),
-    Text(Range<usize>),
-    CData(Range<usize>),
-    Other,
+struct Attr {
+    name: Span,
+    value: Span,
+    quote: u8,
+}
+
+/// A CDATA section, comment or processing instruction inside an element, linked to the next
+/// one in the same element. Text needs no entry: it is what lies between an element's child
+/// elements and markup.
+#[derive(Debug, Clone)]
+struct Markup {
+    span: Span,
+    cdata: bool,
+    next: u32,
+}
+
+impl Markup {
+    /// The characters of a CDATA section, inside `<![CDATA[` and `]]>`.
+    fn cdata_text(&self) -> Range<usize> {
+        let r = self.span.range();
+        let start = (r.start + 9).min(r.end);
+        start..r.end.saturating_sub(3).max(start)
+    }
 }
 
 #[derive(Debug, Clone)]
 struct El {
-    name: Range<usize>,
-    start_tag: Range<usize>,
+    /// The start tag, from its `<` (the name starts right after it).
+    start_tag: Span,
+    name_end: u32,
     /// End of the element's content: the start of its end tag, of the tag that implicitly
     /// closed it, or `start_tag.end` when self-closing.
-    content_end: usize,
+    content_end: u32,
     /// End of the whole element (after its end tag).
-    end: usize,
+    end: u32,
+    /// Its attributes: a range of [`CnfDocument::attrs`].
+    attrs: Span,
+    parent: u32,
+    /// Its first child element, which links to the next through `next_sibling`.
+    first_child: u32,
+    next_sibling: u32,
+    /// Its first CDATA section, comment or processing instruction in [`CnfDocument::markup`].
+    first_markup: u32,
     self_closing: bool,
     /// Closed by an end tag of its own (or self-closing); `false` when lenient parsing closed
     /// it implicitly.
     closed: bool,
-    attrs: Vec<Attr>,
-    parent: Option<usize>,
-    children: Vec<Child>,
+}
+
+impl El {
+    const fn name(&self) -> Range<usize> {
+        self.start_tag.start as usize + 1..self.name_end as usize
+    }
+
+    const fn start_tag(&self) -> Range<usize> {
+        self.start_tag.range()
+    }
 }
 
 /// A cnf.xml document (`XMLDefault.cnf.xml`, `SEP<MAC>.cnf.xml`), kept byte for byte.
@@ -197,6 +256,8 @@ pub struct CnfDocument {
     encoding_source: EncodingSource,
     options: ParseOptions,
     elements: Vec<El>,
+    attrs: Vec<Attr>,
+    markup: Vec<Markup>,
     root: usize,
     repairs: Vec<Repair>,
 }
@@ -237,7 +298,7 @@ impl CnfDocument {
     /// # Errors
     /// As [`CnfDocument::parse_with`].
     pub fn parse_owned(src: Vec<u8>, options: ParseOptions) -> Result<Self, Error> {
-        Parser::run(src, options)
+        Parser::run(src, options).map_err(|(e, _)| e)
     }
 
     /// The document's bytes: the input, byte for byte, until something is edited.
@@ -338,24 +399,66 @@ impl CnfDocument {
 
     /// Applies byte patches (non-overlapping ranges; equal starts keep their order) and
     /// re-indexes. On failure the document is left unchanged.
+    ///
+    /// The bytes are patched in place and the old index is dropped before the new one is
+    /// built, so an edit of a large document never holds it, or its index, twice. What each
+    /// patch replaced is kept to put the bytes back when the result does not parse.
     fn patch(&mut self, mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Result<(), Error> {
         edits.sort_by_key(|(r, _)| r.start);
-        let mut out = Vec::with_capacity(self.src.len() + 64);
-        let mut at = 0;
-        for (r, bytes) in &edits {
-            out.extend_from_slice(&self.src[at..r.start]);
-            out.extend_from_slice(bytes);
-            at = r.end;
+        let len = self.src.len();
+        let in_bounds = edits.iter().all(|(r, _)| r.start <= r.end && r.end <= len)
+            && edits.windows(2).all(|w| w[0].0.end <= w[1].0.start);
+        if !in_bounds {
+            return Err(Error::InvalidPath {
+                path: String::new(),
+                reason: "overlapping edits (a bug: please report it)",
+            });
         }
-        out.extend_from_slice(&self.src[at..]);
+        let encoding_before = encoding::detect(&self.src).ok();
+        let mut src = std::mem::take(&mut self.src);
+        self.drop_index();
+        src.reserve_exact(edits.iter().map(|(r, b)| b.len().saturating_sub(r.len())).sum());
+        // From the last patch to the first, so the ranges still to apply keep their offsets.
+        let mut undo = Vec::with_capacity(edits.len());
+        for (r, bytes) in edits.into_iter().rev() {
+            let replaced: Vec<u8> = src.splice(r.clone(), bytes.iter().copied()).collect();
+            undo.push((r.start..r.start + bytes.len(), replaced));
+        }
         // Removing what came first (a stray end tag, say) must not make the bytes behind it
         // read as a byte order mark or an XML declaration, which would change how the whole
         // document decodes: a space keeps them where they were, behind something.
-        if encoding::detect(&out).ok() != encoding::detect(&self.src).ok() {
-            out.insert(0, b' ');
+        let spaced = encoding::detect(&src).ok() != encoding_before;
+        if spaced {
+            src.insert(0, b' ');
         }
-        *self = Parser::run(out, self.options)?;
-        Ok(())
+        match Parser::run(src, self.options) {
+            Ok(doc) => {
+                *self = doc;
+                Ok(())
+            }
+            Err((e, mut src)) => {
+                if spaced {
+                    src.remove(0);
+                }
+                // Undone in the opposite order, each range as it was when it was patched.
+                for (r, replaced) in undo.into_iter().rev() {
+                    src.splice(r, replaced);
+                }
+                // The original bytes parsed with these options before, and parsing is a
+                // function of the bytes and options alone.
+                match Parser::run(src, self.options) {
+                    Ok(doc) => *self = doc,
+                    Err((_, src)) => self.src = src,
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn drop_index(&mut self) {
+        self.elements = Vec::new();
+        self.attrs = Vec::new();
+        self.markup = Vec::new();
     }
 
     /// Sets the text of the leaf element at `path`, escaping it (`&`, `<`, `>`; characters the
@@ -474,13 +577,11 @@ impl CnfDocument {
             return Err(Error::InvalidName { name: name.to_owned() });
         }
         let el = self.resolve_str(path)?;
-        let data = el.data();
-        let edit = if let Some(a) =
-            data.attrs.iter().find(|a| &self.src[a.name.clone()] == name.as_bytes())
-        {
-            (a.value.clone(), self.esc(value, Context::Attribute(a.quote), name)?)
+        let attrs = el.attrs();
+        let edit = if let Some(a) = attrs.iter().find(|a| el.bytes(a.name) == name.as_bytes()) {
+            (a.value.range(), self.esc(value, Context::Attribute(a.quote), name)?)
         } else {
-            let at = data.attrs.last().map_or(data.name.end, |a| a.value.end + 1);
+            let at = attrs.last().map_or(el.data().name().end, |a| a.value.range().end + 1);
             let mut ins = format!(" {name}=\"").into_bytes();
             ins.extend(self.esc(value, Context::Attribute(b'"'), name)?);
             ins.push(b'"');
@@ -495,16 +596,15 @@ impl CnfDocument {
     /// [`Error::PathNotFound`], [`Error::InvalidPath`].
     pub fn remove_attribute(&mut self, path: &str, name: &str) -> Result<bool, Error> {
         let el = self.resolve_str(path)?;
-        let data = el.data();
-        let Some(a) = data.attrs.iter().find(|a| &self.src[a.name.clone()] == name.as_bytes())
-        else {
+        let Some(a) = el.attrs().iter().find(|a| el.bytes(a.name) == name.as_bytes()) else {
             return Ok(false);
         };
-        let mut start = a.name.start;
-        while start > data.name.end && self.src[start - 1].is_ascii_whitespace() {
+        let name_end = el.data().name().end;
+        let mut start = a.name.range().start;
+        while start > name_end && self.src[start - 1].is_ascii_whitespace() {
             start -= 1;
         }
-        self.patch(vec![(start..a.value.end + 1, Vec::new())])?;
+        self.patch(vec![(start..a.value.range().end + 1, Vec::new())])?;
         Ok(true)
     }
 
@@ -550,12 +650,13 @@ impl CnfDocument {
         if !data.closed {
             return Err(implicit(&el));
         }
-        let (indent, nl) =
-            (self.indent_of(data.start_tag.start), self.newline_near(data.start_tag.start));
+        let tag = data.start_tag().start;
+        let (indent, nl) = (self.indent_of(tag), self.newline_near(tag));
         let mut ins = nl.to_vec();
         ins.extend_from_slice(indent);
         ins.extend(body);
-        self.patch(vec![(data.end..data.end, ins)])
+        let end = data.end as usize;
+        self.patch(vec![(end..end, ins)])
     }
 
     fn leaf_bytes(&self, name: &str, text: &str) -> Result<Vec<u8>, Error> {
@@ -579,7 +680,7 @@ impl CnfDocument {
             });
         }
         let data = el.data();
-        let (mut start, mut end) = (data.start_tag.start, data.end);
+        let (mut start, mut end) = (data.start_tag().start, data.end as usize);
         let line_start = self.src[..start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let before_ws = self.src[line_start..start].iter().all(|b| matches!(b, b' ' | b'\t'));
         let rest = &self.src[end..];
@@ -639,7 +740,7 @@ impl CnfDocument {
         self.root()
             .children()
             .next()
-            .map(|c| self.indent_of(c.data().start_tag.start).to_vec())
+            .map(|c| self.indent_of(c.data().start_tag().start).to_vec())
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| b"  ".to_vec())
     }
@@ -650,20 +751,61 @@ impl<'d> Element<'d> {
         &self.doc.elements[self.idx]
     }
 
-    fn bytes(&self, r: &Range<usize>) -> &'d [u8] {
-        &self.doc.src[r.clone()]
+    fn bytes(&self, r: Span) -> &'d [u8] {
+        &self.doc.src[r.range()]
+    }
+
+    fn name_bytes(&self) -> &'d [u8] {
+        &self.doc.src[self.data().name()]
+    }
+
+    fn attrs(&self) -> &'d [Attr] {
+        &self.doc.attrs[self.data().attrs.range()]
+    }
+
+    /// The element's CDATA sections, comments and processing instructions, in order.
+    fn markup(&self) -> impl Iterator<Item = &'d Markup> + 'd {
+        let markup = &self.doc.markup;
+        let mut next = self.data().first_markup;
+        std::iter::from_fn(move || {
+            let m = markup.get(next as usize)?;
+            next = m.next;
+            Some(m)
+        })
+    }
+
+    /// What interrupts the element's text, in document order: each child element and each
+    /// piece of markup, as its byte range and, for a CDATA section, the characters it holds.
+    fn breaks(&self) -> impl Iterator<Item = (Range<usize>, Option<Range<usize>>)> + 'd {
+        let mut children = self.children().peekable();
+        let mut markup = self.markup().peekable();
+        std::iter::from_fn(move || {
+            let child_at = children.peek().map(|c| c.data().start_tag.start);
+            let markup_at = markup.peek().map(|m| m.span.start);
+            match (child_at, markup_at) {
+                (None, None) => None,
+                (Some(c), m) if m.is_none_or(|m| c < m) => {
+                    let d = children.next()?.data();
+                    Some((d.start_tag().start..d.end as usize, None))
+                }
+                _ => {
+                    let m = markup.next()?;
+                    Some((m.span.range(), m.cdata.then(|| m.cdata_text())))
+                }
+            }
+        })
     }
 
     /// The element name as written (`Default`, `default`, `loadInformation434`).
     #[must_use]
     pub fn name(&self) -> Cow<'d, str> {
-        encoding::decode(self.bytes(&self.data().name), self.doc.encoding)
+        encoding::decode(self.name_bytes(), self.doc.encoding)
     }
 
     /// Whether the element is named exactly `name`.
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
-        let raw = self.bytes(&self.data().name);
+        let raw = self.name_bytes();
         if self.doc.encoding == Encoding::Utf8 || raw.is_ascii() {
             raw == name.as_bytes()
         } else {
@@ -674,23 +816,21 @@ impl<'d> Element<'d> {
     /// The value of an attribute (unescaped), by its name as written (`xsi:type`).
     #[must_use]
     pub fn attribute(&self, name: &str) -> Option<String> {
-        self.data()
-            .attrs
+        self.attrs()
             .iter()
-            .find(|a| self.bytes(&a.name) == name.as_bytes())
-            .map(|a| encoding::unescape(self.bytes(&a.value), self.doc.encoding))
+            .find(|a| self.bytes(a.name) == name.as_bytes())
+            .map(|a| encoding::unescape(self.bytes(a.value), self.doc.encoding))
     }
 
     /// All attributes in document order, values unescaped.
     #[must_use]
     pub fn attributes(&self) -> Vec<(String, String)> {
-        self.data()
-            .attrs
+        self.attrs()
             .iter()
             .map(|a| {
                 (
-                    encoding::decode(self.bytes(&a.name), self.doc.encoding).into_owned(),
-                    encoding::unescape(self.bytes(&a.value), self.doc.encoding),
+                    encoding::decode(self.bytes(a.name), self.doc.encoding).into_owned(),
+                    encoding::unescape(self.bytes(a.value), self.doc.encoding),
                 )
             })
             .collect()
@@ -700,18 +840,18 @@ impl<'d> Element<'d> {
     /// skipped), untrimmed.
     #[must_use]
     pub fn raw_text(&self) -> String {
+        let d = self.data();
+        let (src, enc) = (&self.doc.src, self.doc.encoding);
         let mut out = String::new();
-        for c in &self.data().children {
-            match c {
-                Child::Text(r) => {
-                    out.push_str(&encoding::unescape(self.bytes(r), self.doc.encoding));
-                }
-                Child::CData(r) => {
-                    out.push_str(&encoding::decode(self.bytes(r), self.doc.encoding));
-                }
-                _ => {}
+        let mut at = d.start_tag.end as usize;
+        for (span, cdata) in self.breaks() {
+            out.push_str(&encoding::unescape(&src[at..span.start.max(at)], enc));
+            if let Some(chars) = cdata {
+                out.push_str(&encoding::decode(&src[chars], enc));
             }
+            at = span.end;
         }
+        out.push_str(&encoding::unescape(&src[at..(d.content_end as usize).max(at)], enc));
         out
     }
 
@@ -726,10 +866,12 @@ impl<'d> Element<'d> {
 
     /// Child elements in document order.
     pub fn children(&self) -> impl Iterator<Item = Element<'d>> + 'd {
-        let doc = self.doc;
-        self.data().children.iter().filter_map(move |c| match c {
-            Child::Element(i) => Some(Element { doc, idx: *i }),
-            _ => None,
+        let (doc, elements) = (self.doc, &self.doc.elements);
+        let mut next = self.data().first_child;
+        std::iter::from_fn(move || {
+            let idx = next as usize;
+            next = elements.get(idx)?.next_sibling;
+            Some(Element { doc, idx })
         })
     }
 
@@ -779,20 +921,21 @@ impl<'d> Element<'d> {
     /// The parent element (`None` for the root).
     #[must_use]
     pub fn parent(&self) -> Option<Element<'d>> {
-        self.data().parent.map(|idx| Element { doc: self.doc, idx })
+        let parent = self.data().parent;
+        (parent != NONE).then(|| Element { doc: self.doc, idx: parent as usize })
     }
 
     /// Where the start tag is.
     #[must_use]
     pub fn location(&self) -> Location {
-        self.doc.loc(self.data().start_tag.start)
+        self.doc.loc(self.data().start_tag().start)
     }
 
     /// The element's bytes as written, from its start tag to its end tag.
     #[must_use]
     pub fn raw(&self) -> &'d [u8] {
         let d = self.data();
-        &self.doc.src[d.start_tag.start..d.end]
+        &self.doc.src[d.start_tag().start..d.end as usize]
     }
 
     /// A path that [`CnfDocument::find`] resolves back to this element: relative to the root,
@@ -814,14 +957,12 @@ impl<'d> Element<'d> {
     /// 1-based position among the parent's children of the same name, and how many there
     /// are: one pass over the siblings, comparing name bytes.
     fn sibling_position(&self, parent: &Element<'d>) -> (usize, usize) {
-        let own = self.bytes(&self.data().name);
+        let own = self.name_bytes();
         let (mut n, mut total) = (0, 0);
-        for c in &parent.data().children {
-            if let Child::Element(i) = c
-                && self.doc.src[self.doc.elements[*i].name.clone()] == *own
-            {
+        for c in parent.children() {
+            if c.name_bytes() == own {
                 total += 1;
-                if *i <= self.idx {
+                if c.idx <= self.idx {
                     n += 1;
                 }
             }
@@ -833,18 +974,28 @@ impl<'d> Element<'d> {
     /// one pass over the children instead of one per child.
     #[must_use]
     pub fn child_paths(&self) -> Vec<(Element<'d>, String)> {
+        self.child_paths_named(|_| true)
+    }
+
+    /// [`Element::child_paths`] of the children whose name `keep` accepts: a name kept or not
+    /// as a whole keeps every sibling of that name, so the `[n]` come out the same, and a
+    /// large document pays only for the few children asked for.
+    pub(crate) fn child_paths_named(
+        &self,
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> Vec<(Element<'d>, String)> {
         let prefix =
             if self.parent().is_some() { format!("{}/", self.path()) } else { String::new() };
         let mut counts: std::collections::HashMap<&[u8], (usize, usize)> =
             std::collections::HashMap::new();
-        let children: Vec<Element<'d>> = self.children().collect();
+        let children: Vec<Element<'d>> = self.children().filter(|c| keep(&c.name())).collect();
         for c in &children {
-            counts.entry(c.bytes(&c.data().name)).or_default().0 += 1;
+            counts.entry(c.name_bytes()).or_default().0 += 1;
         }
         children
             .into_iter()
             .map(|c| {
-                let entry = counts.get_mut(c.bytes(&c.data().name)).map_or((1, 1), |e| {
+                let entry = counts.get_mut(c.name_bytes()).map_or((1, 1), |e| {
                     e.1 += 1;
                     (e.1, e.0)
                 });
@@ -880,19 +1031,20 @@ impl<'d> Element<'d> {
         }
         let d = self.data();
         let escaped = self.doc.esc(value, Context::Text, path)?;
+        let tag = d.start_tag();
         if d.self_closing {
             // `<x attrs/>` -> `<x attrs>value</x>`
-            let tag = &self.doc.src[d.start_tag.clone()];
-            let slash = tag.iter().rposition(|&b| b == b'/').unwrap_or(tag.len() - 2);
+            let bytes = &self.doc.src[tag.clone()];
+            let slash = bytes.iter().rposition(|&b| b == b'/').unwrap_or(bytes.len() - 2);
             let mut rep = b">".to_vec();
             rep.extend(escaped);
             rep.extend_from_slice(b"</");
-            rep.extend_from_slice(self.bytes(&d.name));
+            rep.extend_from_slice(self.name_bytes());
             rep.push(b'>');
-            return Ok((d.start_tag.start + slash..d.start_tag.end, rep));
+            return Ok((tag.start + slash..tag.end, rep));
         }
-        let content = d.start_tag.end..d.content_end;
-        let only_text = d.children.iter().all(|c| matches!(c, Child::Text(_)));
+        let content = tag.end..d.content_end as usize;
+        let only_text = self.markup().next().is_none();
         let raw = &self.doc.src[content.clone()];
         let lead = raw.iter().take_while(|&&b| is_xml_space(char::from(b))).count();
         if only_text && lead < raw.len() {
@@ -910,20 +1062,22 @@ impl<'d> Element<'d> {
     ) -> Result<Vec<(Range<usize>, Vec<u8>)>, Error> {
         let doc = self.doc;
         let d = self.data();
-        let nl = doc.newline_near(d.start_tag.start);
+        let tag = d.start_tag();
+        let nl = doc.newline_near(tag.start);
         let unit = doc.indent_unit();
         if let Some(last) = self.children().last() {
             let ld = last.data();
             if !ld.closed {
                 return Err(implicit(&last));
             }
-            let indent = doc.indent_of(ld.start_tag.start).to_vec();
+            let indent = doc.indent_of(ld.start_tag().start).to_vec();
             let mut ins = nl.to_vec();
             ins.extend_from_slice(&indent);
             ins.extend(make(nl, &indent, &unit)?);
-            return Ok(vec![(ld.end..ld.end, ins)]);
+            let end = ld.end as usize;
+            return Ok(vec![(end..end, ins)]);
         }
-        let own = doc.indent_of(d.start_tag.start).to_vec();
+        let own = doc.indent_of(tag.start).to_vec();
         let mut child_indent = own.clone();
         child_indent.extend_from_slice(&unit);
         let mut body = nl.to_vec();
@@ -932,16 +1086,16 @@ impl<'d> Element<'d> {
         body.extend_from_slice(nl);
         body.extend_from_slice(&own);
         if d.self_closing {
-            let tag = &doc.src[d.start_tag.clone()];
-            let slash = tag.iter().rposition(|&b| b == b'/').unwrap_or(tag.len() - 2);
+            let bytes = &doc.src[tag.clone()];
+            let slash = bytes.iter().rposition(|&b| b == b'/').unwrap_or(bytes.len() - 2);
             let mut rep = b">".to_vec();
             rep.extend(body);
             rep.extend_from_slice(b"</");
-            rep.extend_from_slice(self.bytes(&d.name));
+            rep.extend_from_slice(self.name_bytes());
             rep.push(b'>');
-            return Ok(vec![(d.start_tag.start + slash..d.start_tag.end, rep)]);
+            return Ok(vec![(tag.start + slash..tag.end, rep)]);
         }
-        let content = d.start_tag.end..d.content_end;
+        let content = tag.end..d.content_end as usize;
         if !doc.src[content.clone()].iter().all(u8::is_ascii_whitespace) {
             return Err(Error::InvalidPath {
                 path: self.path(),
@@ -972,22 +1126,35 @@ struct Parser<'s> {
     options: ParseOptions,
     utf8: bool,
     elements: Vec<El>,
+    attrs: Vec<Attr>,
+    markup: Vec<Markup>,
+    /// The open elements, innermost last.
     stack: Vec<usize>,
+    /// For each open element, its last child element and last markup so far.
+    tails: Vec<(u32, u32)>,
     root: Option<usize>,
     repairs: Vec<Repair>,
     text: Option<Range<usize>>,
 }
 
 impl Parser<'_> {
-    fn run(src: Vec<u8>, options: ParseOptions) -> Result<CnfDocument, Error> {
-        let (mut encoding, mut encoding_source) = encoding::detect(&src)?;
+    /// Parses `src`, giving it back with the error when it does not parse.
+    fn run(src: Vec<u8>, options: ParseOptions) -> Result<CnfDocument, (Error, Vec<u8>)> {
+        if src.len() > MAX_DOCUMENT_BYTES {
+            let len = src.len();
+            return Err((Error::TooLarge { len, limit: MAX_DOCUMENT_BYTES }, src));
+        }
+        let (mut encoding, mut encoding_source) = match encoding::detect(&src) {
+            Ok(found) => found,
+            Err(e) => return Err((e, src)),
+        };
         let mut repairs = Vec::new();
         if encoding == Encoding::Utf8
             && let Err(e) = std::str::from_utf8(&src)
         {
             let at = Location::of(&src, e.valid_up_to(), true);
             if !options.lenient {
-                return Err(Error::InvalidUtf8 { at });
+                return Err((Error::InvalidUtf8 { at }, src));
             }
             encoding = Encoding::Latin1;
             encoding_source = EncodingSource::Fallback;
@@ -997,16 +1164,35 @@ impl Parser<'_> {
             src: &src,
             options,
             utf8: encoding == Encoding::Utf8,
-            elements: Vec::with_capacity(src.len() / 48),
+            // Most elements have a start and an end tag: reserving for half the `<` is about
+            // exact, where growing by doubling would hold the old and new arrays at once.
+            elements: Vec::with_capacity(src.iter().filter(|&&b| b == b'<').count() / 2 + 1),
+            attrs: Vec::new(),
+            markup: Vec::new(),
             stack: Vec::new(),
+            tails: Vec::new(),
             root: None,
             repairs,
             text: None,
         };
-        p.tokens()?;
-        let root = p.root.ok_or(Error::NoRoot)?;
-        let (elements, repairs) = (p.elements, p.repairs);
-        Ok(CnfDocument { src, encoding, encoding_source, options, elements, root, repairs })
+        let parsed = p.tokens().and_then(|()| p.root.ok_or(Error::NoRoot));
+        let (elements, mut attrs, mut markup, repairs) = (p.elements, p.attrs, p.markup, p.repairs);
+        attrs.shrink_to_fit();
+        markup.shrink_to_fit();
+        match parsed {
+            Ok(root) => Ok(CnfDocument {
+                src,
+                encoding,
+                encoding_source,
+                options,
+                elements,
+                attrs,
+                markup,
+                root,
+                repairs,
+            }),
+            Err(e) => Err((e, src)),
+        }
     }
 
     fn loc(&self, offset: usize) -> Location {
@@ -1021,7 +1207,7 @@ impl Parser<'_> {
     /// `</name>` with the element's name bytes as written (any encoding).
     fn end_tag_bytes(&self, idx: usize) -> Vec<u8> {
         let mut fix = b"</".to_vec();
-        fix.extend_from_slice(&self.src[self.elements[idx].name.clone()]);
+        fix.extend_from_slice(&self.src[self.elements[idx].name()]);
         fix.push(b'>');
         fix
     }
@@ -1117,10 +1303,8 @@ impl Parser<'_> {
                 }
                 Event::CData(_) => {
                     self.flush_text()?;
-                    if let Some(&top) = self.stack.last() {
-                        let s = start + 9;
-                        let e = end.saturating_sub(3).max(s);
-                        self.elements[top].children.push(Child::CData(s..e));
+                    if !self.stack.is_empty() {
+                        self.push_markup(Span::of(&(start..end)), true);
                     } else if !self.options.lenient {
                         return Err(Error::TextOutsideRoot { at: self.loc(start) });
                     } else {
@@ -1129,8 +1313,8 @@ impl Parser<'_> {
                 }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {
                     self.flush_text()?;
-                    if let Some(&top) = self.stack.last() {
-                        self.elements[top].children.push(Child::Other);
+                    if !self.stack.is_empty() {
+                        self.push_markup(Span::of(&(start..end)), false);
                     }
                 }
                 Event::DocType(_) => return Err(Error::Doctype { at: self.loc(start) }),
@@ -1142,6 +1326,42 @@ impl Parser<'_> {
         }
     }
 
+    /// Links element `idx` after the last child of the innermost open element.
+    fn push_child(&mut self, idx: usize) {
+        let (Some(&parent), Some(tail)) = (self.stack.last(), self.tails.last_mut()) else {
+            return;
+        };
+        match tail.0 {
+            NONE => self.elements[parent].first_child = off(idx),
+            last => self.elements[last as usize].next_sibling = off(idx),
+        }
+        tail.0 = off(idx);
+    }
+
+    /// Adds markup to the innermost open element.
+    fn push_markup(&mut self, span: Span, cdata: bool) {
+        let (Some(&parent), Some(tail)) = (self.stack.last(), self.tails.last_mut()) else {
+            return;
+        };
+        let idx = off(self.markup.len());
+        self.markup.push(Markup { span, cdata, next: NONE });
+        match tail.1 {
+            NONE => self.elements[parent].first_markup = idx,
+            last => self.markup[last as usize].next = idx,
+        }
+        tail.1 = idx;
+    }
+
+    fn push_open(&mut self, idx: usize) {
+        self.stack.push(idx);
+        self.tails.push((NONE, NONE));
+    }
+
+    fn pop_open(&mut self) -> Option<usize> {
+        self.tails.pop();
+        self.stack.pop()
+    }
+
     fn push_text(&mut self, r: Range<usize>) {
         self.text = Some(match self.text.take() {
             Some(prev) => prev.start..r.end,
@@ -1151,9 +1371,7 @@ impl Parser<'_> {
 
     fn flush_text(&mut self) -> Result<(), Error> {
         let Some(r) = self.text.take() else { return Ok(()) };
-        if let Some(&top) = self.stack.last() {
-            self.elements[top].children.push(Child::Text(r));
-        } else {
+        if self.stack.is_empty() {
             // A UTF-8 byte order mark at the very start is not text.
             let from = if r.start == 0 && self.src.starts_with(BOM) { BOM.len() } else { r.start };
             let Some(i) =
@@ -1189,27 +1407,35 @@ impl Parser<'_> {
         let name = lt + 1..name_end;
         self.check_name(&name, "element")?;
         let mut pending = Vec::new();
-        let attrs = self.attributes(&name, name_end, inner_end, &mut pending)?;
+        // Straight into the document's one list of attributes (no allocation per element).
+        let mut attrs = std::mem::take(&mut self.attrs);
+        let first = attrs.len();
+        let parsed = self.attributes(&name, name_end, inner_end, &mut attrs, &mut pending);
+        let attr_span = Span { start: off(first), end: off(attrs.len()) };
+        self.attrs = attrs;
+        parsed?;
         self.repairs.extend(pending);
         let idx = self.elements.len();
         let parent = self.stack.last().copied();
         self.elements.push(El {
-            name,
-            start_tag: tag.clone(),
-            content_end: tag.end,
-            end: tag.end,
+            start_tag: Span::of(&tag),
+            name_end: off(name_end),
+            content_end: off(tag.end),
+            end: off(tag.end),
+            attrs: attr_span,
+            parent: parent.map_or(NONE, off),
+            first_child: NONE,
+            next_sibling: NONE,
+            first_markup: NONE,
             self_closing: empty,
             closed: empty,
-            attrs,
-            parent,
-            children: Vec::new(),
         });
         match parent {
-            Some(p) => self.elements[p].children.push(Child::Element(idx)),
+            Some(_) => self.push_child(idx),
             None => self.root = Some(idx),
         }
         if !empty {
-            self.stack.push(idx);
+            self.push_open(idx);
         }
         Ok(())
     }
@@ -1249,10 +1475,11 @@ impl Parser<'_> {
         name: &Range<usize>,
         mut i: usize,
         end: usize,
+        all: &mut Vec<Attr>,
         pending: &mut Vec<Repair>,
-    ) -> Result<Vec<Attr>, Error> {
+    ) -> Result<(), Error> {
         let src = self.src;
-        let mut attrs: Vec<Attr> = Vec::new();
+        let first = all.len();
         let bad = |reason: &'static str, at: usize| Error::MalformedAttribute {
             element: self.name_str(name),
             reason,
@@ -1262,7 +1489,7 @@ impl Parser<'_> {
             let ws = src[i..end].iter().take_while(|b| b.is_ascii_whitespace()).count();
             i += ws;
             if i >= end {
-                return Ok(attrs);
+                return Ok(());
             }
             if ws == 0 {
                 return Err(bad("no whitespace before the attribute", i));
@@ -1296,14 +1523,14 @@ impl Parser<'_> {
                 return Err(bad("'<' in an attribute value", v_start + lt));
             }
             self.check_refs(&v, pending)?;
-            if attrs.iter().any(|a| src[a.name.clone()] == src[n.clone()]) {
+            if all[first..].iter().any(|a| src[a.name.range()] == src[n.clone()]) {
                 return Err(Error::DuplicateAttribute {
                     name: self.name_str(&n),
                     element: self.name_str(name),
                     at: self.loc(n.start),
                 });
             }
-            attrs.push(Attr { name: n, value: v.clone(), quote: q });
+            all.push(Attr { name: Span::of(&n), value: Span::of(&v), quote: q });
             i = v.end + 1;
         }
     }
@@ -1369,12 +1596,12 @@ impl Parser<'_> {
             );
             return Ok(());
         };
-        if self.src[self.elements[top].name.clone()] == *found {
-            self.stack.pop();
+        if self.src[self.elements[top].name()] == *found {
+            self.pop_open();
             self.end_element(top, span.start, span.end);
             return Ok(());
         }
-        let expected = self.name_str(&self.elements[top].name);
+        let expected = self.name_str(&self.elements[top].name());
         if !self.options.lenient {
             return Err(Error::MismatchedEndTag {
                 expected,
@@ -1383,12 +1610,12 @@ impl Parser<'_> {
             });
         }
         if let Some(depth) =
-            self.stack.iter().rposition(|&e| self.src[self.elements[e].name.clone()] == *found)
+            self.stack.iter().rposition(|&e| self.src[self.elements[e].name()] == *found)
         {
             // An ancestor's end tag: the elements above it were left open.
             while self.stack.len() > depth + 1 {
-                let open = self.stack.pop().unwrap_or(top);
-                let name = self.name_str(&self.elements[open].name);
+                let open = self.pop_open().unwrap_or(top);
+                let name = self.name_str(&self.elements[open].name());
                 let fix = self.end_tag_bytes(open);
                 self.end_element(open, span.start, span.start);
                 self.repair(
@@ -1397,14 +1624,14 @@ impl Parser<'_> {
                     Some((span.start..span.start, fix)),
                 );
             }
-            let anc = self.stack.pop().unwrap_or(top);
+            let anc = self.pop_open().unwrap_or(top);
             self.end_element(anc, span.start, span.end);
         } else {
             // A misspelt end tag of the open element (`<WlanProfile2>0</WlanProfile1>`).
-            self.stack.pop();
+            self.pop_open();
             self.end_element(top, span.start, span.end);
             let name_range = name_start..name_start + found.len();
-            let expected_raw = self.src[self.elements[top].name.clone()].to_vec();
+            let expected_raw = self.src[self.elements[top].name()].to_vec();
             self.repair(
                 RepairKind::MismatchedEndTag { expected: expected.clone(), found: found_str },
                 span.start,
@@ -1416,8 +1643,8 @@ impl Parser<'_> {
 
     fn end_element(&mut self, idx: usize, content_end: usize, end: usize) {
         let el = &mut self.elements[idx];
-        el.content_end = content_end;
-        el.end = end;
+        el.content_end = off(content_end);
+        el.end = off(end);
         el.closed = end > content_end;
     }
 
@@ -1425,19 +1652,54 @@ impl Parser<'_> {
         let end = self.src.len();
         if let Some(&innermost) = self.stack.last() {
             if !self.options.lenient {
-                let name = self.name_str(&self.elements[innermost].name);
+                let name = self.name_str(&self.elements[innermost].name());
                 return Err(Error::UnclosedElement {
                     name,
-                    at: self.loc(self.elements[innermost].start_tag.start),
+                    at: self.loc(self.elements[innermost].start_tag().start),
                 });
             }
-            while let Some(open) = self.stack.pop() {
-                let name = self.name_str(&self.elements[open].name);
+            while let Some(open) = self.pop_open() {
+                let name = self.name_str(&self.elements[open].name());
                 let fix = self.end_tag_bytes(open);
                 self.end_element(open, end, end);
                 self.repair(RepairKind::UnclosedElement { name }, end, Some((end..end, fix)));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_that_does_not_parse_is_undone_byte_for_byte() {
+        let src = b"<device>\n  <a>1</a>\n  <b>2</b>\n</device>\n";
+        let mut doc = CnfDocument::parse(src).unwrap();
+        // Three patches, the first and last changing lengths, the middle one breaking the
+        // document: every range is put back as it was.
+        let edits =
+            vec![(11..12, b"aaa".to_vec()), (13..14, b"<<".to_vec()), (23..23, b"x".to_vec())];
+        assert!(matches!(doc.patch(edits), Err(Error::Syntax { .. })));
+        assert_eq!(doc.as_bytes(), src);
+        assert_eq!(doc.find("b").unwrap().text(), "2");
+        doc.set_text("a", "3").unwrap();
+        assert_eq!(doc.as_bytes(), b"<device>\n  <a>3</a>\n  <b>2</b>\n</device>\n");
+    }
+
+    #[test]
+    fn overlapping_patches_are_refused_not_applied() {
+        let mut doc = CnfDocument::parse(b"<device><a>1</a></device>").unwrap();
+        let edits = vec![(8..16, Vec::new()), (11..12, b"2".to_vec())];
+        assert!(matches!(doc.patch(edits), Err(Error::InvalidPath { .. })));
+        assert_eq!(doc.as_bytes(), b"<device><a>1</a></device>");
+    }
+
+    #[test]
+    fn the_index_is_small_per_element() {
+        // What keeps a large document's index about its own size (see the memory test).
+        assert!(std::mem::size_of::<El>() <= 48);
+        assert!(std::mem::size_of::<Attr>() <= 20);
     }
 }

@@ -236,6 +236,15 @@ pub enum Error {
         /// Its offset in the file.
         offset: usize,
     },
+    /// A document larger than the index can address (4 GiB; phone configurations are
+    /// kilobytes).
+    #[error("document of {len} bytes is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The document's size.
+        len: usize,
+        /// The largest size that parses.
+        limit: usize,
+    },
     /// A key that a legacy SIP `.cnf` file does not have.
     #[error("no key {key:?} in the SIP .cnf file")]
     SipKeyNotFound {

@@ -558,7 +558,10 @@ impl CnfDocument {
     #[must_use]
     pub fn firmware(&self) -> Firmware {
         let mut entries = Vec::new();
-        for (e, path) in self.root().child_paths() {
+        let wanted = |name: &str| {
+            load_name(name).is_some() || matches!(name, "inactiveLoadInformation" | "addOnModules")
+        };
+        for (e, path) in self.root().child_paths_named(wanted) {
             let name = e.name();
             if let Some(kind) = load_name(&name) {
                 let (form, number) = match kind {

@@ -328,3 +328,31 @@ fn child_paths_agree_with_path_for_every_child() {
     }
     assert_eq!(doc.find("n/l[2]").unwrap().path(), "n/l[2]");
 }
+
+#[test]
+fn text_is_what_lies_between_child_elements_and_markup_cdata_included_xml_2_4_and_2_7() {
+    let src = b"<device><a>x&amp;<!-- note -->y<![CDATA[<z> & ]]><b>q</b>w<?pi data?>v</a><c><![CDATA[]]></c></device>";
+    let doc = round_trip(src);
+    let a = doc.find("a").unwrap();
+    assert_eq!(a.raw_text(), "x&y<z> & wv");
+    assert_eq!(doc.find("a/b").unwrap().text(), "q");
+    assert_eq!(doc.find("c").unwrap().raw_text(), "");
+    assert_eq!(doc.root().raw_text(), "");
+    // An element with markup inside is set whole: the comment and CDATA go with the old text.
+    let mut doc = round_trip(b"<device><c>1<!-- was 0 --></c><d> <![CDATA[2]]> </d></device>");
+    doc.set_text("c", "3").unwrap();
+    doc.set_text("d", "4").unwrap();
+    assert_eq!(doc.as_bytes(), b"<device><c>3</c><d>4</d></device>");
+}
+
+#[test]
+fn a_failed_edit_leaves_the_document_byte_for_byte_and_still_editable() {
+    let src = b"<device>\n  <a>1</a>\n  <b x=\"1\"/>\n</device>\n";
+    let mut doc = round_trip(src);
+    assert!(matches!(doc.set_text("", "x"), Err(Error::NotALeaf { .. })));
+    assert!(doc.set_or_create("a/1bad", "x").is_err());
+    assert_eq!(doc.as_bytes(), src);
+    doc.set_text("b", "2").unwrap();
+    assert_eq!(doc.find("b").unwrap().text(), "2");
+    assert_eq!(doc.find("b").unwrap().attribute("x").as_deref(), Some("1"));
+}

@@ -56,10 +56,24 @@ impl HashAlgorithm {
     /// The digest of `data`.
     #[must_use]
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        self.digest_parts(&[data])
+    }
+
+    /// The digest of `parts` one after the other, without joining them first (a signed
+    /// message is a small header and a payload that may be large).
+    #[must_use]
+    pub fn digest_parts(self, parts: &[&[u8]]) -> Vec<u8> {
+        fn run<D: sha2::Digest>(parts: &[&[u8]]) -> Vec<u8> {
+            let mut d = D::new();
+            for part in parts {
+                d.update(part);
+            }
+            d.finalize().to_vec()
+        }
         match self {
-            Self::Sha1 => Sha1::digest(data).to_vec(),
-            Self::Sha256 => Sha256::digest(data).to_vec(),
-            Self::Sha512 => Sha512::digest(data).to_vec(),
+            Self::Sha1 => run::<Sha1>(parts),
+            Self::Sha256 => run::<Sha256>(parts),
+            Self::Sha512 => run::<Sha512>(parts),
         }
     }
 }

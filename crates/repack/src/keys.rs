@@ -89,10 +89,19 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::Rsa`] when the key is too small for the digest.
     pub fn sign(&self, algorithm: HashAlgorithm, message: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_digest(algorithm, &algorithm.digest(message))
+    }
+
+    /// RSA PKCS#1 v1.5 signature of a message whose `algorithm` digest is `digest`.
+    ///
+    /// # Errors
+    /// [`Error::Rsa`] when the key is too small for the digest or the digest has the wrong
+    /// length.
+    pub fn sign_digest(&self, algorithm: HashAlgorithm, digest: &[u8]) -> Result<Vec<u8>, Error> {
         let r = match algorithm {
-            HashAlgorithm::Sha1 => self.inner.pkcs1v15_sign::<sha1::Sha1>(message),
-            HashAlgorithm::Sha256 => self.inner.pkcs1v15_sign::<sha2::Sha256>(message),
-            HashAlgorithm::Sha512 => self.inner.pkcs1v15_sign::<sha2::Sha512>(message),
+            HashAlgorithm::Sha1 => self.inner.pkcs1v15_sign_prehash::<sha1::Sha1>(digest),
+            HashAlgorithm::Sha256 => self.inner.pkcs1v15_sign_prehash::<sha2::Sha256>(digest),
+            HashAlgorithm::Sha512 => self.inner.pkcs1v15_sign_prehash::<sha2::Sha512>(digest),
         };
         r.map_err(|e| Error::Rsa(Box::new(e)))
     }
@@ -166,10 +175,22 @@ impl PublicKey {
     /// Verifies an RSA PKCS#1 v1.5 signature over `message`.
     #[must_use]
     pub fn verify(&self, algorithm: HashAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.verify_digest(algorithm, &algorithm.digest(message), signature)
+    }
+
+    /// Whether `signature` is this key's PKCS#1 v1.5 signature of a message whose
+    /// `algorithm` digest is `digest`.
+    #[must_use]
+    pub fn verify_digest(&self, algorithm: HashAlgorithm, digest: &[u8], signature: &[u8]) -> bool {
+        let inner = &self.inner;
         match algorithm {
-            HashAlgorithm::Sha1 => self.inner.pkcs1v15_verify::<sha1::Sha1>(message, signature),
-            HashAlgorithm::Sha256 => self.inner.pkcs1v15_verify::<sha2::Sha256>(message, signature),
-            HashAlgorithm::Sha512 => self.inner.pkcs1v15_verify::<sha2::Sha512>(message, signature),
+            HashAlgorithm::Sha1 => inner.pkcs1v15_verify_prehash::<sha1::Sha1>(digest, signature),
+            HashAlgorithm::Sha256 => {
+                inner.pkcs1v15_verify_prehash::<sha2::Sha256>(digest, signature)
+            }
+            HashAlgorithm::Sha512 => {
+                inner.pkcs1v15_verify_prehash::<sha2::Sha512>(digest, signature)
+            }
         }
         .is_ok()
     }

@@ -143,8 +143,8 @@ impl Repack {
                 ));
             }
             Format::Signed => {
-                let file = SignedFile::parse(data)?;
-                let plain = Zeroizing::new(file.payload().to_vec());
+                let mut file = SignedFile::parse(data)?;
+                let plain = Zeroizing::new(file.take_payload());
                 (Envelope::Signed(file), plain)
             }
             Format::Encrypted => {
@@ -290,10 +290,15 @@ impl Repack {
             )
         };
         match self.envelope {
-            Envelope::Plain => Ok(self.plaintext.to_vec()),
+            Envelope::Plain => {
+                let mut plaintext = self.plaintext;
+                Ok(std::mem::take(&mut *plaintext))
+            }
             Envelope::Signed(mut file) => {
                 let (key, cert) = signer.ok_or_else(need_signer)?;
-                file.set_payload(self.plaintext.to_vec());
+                // A signed file's payload is clear text in the file: moved, not copied.
+                let mut plaintext = self.plaintext;
+                file.set_payload(std::mem::take(&mut *plaintext));
                 file.set_timestamp(timestamp);
                 file.sign(key, cert)?;
                 file.to_bytes()

@@ -220,15 +220,27 @@ impl SignedFile {
     /// # Errors
     /// As [`SignedFile::to_bytes`].
     pub fn signed_message(&self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(self.header_encoded_len() + self.payload.len());
+        let mut out = self.signed_header()?;
+        out.extend_from_slice(&self.payload);
+        Ok(out)
+    }
+
+    /// The header part of [`SignedFile::signed_message`].
+    fn signed_header(&self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(self.header_encoded_len());
         let skip = self.signature_index();
         for (i, e) in self.header.iter().enumerate() {
             if Some(i) != skip {
                 e.encode(&mut out)?;
             }
         }
-        out.extend_from_slice(&self.payload);
         Ok(out)
+    }
+
+    /// The `algorithm` digest of [`SignedFile::signed_message`], hashed in place: a large
+    /// payload is not copied to be signed or verified.
+    fn signed_digest(&self, algorithm: HashAlgorithm) -> Result<Vec<u8>, Error> {
+        Ok(algorithm.digest_parts(&[&self.signed_header()?, &self.payload]))
     }
 
     fn header_encoded_len(&self) -> usize {
@@ -407,6 +419,12 @@ impl SignedFile {
         self.payload = payload;
     }
 
+    /// Takes the payload out, leaving the file without one until [`SignedFile::set_payload`]
+    /// (an edit works on the payload without the file holding a second copy).
+    pub fn take_payload(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.payload)
+    }
+
     /// Takes the payload out (what `stripsgn` does).
     #[must_use]
     pub fn into_payload(self) -> Vec<u8> {
@@ -422,7 +440,7 @@ impl SignedFile {
             .signature()
             .ok_or(Error::MissingField { tag: tag::SIGNATURE, name: "SIGNATURE" })?;
         let alg = self.hash_algorithm()?;
-        if key.verify(alg, &self.signed_message()?, sig) {
+        if key.verify_digest(alg, &self.signed_digest(alg)?, sig) {
             Ok(())
         } else {
             Err(Error::BadSignature { signer: format!("the {}-bit key given", key.bits()) })
@@ -493,7 +511,7 @@ impl SignedFile {
         }
         self.set_signature(vec![0; bits / 8]);
         self.fix_layout()?;
-        let sig = key.sign(alg, &self.signed_message()?)?;
+        let sig = key.sign_digest(alg, &self.signed_digest(alg)?)?;
         self.set_signature(sig);
         Ok(())
     }
