@@ -1,5 +1,6 @@
 //! `cnf-server` as a user meets it: bad input is exit 2 with a message that says what to do,
-//! before any socket is bound; SIGTERM stops it gracefully.
+//! before any socket is bound; SIGTERM stops it gracefully; running out of descriptors is
+//! summarised with the limit.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -132,5 +133,87 @@ fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
         .filter(|n| n != "XMLDefault.cnf.xml" && n != "firmware.sbn")
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Runs `cnf-server` with a soft and hard descriptor limit of `limit` (the server cannot raise
+/// it), logging to a pipe.
+#[cfg(unix)]
+fn cnf_server_with_descriptor_limit(limit: u32, args: &[&str]) -> std::process::Child {
+    let server = cnf_server().get_program().to_owned();
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(server)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash and cnf-server")
+}
+
+#[cfg(unix)]
+#[test]
+fn out_of_descriptors_is_a_summary_line_naming_the_limit_not_a_line_per_request() {
+    use std::io::{BufRead, BufReader};
+
+    let root = std::env::temp_dir().join(format!("cnf-server-fds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 256 * 1024]).unwrap();
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let root_arg = root.to_str().unwrap();
+    let mut child = cnf_server_with_descriptor_limit(
+        48,
+        &["--root", root_arg, "--bind", &server_addr.to_string(), "--shutdown-grace", "0"],
+    );
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let ready = (0..100).any(|_| {
+        let _ = probe.send_to(b"\x00\x01nothing-here\x00octet\x00", server_addr);
+        probe.recv_from(&mut [0u8; 64]).is_ok()
+    });
+    assert!(ready, "cnf-server did not start");
+
+    // 80 reads from 80 addresses that never acknowledge: each transfer holds a socket (and
+    // the file) until it times out, so descriptors run out long before any transfer limit.
+    let attackers: Vec<UdpSocket> = (0..80u8)
+        .map(|i| {
+            let socket = UdpSocket::bind(SocketAddr::from(([127, 0, 3, 10 + i], 0))).unwrap();
+            socket.send_to(b"\x00\x01firmware.sbn\x00octet\x00", server_addr).unwrap();
+            socket
+        })
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut log = Vec::new();
+    let summary = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("turned away") => break Some(line),
+            Ok(line) => log.push(line),
+            Err(_) => break None,
+        }
+    };
+    let summary = summary.unwrap_or_else(|| panic!("no summary line in 15 s: {log:#?}"));
+    assert!(summary.contains("out of file descriptors (limit 48)"), "{summary}");
+    let per_request = log.iter().filter(|l| l.contains("descriptor")).count();
+    assert_eq!(per_request, 0, "one line per request: {log:#?}");
+    drop(attackers);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -922,7 +922,7 @@ impl<'d> Element<'d> {
     #[must_use]
     pub fn parent(&self) -> Option<Element<'d>> {
         let parent = self.data().parent;
-        (parent != NONE).then(|| Element { doc: self.doc, idx: parent as usize })
+        (parent != NONE).then_some(Element { doc: self.doc, idx: parent as usize })
     }
 
     /// Where the start tag is.
@@ -1699,7 +1699,7 @@ mod tests {
     #[test]
     fn the_index_is_small_per_element() {
         // What keeps a large document's index about its own size (see the memory test).
-        assert!(std::mem::size_of::<El>() <= 48);
-        assert!(std::mem::size_of::<Attr>() <= 20);
+        assert!(size_of::<El>() <= 48);
+        assert!(size_of::<Attr>() <= 20);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cnfkit_fs::{Install, PendingFile};
 use cnfkit_resolve::{Answer, BootLog, FsDirectory, Mac, Resolver, SafePath, Transport};
-use cnfkit_tftp::driver::{Handler, Refusal, is_out_of_descriptors};
+use cnfkit_tftp::driver::{Handler, OUT_OF_DESCRIPTORS, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
@@ -156,7 +156,10 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 Err(error) => {
                     label = "unreadable";
                     match Unreadable::of(peer, &text, &error) {
-                        Unreadable::OutOfDescriptors => HttpAnswer::Unavailable,
+                        Unreadable::OutOfDescriptors => {
+                            warn!(%peer, file = %text, limit = open_file_limit(), "out of file descriptors: 503");
+                            HttpAnswer::Unavailable
+                        }
                         Unreadable::Denied => HttpAnswer::Forbidden,
                         Unreadable::Gone => HttpAnswer::NotFound,
                     }
@@ -348,7 +351,9 @@ impl Unreadable {
     /// Classifies `error` and writes the warning.
     fn of(peer: IpAddr, name: &str, error: &std::io::Error) -> Self {
         if is_out_of_descriptors(error) {
-            warn!(%peer, file = %name, %error, limit = open_file_limit(), "out of file descriptors: request left unanswered");
+            // Counted, with the limit, in the TFTP server's summary of requests turned away,
+            // and warned about by HTTP: not a line per request in a storm.
+            debug!(%peer, file = %name, %error, "out of file descriptors");
             return Self::OutOfDescriptors;
         }
         warn!(%peer, file = %name, %error, "cannot open a file the tree has");
@@ -361,7 +366,7 @@ impl Unreadable {
             Self::Denied => {
                 Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned())
             }
-            Self::OutOfDescriptors => Refusal::Unanswered,
+            Self::OutOfDescriptors => Refusal::Unanswered(OUT_OF_DESCRIPTORS),
             Self::Gone => not_found(),
         }
     }
@@ -426,7 +431,10 @@ mod tests {
             Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".into())
         );
         let emfile = std::io::Error::from_raw_os_error(24);
-        assert_eq!(Unreadable::of(peer, "x", &emfile).refusal(), Refusal::Unanswered);
+        assert_eq!(
+            Unreadable::of(peer, "x", &emfile).refusal(),
+            Refusal::Unanswered(OUT_OF_DESCRIPTORS)
+        );
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(Unreadable::of(peer, "x", &gone).refusal(), not_found());
     }

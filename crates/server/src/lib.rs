@@ -30,7 +30,6 @@
 #![deny(missing_docs)]
 
 pub mod demo;
-mod descriptors;
 mod error;
 mod handler;
 pub mod http;
@@ -41,7 +40,7 @@ mod site;
 mod source;
 pub mod tls;
 
-pub use descriptors::{OpenFileLimit, open_file_limit, raise_open_file_limit};
+pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
 pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};

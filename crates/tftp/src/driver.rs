@@ -27,7 +27,12 @@ use crate::{
 };
 
 mod busy_poll;
+mod descriptors;
 mod socket;
+
+pub use descriptors::{
+    OpenFileLimit, is_out_of_descriptors, open_file_limit, raise_open_file_limit,
+};
 
 /// How a [`Handler`] turns a request down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +42,9 @@ pub enum Refusal {
     Error(ErrorCode, String),
     /// Send nothing: the server cannot take the request now (out of file descriptors...). The
     /// client retransmits its request a moment later, where an ERROR would end its attempt
-    /// (a phone reads any ERROR on its config as "not there" and falls back).
-    Unanswered,
+    /// (a phone reads any ERROR on its config as "not there" and falls back). The reason
+    /// is counted in the server's periodic summary of requests turned away.
+    Unanswered(&'static str),
 }
 
 impl From<(ErrorCode, String)> for Refusal {
@@ -196,6 +202,11 @@ struct Admission {
     turned_away: TurnedAway,
 }
 
+/// The reason a request is turned away when the process is out of file descriptors (for a
+/// socket, or for the handler's file: [`Refusal::Unanswered`]); its summary line names the
+/// limit.
+pub const OUT_OF_DESCRIPTORS: &str = "out of file descriptors";
+
 /// Requests turned away, by reason, counted between two summary lines: a flood writes one
 /// line per interval, not one per datagram (each is at debug level).
 #[derive(Default)]
@@ -217,7 +228,15 @@ impl TurnedAway {
         }
         let mut counts: Vec<_> = self.counts.drain().collect();
         counts.sort_unstable();
-        let list = counts.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+        let list = counts
+            .iter()
+            .map(|(r, n)| match (*r, open_file_limit()) {
+                // What an admin raises (`LimitNOFILE=`, `ulimit -n`) when this shows up.
+                (OUT_OF_DESCRIPTORS, Some(limit)) => format!("{r} (limit {limit}) {n}"),
+                _ => format!("{r} {n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         warn!(seconds = Self::INTERVAL.as_secs(), "requests turned away: {list}");
     }
 }
@@ -390,7 +409,9 @@ impl<H: Handler> Server<H> {
         let local = self.transfer_local;
         let transfer = match opened {
             Ok(transfer) => transfer,
-            Err(Refusal::Unanswered) => {
+            Err(Refusal::Unanswered(reason)) => {
+                debug!(parent: &span, reason, "left unanswered");
+                admission.turned_away.count(reason);
                 self.stats.dropped.fetch_add(1, Relaxed);
                 lock(active).release(slot);
                 return;
@@ -415,7 +436,7 @@ impl<H: Handler> Server<H> {
             Ok(socket) => socket,
             Err(e) => {
                 if is_out_of_descriptors(&e) {
-                    admission.turned_away.count("out of file descriptors");
+                    admission.turned_away.count(OUT_OF_DESCRIPTORS);
                     debug!(parent: &span, error = %e, "no socket for the transfer");
                 } else {
                     warn!(parent: &span, error = %e, "no socket for the transfer");
@@ -495,14 +516,6 @@ impl Admission {
         }
         ended
     }
-}
-
-/// Whether `error` is EMFILE or ENFILE: the process or the system is out of file descriptors.
-/// A server turns such requests away unanswered ([`Refusal::Unanswered`]): the client's
-/// retransmission comes when descriptors may be free again.
-#[must_use]
-pub fn is_out_of_descriptors(error: &std::io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(23 | 24))
 }
 
 fn unspecified(peer: SocketAddr) -> IpAddr {

@@ -50,6 +50,14 @@ pub fn open_file_limit() -> Option<u64> {
     }
 }
 
+/// Whether `error` is EMFILE or ENFILE: the process or the system is out of file descriptors.
+/// A server turns such requests away unanswered ([`Refusal::Unanswered`](super::Refusal::Unanswered)): the client's
+/// retransmission comes when descriptors may be free again.
+#[must_use]
+pub fn is_out_of_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(23 | 24))
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
