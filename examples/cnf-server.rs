@@ -19,8 +19,8 @@ use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
 use cnfkit::server::http::{HttpConfig, HttpServer};
 use cnfkit::server::{
-    ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, ProvisioningHandler, Site, SiteOptions,
-    Writes, demo, log_boots, raise_open_file_limit, stop_signal, tls,
+    ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, Presigner, ProvisioningHandler, Site,
+    SiteOptions, Writes, demo, log_boots, raise_open_file_limit, stop_signal, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -276,6 +276,9 @@ async fn serve<D: OpenFile>(
     if let Some(log) = handler.boot_log() {
         tokio::spawn(log_boots(log, Duration::from_millis(500)));
     }
+    // Signed configurations are made before the phones ask, and again within 10 s of a change.
+    let _presigner = Presigner::spawn(handler.clone(), Duration::from_secs(10))
+        .map_err(|e| format!("cannot start pre-signing: {e}"))?;
     let bind = listeners.tftp;
     let tftp = Server::bind(bind, handler.clone(), config)
         .await

@@ -52,6 +52,9 @@ struct Args {
     /// Phones come out of a factory reset (they ask for termNN.default.loads first).
     #[arg(long)]
     factory_reset: bool,
+    /// Phones hold a trust list (ITL/CTL): they ask for their own SEP<MAC>.cnf.xml.sgn.
+    #[arg(long)]
+    trust_list: bool,
     /// Phones booting at once.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
@@ -96,6 +99,7 @@ async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, 
         });
     let mut setup = PhoneSetup::new(mac, &args.model, args.protocol);
     setup.factory_reset = args.factory_reset;
+    setup.has_trust_list = args.trust_list;
     let options = ClientOptions {
         blksize: (!args.no_blksize).then_some(args.blksize),
         windowsize: (args.windowsize > 1).then_some(args.windowsize),

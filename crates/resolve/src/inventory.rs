@@ -422,4 +422,8 @@ impl ConfigGenerator for InventoryGenerator {
     fn default_config(&self) -> Option<Vec<u8>> {
         self.defaults.xml_default().ok()
     }
+
+    fn device_macs(&self) -> Vec<Mac> {
+        self.inventory.phones.keys().copied().collect()
+    }
 }

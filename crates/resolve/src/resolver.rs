@@ -57,6 +57,11 @@ pub trait ConfigGenerator {
     fn device_config(&self, mac: Mac, kind: FileKind) -> Option<Vec<u8>>;
     /// `XMLDefault.cnf.xml` built from the device defaults, or `None` when there are none.
     fn default_config(&self) -> Option<Vec<u8>>;
+    /// The MACs [`ConfigGenerator::device_config`] has a configuration for (what a server
+    /// signs ahead of the phones' requests). None by default.
+    fn device_macs(&self) -> Vec<Mac> {
+        Vec::new()
+    }
 }
 
 /// Signs a configuration for serving as `.sgn`.
@@ -281,6 +286,47 @@ impl<D: Directory> Resolver<D> {
     /// The directory.
     pub fn directory(&self) -> &D {
         &self.dir
+    }
+
+    /// Whether `.sgn` variants are signed on the fly ([`Resolver::with_signer`]).
+    pub fn signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The `.sgn` names this resolver signs on the fly: every `*.cnf.xml` at the top of the
+    /// tree, every generated `SEP<MAC>.cnf.xml` and a rebuilt `XMLDefault.cnf.xml`, each with
+    /// `.sgn` appended, unless the tree holds that signed file itself. Empty without a signer.
+    ///
+    /// A server resolves these ahead of the phones (pre-signing): a signer that keeps what
+    /// it signed then answers the storm from memory.
+    pub fn signable_names(&self) -> Vec<String> {
+        if self.signer.is_none() {
+            return Vec::new();
+        }
+        let mut plain: Vec<String> = self
+            .dir
+            .list("")
+            .into_iter()
+            .filter(|name| name.to_ascii_lowercase().ends_with(".cnf.xml"))
+            .collect();
+        if let Some(generator) = &self.generator {
+            plain.extend(generator.device_macs().iter().map(|mac| format!("SEP{mac}.cnf.xml")));
+            if generator.default_config().is_some() {
+                plain.push("XMLDefault.cnf.xml".to_owned());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        plain
+            .into_iter()
+            .filter(|name| seen.insert(name.to_ascii_lowercase()))
+            .map(|name| format!("{name}.sgn"))
+            .filter(|signed| self.on_disk_name(signed).is_none())
+            .collect()
+    }
+
+    /// The file the tree holds under `name` (exactly or in another case).
+    fn on_disk_name(&self, name: &str) -> Option<Answer> {
+        self.on_disk(&SafePath::new(name.as_bytes()).ok()?)
     }
 
     /// Answers a requested name (the bytes of an RRQ's filename).

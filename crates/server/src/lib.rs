@@ -34,6 +34,7 @@ mod error;
 mod handler;
 pub mod http;
 mod phone;
+mod presign;
 mod shutdown;
 mod signing;
 mod site;
@@ -44,7 +45,8 @@ pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_li
 pub use error::Error;
 pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
+pub use presign::{PresignPass, Presigner, presign};
 pub use shutdown::{StopSignal, stop_signal};
-pub use signing::ConfigSigner;
+pub use signing::{ConfigSigner, SignerStats};
 pub use site::{DefaultsSource, Site, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};
