@@ -156,6 +156,17 @@ fn repack(c: &mut Criterion) {
     });
     group.finish();
 
+    // The key size newer loads are signed with, and SHA-1 next to SHA-512.
+    let (big_key, _) = identity("test-tftp-4096.pem");
+    let mut group = c.benchmark_group("rsa4096");
+    group.bench_function("sign_sha512_16KiB", |b| {
+        b.iter(|| big_key.sign(HashAlgorithm::Sha512, black_box(&message)).unwrap());
+    });
+    group.bench_function("sign_sha1_16KiB", |b| {
+        b.iter(|| big_key.sign(HashAlgorithm::Sha1, black_box(&message)).unwrap());
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("repack");
     group.throughput(Throughput::Bytes(config.len() as u64));
     group.bench_function("enc_sgn_16KiB", |b| {

@@ -9,7 +9,8 @@
 //! - [`ProvisioningHandler`]: the driver's handler (reads through the resolver, writes when
 //!   enabled), with a per-phone [boot log](ProvisioningHandler::with_boot_log).
 //! - [`Site`]: a tree on disk with its inventory, device defaults and signer, loaded from files.
-//! - [`ConfigSigner`]: signs configurations with a TFTP-role key.
+//! - [`ConfigSigner`]: signs configurations with a TFTP-role key, each payload once; the
+//!   [`Presigner`] signs every signable file ahead of the phones.
 //! - [`boot_over_tftp`]: a simulated phone booting against any TFTP server.
 //! - [`demo`]: the embedded demo tree.
 //! - [`stop_signal`] and [`raise_open_file_limit`]: what a server process does at start and

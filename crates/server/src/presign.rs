@@ -6,6 +6,7 @@
 //! file is signed again within one interval. The thread runs at the lowest CPU priority: a
 //! phone's own request, which signs at once on a miss, is never queued behind it.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,22 +27,40 @@ pub struct PresignPass {
     pub elapsed: Duration,
 }
 
-/// Resolves every name `resolver` signs on the fly, once: what [`Presigner`] does at each
-/// interval, for a caller that runs it itself. `stop` is asked between names.
-pub fn presign<D: Directory>(resolver: &Resolver<D>, stop: impl Fn() -> bool) -> PresignPass {
+/// Resolves every name `resolver` signs on the fly, once, on `threads` threads: what
+/// [`Presigner`] does at each interval, for a caller that runs it itself. `stop` is asked
+/// between names.
+pub fn presign<D: Directory + Sync>(
+    resolver: &Resolver<D>,
+    threads: usize,
+    stop: impl Fn() -> bool + Sync,
+) -> PresignPass {
     let started = Instant::now();
-    let (mut names, mut failed) = (0, 0);
-    for name in resolver.signable_names() {
-        if stop() {
-            break;
+    let names = resolver.signable_names();
+    let next = AtomicUsize::new(0);
+    let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let work = || {
+        lower_own_priority();
+        while !stop() {
+            let Some(name) = names.get(next.fetch_add(1, Relaxed)) else { break };
+            done.fetch_add(1, Relaxed);
+            if let Answer::Failed { failure, .. } = resolver.resolve(name.as_bytes()) {
+                failed.fetch_add(1, Relaxed);
+                warn!(file = %name, error = %failure, "pre-signing failed");
+            }
         }
-        names += 1;
-        if let Answer::Failed { failure, .. } = resolver.resolve(name.as_bytes()) {
-            failed += 1;
-            warn!(file = %name, error = %failure, "pre-signing failed");
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.max(1) {
+            s.spawn(work);
         }
+        work();
+    });
+    PresignPass {
+        names: done.into_inner(),
+        failed: failed.into_inner(),
+        elapsed: started.elapsed(),
     }
-    PresignPass { names, failed, elapsed: started.elapsed() }
 }
 
 /// The pre-signing thread; stopped when dropped.
@@ -68,11 +87,13 @@ impl Presigner {
         let flag = Arc::clone(&stopped);
         let thread =
             std::thread::Builder::new().name("cnfkit-presign".into()).spawn(move || {
-                lower_own_priority();
                 let is_stopped = || *flag.0.lock().unwrap_or_else(PoisonError::into_inner);
+                // Every core, at the lowest priority: done soonest while the server is idle,
+                // and out of the phones' way when it is not.
+                let threads = std::thread::available_parallelism().map_or(1, usize::from);
                 let mut first = true;
                 loop {
-                    let pass = presign(handler.resolver(), is_stopped);
+                    let pass = presign(handler.resolver(), threads, is_stopped);
                     if first {
                         info!(
                             configs = pass.names,
@@ -112,7 +133,7 @@ impl Drop for Presigner {
     }
 }
 
-/// Nice 19 for the calling thread (Linux keeps a nice value per thread): on a busy machine
+/// Nice 19 for the calling thread (idempotent) (Linux keeps a nice value per thread): on a busy machine
 /// the phones' requests get the CPU first.
 fn lower_own_priority() {
     #[cfg(target_os = "linux")]
