@@ -89,8 +89,13 @@ struct Args {
     /// transfer runs alone and its client answers that fast (loopback, a fast LAN): lockstep
     /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
     /// core stays busy during such a transfer. Without it, never; 100 is plenty for loopback.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "single_port")]
     busy_poll_us: Option<u32>,
+    /// Answer every transfer from the listening port (for NAT, a Kubernetes Service or a UDP
+    /// load balancer in front of the server, which forward only replies from the port they sent
+    /// to). Without it each transfer answers from a port of its own, as RFC 1350 has it.
+    #[arg(long)]
+    single_port: bool,
     /// On SIGTERM or Ctrl-C, running transfers get this long to finish; the rest are sent an
     /// ERROR ("Server shutting down") and unfinished uploads are discarded.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
@@ -150,6 +155,7 @@ fn run(args: Args) -> Result<(), String> {
             ..Limits::default()
         },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
+        single_port: args.single_port,
         ..ServerConfig::default()
     };
     let grace = Duration::from_secs(args.shutdown_grace);

@@ -328,3 +328,122 @@ fn hostile_requests_are_refused_without_leaking_server_paths() {
     }
     std::fs::remove_file(scratch.path().join("../cnfkit-secret.txt")).ok();
 }
+
+/// Single-port mode (`ServerConfig::single_port`, `cnf-server --single-port`): every answer
+/// comes from the listening port, which real clients take as the server's transfer ID like any
+/// other; lockstep and windowed, every byte arrives.
+#[test]
+fn real_clients_get_every_byte_from_a_single_port_server() {
+    if !require("curl") || !require("atftp") || !require("busybox") || !require_tftpy() {
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
+    let server = serve_with(scratch.path(), false, config);
+    let out = scratch.path().join("out");
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--tftp-blksize", "1468", "-o"])
+        .arg(&out)
+        .arg(format!("tftp://{}/file.bin", server.addr));
+    let mut atftp = Command::new("atftp");
+    atftp
+        .args(["--option", "blksize 1468", "--option", "windowsize 8", "-g", "-r", "file.bin"])
+        .arg("-l")
+        .arg(&out)
+        .args([&host, &port]);
+    let mut busybox = Command::new("busybox");
+    busybox
+        .args(["tftp", "-b", "1468", "-g", "-r", "file.bin", "-l"])
+        .arg(&out)
+        .args([&host, &port]);
+    let script = format!(
+        "import logging,tftpy; logging.disable(logging.CRITICAL); tftpy.TftpClient('{host}', {port}, options={{'blksize': 1468, 'tsize': 0}}).download('file.bin', '{}', timeout=5)",
+        out.display()
+    );
+    let mut tftpy = Command::new("python3");
+    tftpy.args(["-c", &script]);
+    for (what, command) in [
+        ("curl --tftp-blksize 1468 (lockstep)", &mut curl),
+        ("atftp blksize 1468 windowsize 8", &mut atftp),
+        ("busybox tftp -b 1468", &mut busybox),
+        ("tftpy blksize 1468 tsize", &mut tftpy),
+    ] {
+        let _ = std::fs::remove_file(&out);
+        let output = run(command, LIMIT);
+        check(what, &output, &std::fs::read(&out).unwrap_or_default(), &binary);
+    }
+}
+
+/// nginx's UDP stream module, which the test loads.
+const NGINX_STREAM: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// A UDP load balancer in front of the server, as a Kubernetes Service, NAT or a cloud UDP
+/// balancer is: nginx's stream proxy forwards to the client only what comes back from the port
+/// it sent to. Through it, a single-port server serves every byte, and a server answering from
+/// a port per transfer (RFC 1350) serves nothing.
+#[test]
+fn through_a_udp_load_balancer_only_single_port_mode_works() {
+    if !require("curl") || !require("nginx") {
+        return;
+    }
+    if !std::path::Path::new(NGINX_STREAM).exists() {
+        assert!(
+            !support::under_ci(),
+            "{NGINX_STREAM} is missing under CI=true: run peers/install.sh"
+        );
+        eprintln!("skipped: {NGINX_STREAM} is missing (Debian: libnginx-mod-stream)");
+        return;
+    }
+    let (scratch, binary, _) = tree();
+    for single_port in [true, false] {
+        let config = ServerConfig { single_port, ..ServerConfig::default() };
+        let server = serve_with(scratch.path(), false, config);
+        let balancer = SocketAddr::from(([127, 0, 0, 1], support::free_udp_port()));
+        let dir = scratch.path().join(format!("nginx-{single_port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "load_module {NGINX_STREAM};\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nstream {{\n  server {{\n    listen {balancer} udp;\n    proxy_pass {};\n    proxy_timeout 5s;\n  }}\n}}\n",
+                server.addr,
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut nginx = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx");
+        let started = std::time::Instant::now();
+        while !dir.join("nginx.pid").exists() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let out = dir.join("out");
+        let output = run(
+            Command::new("curl")
+                .args(["-sS", "--max-time", "8", "--tftp-blksize", "1468", "-o"])
+                .arg(&out)
+                .arg(format!("tftp://{balancer}/file.bin")),
+            LIMIT,
+        );
+        let _ = nginx.kill();
+        let _ = nginx.wait();
+        let got = std::fs::read(&out).unwrap_or_default();
+        if single_port {
+            check("curl through nginx, single-port server", &output, &got, &binary);
+        } else {
+            assert!(
+                !output.status.success() && got.len() < binary.len(),
+                "a port per transfer passed a UDP load balancer: {} bytes",
+                got.len()
+            );
+        }
+    }
+}

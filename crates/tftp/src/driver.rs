@@ -20,7 +20,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::busy_poll::{BusyPoll, Poller};
-use self::socket::TransferSocket;
+use self::socket::{Routes, SharedPort, TransferSocket};
 use crate::{
     ClientOptions, DataSink, DataSource, Direction, DropReason, Endpoint, Event, Incoming, Limits,
     Outcome, Policy, Received, SlotId, Source, Summary, Transfer, TransferIds,
@@ -126,6 +126,16 @@ pub struct ServerConfig {
     /// server is slowed down. Ignored (with a warning) on a current-thread runtime, where
     /// polling would hold up every other task.
     pub busy_poll: Option<Duration>,
+    /// Single-port mode: every transfer is answered from the listening port, and the
+    /// datagrams its peer sends there are handed to it by the peer's address and port
+    /// (`false`, the default: each transfer from a port of its own, as RFC 1350 has it).
+    ///
+    /// This is what NAT, a Kubernetes Service or a UDP load balancer in front of the server
+    /// needs: they forward what comes back to the port they sent to, and drop a reply from any
+    /// other port. Clients see nothing unusual (a transfer ID is whatever port answers). Two
+    /// clients behind one address are told apart by their ports. Busy-polling is off in this
+    /// mode; each datagram costs a hand-over from the receive loop to its transfer.
+    pub single_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +145,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             max_socket_buffer: 4 << 20,
             busy_poll: None,
+            single_port: false,
         }
     }
 }
@@ -163,7 +174,9 @@ pub struct ServerStats {
 
 /// A TFTP server on tokio.
 pub struct Server<H> {
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
+    /// Single-port mode's routes to running transfers.
+    routes: Option<Routes>,
     /// The address transfer sockets bind to (the listening IP, port 0), taken once.
     transfer_local: SocketAddr,
     handler: Arc<H>,
@@ -261,14 +274,18 @@ impl<H: Handler> Server<H> {
         let transfer_local = SocketAddr::new(socket.local_addr()?.ip(), 0);
         let stats = Arc::<ServerStats>::default();
         let flavor = tokio::runtime::Handle::current().runtime_flavor();
-        let budget = busy_poll::effective_budget(config.busy_poll, flavor);
-        if config.busy_poll.is_some() && budget.is_none() {
+        let budget =
+            busy_poll::effective_budget(config.busy_poll, flavor).filter(|_| !config.single_port);
+        if config.busy_poll.is_some() && config.single_port {
+            warn!("busy-poll does not work in single-port mode: off");
+        } else if config.busy_poll.is_some() && budget.is_none() {
             warn!(
                 "busy-poll needs a multi-threaded runtime (it would hold up every other task): off"
             );
         }
         Ok(Self {
-            socket,
+            socket: Arc::new(socket),
+            routes: config.single_port.then(Routes::default),
             transfer_local,
             handler: Arc::new(handler),
             busy_poll: budget.map(|budget| BusyPoll::new(budget, stats.clone())),
@@ -327,7 +344,9 @@ impl<H: Handler> Server<H> {
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
                         Err(e) => return Err(e),
                     };
-                    self.on_request(&buf[..n], peer, &active, &mut admission).await;
+                    if !self.routed(&buf[..n], peer) {
+                        self.on_request(&buf[..n], peer, &active, &mut admission).await;
+                    }
                 }
                 Some(ended) = admission.tasks.join_next(), if !admission.tasks.is_empty() => {
                     admission.ended(ended);
@@ -352,6 +371,23 @@ impl<H: Handler> Server<H> {
         while admission.tasks.join_next().await.is_some() {}
         info!(finished, stopped, aborted, "stopped");
         Ok(())
+    }
+
+    /// Single-port mode: hands a transfer's datagram (DATA, ACK, ERROR, OACK) to the transfer
+    /// of the address and port it came from. Such a datagram from a peer without a transfer
+    /// (a late duplicate, a forged source) is dropped without an answer, which could otherwise
+    /// be reflected at a victim. Requests go on to the endpoint.
+    fn routed(&self, datagram: &[u8], peer: SocketAddr) -> bool {
+        let Some(routes) = &self.routes else { return false };
+        if !matches!(datagram, [0, 3..=6, ..]) {
+            return false;
+        }
+        let inbox = socket::lock(routes).get(&peer).cloned();
+        if let Some(inbox) = inbox {
+            // A full inbox drops the datagram: its transfer is behind, the peer retransmits.
+            let _ = inbox.try_send(datagram.to_vec());
+        }
+        true
     }
 
     async fn on_request(
@@ -424,15 +460,27 @@ impl<H: Handler> Server<H> {
                 } else {
                     info!(parent: &span, %code, "refused");
                 }
-                // The ERROR goes from a TID of its own, as RFC 1350 answers every request.
-                if let Err(e) = send_once(local, peer, &incoming.refuse(code, &message)) {
+                // The ERROR goes from a TID of its own, as RFC 1350 answers every request
+                // (from the listening port in single-port mode).
+                let refusal = incoming.refuse(code, &message);
+                let sent = match self.routes {
+                    Some(_) => self.socket.send_to(&refusal, peer).await.map(|_| ()),
+                    None => send_once(local, peer, &refusal),
+                };
+                if let Err(e) = sent {
                     debug!(parent: &span, error = %e, "refusal not sent");
                 }
                 lock(active).release(slot);
                 return;
             }
         };
-        let socket = match transfer_socket(local, &transfer, self.config.max_socket_buffer) {
+        let socket = match &self.routes {
+            Some(routes) => {
+                Ok(TransferSocket::shared(SharedPort::new(self.socket.clone(), peer, routes)))
+            }
+            None => transfer_socket(local, &transfer, self.config.max_socket_buffer),
+        };
+        let socket = match socket {
             Ok(socket) => socket,
             Err(e) => {
                 if is_out_of_descriptors(&e) {
@@ -633,7 +681,7 @@ async fn event_loop(
         let received = match received {
             Some(received) => received,
             None => tokio::select! {
-                received = socket.registered()?.recv_from(&mut input) => match received {
+                received = socket.recv_from(&mut input) => match received {
                     Ok(received) => received,
                     // ICMP port unreachable from an earlier send surfaces here on some systems.
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,

@@ -420,3 +420,80 @@ async fn requests_over_the_per_peer_limit_are_dropped_and_retried_by_the_client(
         "the second request waited its turn"
     );
 }
+
+async fn recv(socket: &tokio::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    buf.truncate(n);
+    (buf, from)
+}
+
+/// Single-port mode (`ServerConfig::single_port`), as a client behind NAT sees it: the OACK and
+/// every DATA come from the listening port, and two clients on one address, told apart only by
+/// their ports, each get their own file block by block, interleaved, never the other's.
+#[tokio::test]
+async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_address_apart() {
+    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
+    let (addr, stored, _stop, stats) = start_with(config).await;
+    let a = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    a.send_to(b"\x00\x01big.bin\x00octet\x00blksize\x001024\x00", addr).await.unwrap();
+    b.send_to(b"\x00\x01small.txt\x00octet\x00", addr).await.unwrap();
+    // `a` negotiated: an OACK first, from the listening port (RFC 2347 section 4).
+    let (oack, from) = recv(&a).await;
+    assert_eq!(from, addr);
+    assert_eq!(&oack[..2], &[0, 6]);
+    // `b` asked for no option: DATA 1 at once, from the listening port too.
+    let (data, from) = recv(&b).await;
+    assert_eq!((from, &data[..]), (addr, &b"\x00\x03\x00\x01hello\n"[..]));
+
+    // Interleaved: a's blocks while b finishes, each ACK sent to the listening port.
+    a.send_to(&[0, 4, 0, 0], addr).await.unwrap();
+    b.send_to(&[0, 4, 0, 1], addr).await.unwrap();
+    let big = expected_big();
+    let mut got = Vec::new();
+    for block in 1..=5u16 {
+        let (data, from) = recv(&a).await;
+        assert_eq!(from, addr);
+        let [hi, lo] = block.to_be_bytes();
+        assert_eq!(&data[..4], &[0, 3, hi, lo]);
+        got.extend_from_slice(&data[4..]);
+        a.send_to(&[0, 4, hi, lo], addr).await.unwrap();
+    }
+    assert_eq!(got, big[..5 * 1024]);
+    // b's transfer is over: nothing more comes to it.
+    let mut buf = [0u8; 64];
+    let quiet = tokio::time::timeout(Duration::from_millis(300), b.recv_from(&mut buf)).await;
+    assert!(quiet.is_err(), "b received {quiet:?}");
+
+    // A datagram of a transfer that does not exist gets no answer (nothing to reflect).
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    stranger.send_to(&[0, 4, 0, 1], addr).await.unwrap();
+    let quiet =
+        tokio::time::timeout(Duration::from_millis(300), stranger.recv_from(&mut buf)).await;
+    assert!(quiet.is_err(), "a stranger's ACK was answered");
+
+    // The rest through the driver's own client, and an upload, all on the one port.
+    a.send_to(b"\x00\x05\x00\x00done\x00", addr).await.unwrap();
+    get_big(
+        addr,
+        ClientOptions { blksize: Some(1468), windowsize: Some(8), ..ClientOptions::default() },
+    )
+    .await;
+    let data = b"uploaded through one port".repeat(200);
+    driver::put(
+        addr,
+        b"up.bin",
+        ClientOptions::default(),
+        Box::new(data.clone()),
+        Policy::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.contents(), data);
+    assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+}
