@@ -18,6 +18,8 @@ children are not counted).
 The loss runs put benches/udp-loss-proxy.py (seeded) between phones and server, dropping the
 given fraction of datagrams in both directions.
 
+`--servers single-port` is cnf-server with `--single-port` (every transfer from port 69).
+
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
@@ -88,11 +90,12 @@ def build_tree(phones, images):
 class Server:
     def __init__(self, name, root, baseline=None):
         self.name = name
-        if name in ("cnf-server", "baseline"):
+        if name in ("cnf-server", "single-port", "baseline"):
             self.port = free_port()
             self.addr = "127.0.0.1:%d" % self.port
-            binary = CNF_SERVER if name == "cnf-server" else baseline
-            self.proc = subprocess.Popen([binary, "--root", root, "--bind", self.addr],
+            binary = baseline if name == "baseline" else CNF_SERVER
+            extra = ["--single-port"] if name == "single-port" else []
+            self.proc = subprocess.Popen([binary, "--root", root, "--bind", self.addr] + extra,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.pid = self.proc.pid
             time.sleep(0.3)
@@ -187,7 +190,7 @@ def table(title, results, servers):
                 print("  %-10s %8.0f / %8.0f / %6.0f" % (name, med([r["from_server"] for r in ok]),
                                                         med([r["from_phones"] for r in ok]), med([r["dropped"] for r in ok])))
     ours = [r for r in results.get("cnf-server", []) if r]
-    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in ("cnf-server", "baseline")}
+    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in ("cnf-server", "single-port", "baseline")}
     peers = {n: v for n, v in peers.items() if v}
     if ours and peers:
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99")]:
