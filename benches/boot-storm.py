@@ -23,6 +23,7 @@ given fraction of datagrams in both directions.
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
+from benchlib import cpu_seconds, free_port, mac
 import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,20 +35,7 @@ CNF_SERVER = os.path.join(BIN, "cnf-server")
 PHONE_SIM = os.path.join(BIN, "phone-sim")
 OLD_LOAD, NEW_LOAD = "SCCP42.8-5-4S", "SCCP42.9-4-2SR3-1S"
 DNSMASQ_ADDR = "127.0.0.77"
-TICK = os.sysconf("SC_CLK_TCK")
 
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def mac(i):
-    b = i.to_bytes(4, "big")
-    return "001122%02X%02X%02X" % (0x33 ^ b[1], b[2], b[3])
 
 
 def write(root, name, data):
@@ -109,9 +97,7 @@ class Server:
             self.addr = DNSMASQ_ADDR + ":69" if name == "dnsmasq" else "127.0.0.1:" + where
 
     def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15]) / TICK
+        return cpu_seconds(self.pid)
 
     def reset_peak(self):
         try:

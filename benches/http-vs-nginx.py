@@ -20,6 +20,7 @@ the firmware's MD5 once per server.
 
 Needs nginx and curl (sudo bash peers/install.sh). Every process is stopped at the end.
 """
+import benchlib
 import argparse, hashlib, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,11 +33,7 @@ REQUESTS = 10_000
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return benchlib.free_port(socket.SOCK_STREAM)
 
 
 def wait_listening(port, limit=5.0):

@@ -14,6 +14,7 @@ With --baseline the older build runs the same scenario, runs interleaved.
 
 Needs: `cargo build --release --example cnf-server --example phone-sim`, openssl.
 """
+from benchlib import cpu_seconds, free_port, mac
 import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,20 +22,7 @@ BIN = os.path.join(os.path.dirname(HERE), "target", "release", "examples")
 CNF_SERVER = os.path.join(BIN, "cnf-server")
 PHONE_SIM = os.path.join(BIN, "phone-sim")
 LOAD = "SIP78xx.14-2-1-0001-14"
-TICK = os.sysconf("SC_CLK_TCK")
 
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def mac(i):
-    # phone-sim's MACs: 00:11:22:33:00:00 upwards.
-    return "%012X" % (0x001122330000 + i)
 
 
 def build_tree(phones):
@@ -51,12 +39,6 @@ def build_tree(phones):
     with open(os.path.join(root, "XMLDefault.cnf.xml"), "w") as f:
         f.write("<Default>\n  <loadInformation>%s</loadInformation>\n</Default>\n" % LOAD)
     return root
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
 
 
 def storm(addr, args, trust_list):

@@ -14,6 +14,7 @@ socket instead of sleeping while a transfer runs alone) and gets a column and a 
 Needs the peers (sudo bash peers/install.sh) and, for cnf-server,
 `cargo build --release --example cnf-server`. Loopback only; every process is stopped at the end.
 """
+from benchlib import free_port
 import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,13 +22,6 @@ REPO = os.path.dirname(HERE)
 SERVE = os.path.join(REPO, "peers", "serve.sh")
 CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
 POLLING = "cnf-server (busy-poll)"
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 def start(name, root, busy_poll_us):
     port = free_port()

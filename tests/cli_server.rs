@@ -45,6 +45,28 @@ fn a_root_that_does_not_exist_is_exit_2_naming_it() {
     assert!(stderr.contains("/nonexistent/tftpboot"), "{stderr}");
 }
 
+/// A tree of `XMLDefault.cnf.xml` and a 256 KiB `firmware.sbn`, and a free port to serve it on.
+fn firmware_tree(name: &str) -> (std::path::PathBuf, SocketAddr) {
+    let root = std::env::temp_dir().join(format!("cnf-server-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
+    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 256 * 1024]).unwrap();
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    (root, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Asks for a missing file until the server answers (10 s at most).
+fn wait_until_it_answers(server_addr: SocketAddr) {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let ready = (0..100).any(|_| {
+        let _ = probe.send_to(b"\x00\x01nothing-here\x00octet\x00", server_addr);
+        probe.recv_from(&mut [0u8; 64]).is_ok()
+    });
+    assert!(ready, "cnf-server did not start");
+}
+
 /// Reads datagrams until an ERROR arrives (its code and message) or `limit` passes.
 fn wait_for_error(socket: &UdpSocket, limit: Duration) -> Option<(u16, String)> {
     let deadline = Instant::now() + limit;
@@ -63,13 +85,7 @@ fn wait_for_error(socket: &UdpSocket, limit: Duration) -> Option<(u16, String)> 
 #[cfg(unix)]
 #[test]
 fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
-    let root = std::env::temp_dir().join(format!("cnf-server-term-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
-    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 256 * 1024]).unwrap();
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (root, server_addr) = firmware_tree("term");
     let mut child = cnf_server()
         .arg("--root")
         .arg(&root)
@@ -79,13 +95,7 @@ fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
         .spawn()
         .expect("cnf-server is built");
     // Ready once it answers.
-    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-    probe.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let ready = (0..100).any(|_| {
-        let _ = probe.send_to(b"\x00\x01nothing-here\x00octet\x00", server_addr);
-        probe.recv_from(&mut [0u8; 64]).is_ok()
-    });
-    assert!(ready, "cnf-server did not start");
+    wait_until_it_answers(server_addr);
 
     // Four reads that acknowledge their first block and stall, and one upload in progress.
     let mut clients = Vec::new();
@@ -157,13 +167,7 @@ fn cnf_server_with_descriptor_limit(limit: u32, args: &[&str]) -> std::process::
 fn out_of_descriptors_is_a_summary_line_naming_the_limit_not_a_line_per_request() {
     use std::io::{BufRead, BufReader};
 
-    let root = std::env::temp_dir().join(format!("cnf-server-fds-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
-    std::fs::write(root.join("firmware.sbn"), vec![0x5a; 256 * 1024]).unwrap();
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (root, server_addr) = firmware_tree("fds");
     let root_arg = root.to_str().unwrap();
     let mut child = cnf_server_with_descriptor_limit(
         48,
@@ -178,13 +182,7 @@ fn out_of_descriptors_is_a_summary_line_naming_the_limit_not_a_line_per_request(
             }
         }
     });
-    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-    probe.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let ready = (0..100).any(|_| {
-        let _ = probe.send_to(b"\x00\x01nothing-here\x00octet\x00", server_addr);
-        probe.recv_from(&mut [0u8; 64]).is_ok()
-    });
-    assert!(ready, "cnf-server did not start");
+    wait_until_it_answers(server_addr);
 
     // 80 reads from 80 addresses that never acknowledge: each transfer holds a socket (and
     // the file) until it times out, so descriptors run out long before any transfer limit.
