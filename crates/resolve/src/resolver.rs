@@ -294,8 +294,10 @@ impl<D: Directory> Resolver<D> {
     }
 
     /// The `.sgn` names this resolver signs on the fly: every `*.cnf.xml` at the top of the
-    /// tree, every generated `SEP<MAC>.cnf.xml` and a rebuilt `XMLDefault.cnf.xml`, each with
-    /// `.sgn` appended, unless the tree holds that signed file itself. Empty without a signer.
+    /// tree and every generated `SEP<MAC>.cnf.xml`, each with `.sgn` appended, unless the tree
+    /// holds that signed file itself. Empty without a signer. A missing `XMLDefault.cnf.xml` is
+    /// not among them: resolving it would rebuild it and write it back, which is left to the
+    /// first phone that asks.
     ///
     /// A server resolves these ahead of the phones (pre-signing): a signer that keeps what
     /// it signed then answers the storm from memory.
@@ -311,9 +313,6 @@ impl<D: Directory> Resolver<D> {
             .collect();
         if let Some(generator) = &self.generator {
             plain.extend(generator.device_macs().iter().map(|mac| format!("SEP{mac}.cnf.xml")));
-            if generator.default_config().is_some() {
-                plain.push("XMLDefault.cnf.xml".to_owned());
-            }
         }
         let mut seen = std::collections::HashSet::new();
         plain

@@ -109,3 +109,22 @@ fn a_resolver_without_a_signer_starts_no_presigner() {
     assert!(Presigner::spawn(handler, Duration::from_secs(1)).unwrap().is_none());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn pre_signing_leaves_the_rebuild_of_a_missing_xml_default_to_the_first_phone() {
+    let root = tree("old", 1);
+    std::fs::remove_file(root.join("XMLDefault.cnf.xml")).unwrap();
+    let old = cnfkit_resolve::DeviceDefaults::with_call_manager("10.1.2.3").xml_default().unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml.old"), old).unwrap();
+    let site =
+        Site::load(SiteOptions { signer: Some(signer()), ..SiteOptions::new(&root) }).unwrap();
+    let names = site.resolver.signable_names();
+    assert!(!names.iter().any(|n| n.starts_with("XMLDefault")), "{names:?}");
+    let pass = cnfkit_server::presign(&site.resolver, 2, || false);
+    assert_eq!((pass.names, pass.failed), (1, 0));
+    assert!(!root.join("XMLDefault.cnf.xml").exists(), "written back before any phone asked");
+    // The first phone to ask gets it rebuilt and signed.
+    signed_payload(&site.resolver.resolve(b"XMLDefault.cnf.xml.sgn"));
+    assert!(root.join("XMLDefault.cnf.xml").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
