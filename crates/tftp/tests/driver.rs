@@ -93,19 +93,17 @@ async fn get_and_put_over_loopback_lockstep_and_windowed() {
             assert_eq!(last.unwrap().total, Some(3_000_000));
         }
     }
-    let data = b"uploaded bytes".repeat(1000);
-    driver::put(
-        addr,
-        b"up.bin",
-        ClientOptions::default(),
-        Box::new(data.clone()),
-        Policy::default(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(stored.contents(), data);
+    put_up_bin(addr, &stored, b"uploaded bytes".repeat(1000)).await;
     assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 5);
+}
+
+/// Uploads `data` as `up.bin` with the default options; the server's sink holds it whole.
+async fn put_up_bin(addr: SocketAddr, stored: &SharedBuffer, data: Vec<u8>) {
+    let upload = Box::new(data.clone());
+    driver::put(addr, b"up.bin", ClientOptions::default(), upload, Policy::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(stored.contents(), data);
 }
 
 async fn get_big(addr: SocketAddr, options: ClientOptions) {
@@ -483,17 +481,6 @@ async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_
         ClientOptions { blksize: Some(1468), windowsize: Some(8), ..ClientOptions::default() },
     )
     .await;
-    let data = b"uploaded through one port".repeat(200);
-    driver::put(
-        addr,
-        b"up.bin",
-        ClientOptions::default(),
-        Box::new(data.clone()),
-        Policy::default(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(stored.contents(), data);
+    put_up_bin(addr, &stored, b"uploaded through one port".repeat(200)).await;
     assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
 }
