@@ -36,6 +36,7 @@ mod handler;
 pub mod http;
 mod phone;
 mod presign;
+pub mod registry;
 mod shutdown;
 mod signing;
 mod site;

@@ -1,0 +1,1135 @@
+//! Which phones booted: one record per phone, keyed by MAC, with every request it made, the
+//! configuration and load it got, and a state an admin can act on (booted, fell back to the
+//! default, fetching firmware, stuck and why, failed).
+//!
+//! Pure logic with the clock passed in, like [`BootLog`](cnfkit_resolve::BootLog): the server
+//! [`records`](Registry::record) each request as it answers it, reports each TFTP transfer's
+//! end ([`Registry::transfer_ended`]), and calls [`Registry::tick`] from a timer so that quiet
+//! phones settle into a final state.
+//!
+//! Phones behind one address (a branch office behind NAT) are told apart by the MAC in the
+//! names they ask for. A request that names no MAC (`XMLDefault.cnf.xml`, a `.loads` manifest,
+//! a firmware image) is given to the phone of that address that is at that step of its boot:
+//! the one that missed its own configuration asks for the default next, the one that got a
+//! configuration asks for its manifest, and images go round the phones fetching firmware. When
+//! the phones of an address move in step, as a storm's do, this attribution is exact in count;
+//! which of two identical phones got which image is not knowable from the wire and does not
+//! matter to the admin.
+//!
+//! Memory is bounded: at most [`RegistryLimits::max_phones`] records (the least recently seen
+//! tenth is dropped when full), each keeping its last [`RegistryLimits::requests_per_phone`]
+//! requests, and records unseen for [`RegistryLimits::max_age`] are dropped by [`Registry::tick`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use cnfkit_resolve::{FileKind, LoadName, Mac, Recognised, Transport};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch: the registry's clock, passed in.
+pub type Millis = u64;
+
+/// What the server answered to one request, as the registry and the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AnswerKind {
+    /// The file, under the name asked for.
+    Exact,
+    /// The file, under the same name in another letter case.
+    OtherCase,
+    /// A per-device configuration generated from the inventory.
+    Generated,
+    /// `XMLDefault.cnf.xml` rebuilt from the device defaults.
+    Default,
+    /// Signed on the fly.
+    Signed,
+    /// File not found.
+    NotFound,
+    /// A name that could leave the tree, or a file that cannot be read.
+    Refused,
+    /// The server could not answer (a signing or read failure; the phone was told "not found").
+    Failed,
+}
+
+impl AnswerKind {
+    /// Every kind, in the order the metrics list them.
+    pub const ALL: [Self; 8] = [
+        Self::Exact,
+        Self::OtherCase,
+        Self::Generated,
+        Self::Default,
+        Self::Signed,
+        Self::NotFound,
+        Self::Refused,
+        Self::Failed,
+    ];
+
+    /// From a resolver answer's [label](cnfkit_resolve::Answer::label) (and the handler's
+    /// `unreadable`).
+    #[must_use]
+    pub fn from_label(label: &str) -> Self {
+        match label {
+            "exact" => Self::Exact,
+            "case-insensitive" => Self::OtherCase,
+            "inventory" => Self::Generated,
+            "rebuilt" => Self::Default,
+            "signed" => Self::Signed,
+            "not-found" => Self::NotFound,
+            "refused" | "unreadable" => Self::Refused,
+            _ => Self::Failed,
+        }
+    }
+
+    /// The kebab-case name (`not-found`), as in JSON and metric labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::OtherCase => "other-case",
+            Self::Generated => "generated",
+            Self::Default => "default",
+            Self::Signed => "signed",
+            Self::NotFound => "not-found",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the phone got a file.
+    #[must_use]
+    pub const fn served(self) -> bool {
+        !matches!(self, Self::NotFound | Self::Refused | Self::Failed)
+    }
+}
+
+impl fmt::Display for AnswerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The class of a requested file, for metrics (a label with few values, unlike the name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileClass {
+    /// `SEP<MAC>.cnf.xml[.sgn]`, `SIP<MAC>.cnf`.
+    OwnConfig,
+    /// `XMLDefault.cnf.xml`, `SIPDefault.cnf`, `SEDDefault.cnf`.
+    DefaultConfig,
+    /// CTL and ITL files.
+    TrustList,
+    /// `.loads` manifests and `OS79XX.TXT`.
+    Manifest,
+    /// Firmware images.
+    Firmware,
+    /// Anything else (ring lists, locales, dial plans).
+    Other,
+}
+
+impl FileClass {
+    /// The class of a file kind.
+    #[must_use]
+    pub const fn of(kind: FileKind) -> Self {
+        match kind {
+            FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig => Self::OwnConfig,
+            FileKind::XmlDefault(_) | FileKind::SipDefault | FileKind::SedDefault => {
+                Self::DefaultConfig
+            }
+            FileKind::DeviceCtl | FileKind::DeviceItl | FileKind::ItlFile | FileKind::CtlFile => {
+                Self::TrustList
+            }
+            FileKind::Os79xx | FileKind::TermDefaultLoads { .. } | FileKind::Loads => {
+                Self::Manifest
+            }
+            FileKind::FirmwareImage => Self::Firmware,
+            _ => Self::Other,
+        }
+    }
+
+    /// The snake-case name, as in metric labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OwnConfig => "own_config",
+            Self::DefaultConfig => "default_config",
+            Self::TrustList => "trust_list",
+            Self::Manifest => "manifest",
+            Self::Firmware => "firmware",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Which configuration a phone ended up with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigUsed {
+    /// The name it asked for.
+    pub name: String,
+    /// Where it came from.
+    pub source: ConfigSource,
+}
+
+/// Where a phone's configuration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigSource {
+    /// Its own file in the tree.
+    Own,
+    /// Generated for it from the inventory.
+    Generated,
+    /// Its own file was missing: it fell back to the default configuration.
+    Default,
+}
+
+/// Where a phone is in its boot, or why it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "kebab-case")]
+pub enum PhoneState {
+    /// Asking for files now.
+    Booting,
+    /// Got its own (or its generated) configuration, and the firmware it asked for.
+    Booted,
+    /// Got only the default configuration: its own file is missing.
+    FellBack,
+    /// Downloading firmware images now.
+    FetchingFirmware,
+    /// Cannot finish its boot; the reason names the file to fix.
+    Stuck(String),
+    /// Got no configuration, or a transfer it needed failed.
+    Failed(String),
+}
+
+impl PhoneState {
+    /// The kebab-case name (`fetching-firmware`).
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Booting => "booting",
+            Self::Booted => "booted",
+            Self::FellBack => "fell-back",
+            Self::FetchingFirmware => "fetching-firmware",
+            Self::Stuck(_) => "stuck",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// Whether the phone is still asking for files (its state may change with time alone).
+    #[must_use]
+    pub const fn is_active(&self) -> bool {
+        matches!(self, Self::Booting | Self::FetchingFirmware)
+    }
+}
+
+impl fmt::Display for PhoneState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stuck(why) | Self::Failed(why) => write!(f, "{}: {why}", self.as_str()),
+            _ => f.write_str(self.as_str()),
+        }
+    }
+}
+
+/// What identifies a record: the phone's MAC, or its address until it names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PhoneKey {
+    /// Seen in a file name or a User-Agent.
+    Mac(Mac),
+    /// Only the address is known so far.
+    Address(IpAddr),
+}
+
+impl fmt::Display for PhoneKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mac(mac) => write!(f, "{mac}"),
+            Self::Address(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// One request a phone made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEntry {
+    /// When it arrived.
+    pub at: Millis,
+    /// The name asked for.
+    pub name: String,
+    /// What it got.
+    pub answer: AnswerKind,
+    /// How it came.
+    #[serde(with = "transport_text")]
+    pub transport: Transport,
+    /// Payload bytes sent (0 until a TFTP transfer ends).
+    pub bytes: u64,
+    /// How long the transfer took.
+    pub duration_ms: u64,
+    /// Datagrams the server sent again.
+    pub retransmits: u64,
+    /// `None` while the transfer runs (or when nothing was sent); then whether it completed.
+    pub completed: Option<bool>,
+}
+
+/// Everything known about one phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phone {
+    /// Its MAC, once a request named it.
+    #[serde(with = "mac_text")]
+    pub mac: Option<Mac>,
+    /// The address of its last request.
+    pub address: IpAddr,
+    /// Its model, when a client said (a Multiplatform phone's User-Agent).
+    pub model: Option<String>,
+    /// The firmware family of the load it asked for (`SCCP42`, `sip88xx`).
+    pub family: Option<String>,
+    /// First request ever seen.
+    pub first_seen: Millis,
+    /// Last request.
+    pub last_seen: Millis,
+    /// How its last request came.
+    #[serde(with = "transport_text")]
+    pub transport: Transport,
+    /// Boots seen (a boot starts with a trust list or configuration request after a
+    /// configuration was served).
+    pub boots: u32,
+    /// The last requests, oldest first.
+    pub requests: VecDeque<RequestEntry>,
+    /// Requests no longer kept.
+    pub dropped_requests: u64,
+    /// The configuration of its current boot.
+    pub config: Option<ConfigUsed>,
+    /// The load it went for (its manifest's name without `.loads`).
+    pub load: Option<String>,
+    /// Its state.
+    #[serde(flatten)]
+    pub state: PhoneState,
+    /// What the current boot found missing or failed, for the state.
+    #[serde(default, skip_serializing_if = "BootFacts::is_empty")]
+    facts: BootFacts,
+}
+
+/// What went wrong in a phone's current boot, and how its boots repeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct BootFacts {
+    /// A manifest the phone asked for that the server does not have.
+    missing_manifest: Option<String>,
+    /// A firmware image the phone asked for that the server does not have.
+    missing_image: Option<String>,
+    /// The last transfer that failed, and why.
+    failed_transfer: Option<String>,
+    /// Own and default configuration names that were not found.
+    config_misses: Vec<String>,
+    /// Whether the phone's manifest was served (it fetches images next).
+    manifest_served: bool,
+    /// Fingerprint of this boot's requests (name and answer), to see a repeat.
+    signature: u64,
+    /// The previous boot's.
+    previous_signature: u64,
+    /// When this boot started.
+    boot_started: Millis,
+    /// Consecutive finished boots with the same requests and answers, each soon after the
+    /// last, ending with the previous boot (0 before the second boot).
+    run: u32,
+}
+
+impl BootFacts {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The registry's bounds and timing.
+#[derive(Debug, Clone)]
+pub struct RegistryLimits {
+    /// Records kept (default 100 000).
+    pub max_phones: usize,
+    /// Requests kept per phone (default 32).
+    pub requests_per_phone: usize,
+    /// A record unseen this long is dropped (default 30 days).
+    pub max_age: Duration,
+    /// A phone quiet this long has finished its boot (default 10 s).
+    pub quiet: Duration,
+    /// Boots with the same requests and answers, each within [`Self::repeat_window`] of the
+    /// previous, before the phone is stuck repeating itself (default 3).
+    pub repeats_stuck: u32,
+    /// See [`Self::repeats_stuck`] (default 10 minutes).
+    pub repeat_window: Duration,
+}
+
+impl Default for RegistryLimits {
+    fn default() -> Self {
+        Self {
+            max_phones: 100_000,
+            requests_per_phone: 32,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            quiet: Duration::from_secs(10),
+            repeats_stuck: 3,
+            repeat_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// One request, as the server saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSeen<'a> {
+    /// The client's address and port.
+    pub peer: SocketAddr,
+    /// The name asked for.
+    pub name: &'a str,
+    /// What it got.
+    pub answer: AnswerKind,
+    /// How it came.
+    pub transport: Transport,
+    /// A MAC the client gave outside the name (a Multiplatform phone's User-Agent).
+    pub mac: Option<Mac>,
+    /// A model the client gave (User-Agent).
+    pub model: Option<&'a str>,
+    /// Bytes sent, when known at once (HTTP); a TFTP transfer reports them when it ends.
+    pub bytes: Option<u64>,
+}
+
+/// What changed with one call, for a live feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// The phone.
+    pub key: PhoneKey,
+    /// Its new state.
+    pub state: PhoneState,
+}
+
+/// Per address: the phones seen there and which of them waits for which MAC-less file.
+#[derive(Debug, Default)]
+struct AddressPhones {
+    /// Records last seen at this address.
+    phones: usize,
+    /// The phone whose request came last.
+    last: Option<PhoneKey>,
+    /// Phones that asked for their own CTL/ITL and will ask for the cluster's.
+    awaiting_trust: VecDeque<(PhoneKey, u32)>,
+    /// Phones that missed their own configuration (they ask for the default next).
+    awaiting_default: VecDeque<(PhoneKey, u32)>,
+    /// Phones that got a configuration (they ask for their manifest next).
+    awaiting_manifest: VecDeque<(PhoneKey, u32)>,
+    /// Phones whose manifest was served (they ask for images), in turn.
+    fetching: VecDeque<(PhoneKey, u32)>,
+}
+
+/// Manifests remembered ([`Registry::learn_manifest`]); a site has a few dozen loads.
+const MAX_MANIFESTS: usize = 1024;
+
+/// Waiting lists are bounded like this per address; the oldest entry goes first.
+const MAX_WAITING: usize = 4096;
+
+fn push_bounded(queue: &mut VecDeque<(PhoneKey, u32)>, entry: (PhoneKey, u32)) {
+    if queue.len() >= MAX_WAITING {
+        queue.pop_front();
+    }
+    queue.push_back(entry);
+}
+
+/// The phones a server has seen.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use cnfkit_resolve::Transport;
+/// use cnfkit_server::registry::{AnswerKind, PhoneState, Registry, RegistryLimits, RequestSeen};
+///
+/// let mut registry = Registry::new(RegistryLimits::default());
+/// let peer: SocketAddr = "10.0.0.5:50000".parse()?;
+/// let mut ask = |at, name, answer| {
+///     let seen = RequestSeen { peer, name, answer, transport: Transport::Tftp, mac: None, model: None, bytes: None };
+///     registry.record(at, &seen);
+/// };
+/// ask(0, "SEP001122334455.cnf.xml", AnswerKind::NotFound);
+/// ask(5, "XMLDefault.cnf.xml", AnswerKind::Exact);
+/// registry.tick(60_000);
+/// let phone = registry.phone_by_mac("001122334455".parse()?).unwrap();
+/// assert_eq!(phone.state, PhoneState::FellBack);
+/// assert_eq!(phone.requests.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Registry {
+    limits: RegistryLimits,
+    phones: HashMap<PhoneKey, Phone>,
+    addresses: HashMap<IpAddr, AddressPhones>,
+    /// Phones whose state may change with time alone.
+    active: HashSet<PhoneKey>,
+    /// Running TFTP transfers: the phone and the request they answer.
+    transfers: HashMap<SocketAddr, (PhoneKey, Millis)>,
+    /// The images each load's manifest lists, as served.
+    manifests: HashMap<Box<str>, HashSet<Box<str>>>,
+    /// The loads each configuration names, as served.
+    configs: HashMap<Box<str>, Vec<Box<str>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new(limits: RegistryLimits) -> Self {
+        Self {
+            limits,
+            phones: HashMap::new(),
+            addresses: HashMap::new(),
+            active: HashSet::new(),
+            transfers: HashMap::new(),
+            manifests: HashMap::new(),
+            configs: HashMap::new(),
+        }
+    }
+
+    /// Records a request answered at `now`; returns the phone's key and its state when that
+    /// changed.
+    pub fn record(
+        &mut self,
+        now: Millis,
+        seen: &RequestSeen<'_>,
+    ) -> (PhoneKey, Option<StateChange>) {
+        let ip = seen.peer.ip();
+        let recognised = Recognised::parse(seen.name);
+        let named = recognised.mac.or(seen.mac);
+        let key = match named {
+            Some(mac) => self.adopt(mac, ip, now),
+            None => self.attribute(ip, seen.name, recognised.kind),
+        };
+        self.make_room(key);
+        let limits = self.limits.clone();
+        if !self.phones.contains_key(&key) {
+            self.addresses.entry(ip).or_default().phones += 1;
+        }
+        let phone = self.phones.entry(key).or_insert_with(|| Phone::new(key, ip, now));
+        if phone.address != ip {
+            if let Some(old) = self.addresses.get_mut(&phone.address) {
+                old.phones = old.phones.saturating_sub(1);
+            }
+            phone.address = ip;
+            self.addresses.entry(ip).or_default().phones += 1;
+        }
+        if let Some(model) = seen.model {
+            phone.model = Some(model.to_owned());
+        }
+        let boot = phone.note(now, seen, recognised.kind, &limits);
+        let here = self.addresses.entry(ip).or_default();
+        here.last = Some(key);
+        let stage = (key, boot);
+        match recognised.kind {
+            FileKind::DeviceCtl | FileKind::DeviceItl => {
+                push_bounded(&mut here.awaiting_trust, stage);
+            }
+            FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig if !seen.answer.served() => {
+                push_bounded(&mut here.awaiting_default, stage);
+            }
+            _ => {}
+        }
+        if seen.answer.served() {
+            match recognised.kind {
+                FileKind::DeviceConfig(_)
+                | FileKind::SipDeviceConfig
+                | FileKind::XmlDefault(_)
+                | FileKind::SipDefault => push_bounded(&mut here.awaiting_manifest, stage),
+                FileKind::Loads | FileKind::TermDefaultLoads { .. } => {
+                    push_bounded(&mut here.fetching, stage);
+                }
+                _ => {}
+            }
+        }
+        if seen.transport == Transport::Tftp && seen.answer.served() && seen.bytes.is_none() {
+            self.transfers.insert(seen.peer, (key, now));
+        }
+        let change = self.settle(key, now);
+        (key, change)
+    }
+
+    /// Reports the end of the TFTP transfer to `peer` (its payload bytes, duration,
+    /// retransmits and whether it completed); returns the phone's key and new state.
+    pub fn transfer_ended(
+        &mut self,
+        now: Millis,
+        peer: SocketAddr,
+        bytes: u64,
+        duration: Duration,
+        retransmits: u64,
+        completed: bool,
+    ) -> Option<(PhoneKey, Option<StateChange>)> {
+        let (key, at) = self.transfers.remove(&peer)?;
+        let phone = self.phones.get_mut(&key)?;
+        if let Some(entry) =
+            phone.requests.iter_mut().rev().find(|r| r.at == at && r.completed.is_none())
+        {
+            entry.bytes = bytes;
+            entry.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            entry.retransmits = retransmits;
+            entry.completed = Some(completed);
+            if !completed {
+                phone.facts.failed_transfer =
+                    Some(format!("the transfer of {} stopped after {bytes} bytes", entry.name));
+            }
+        }
+        Some((key, self.settle(key, now)))
+    }
+
+    /// Settles the phones that have gone quiet and drops records older than the age limit;
+    /// returns the state changes.
+    pub fn tick(&mut self, now: Millis) -> Vec<StateChange> {
+        let quiet = duration_ms(self.limits.quiet);
+        let settled: Vec<PhoneKey> = self
+            .active
+            .iter()
+            .filter(|k| self.phones.get(k).is_none_or(|p| now.saturating_sub(p.last_seen) >= quiet))
+            .copied()
+            .collect();
+        let mut changes: Vec<StateChange> =
+            settled.into_iter().filter_map(|key| self.settle(key, now)).collect();
+        changes.sort_by_key(|c| c.key);
+        let max_age = duration_ms(self.limits.max_age);
+        let old: Vec<PhoneKey> = self
+            .phones
+            .iter()
+            .filter(|(_, p)| now.saturating_sub(p.last_seen) > max_age)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in old {
+            self.remove(key);
+        }
+        changes
+    }
+
+    /// The record of `mac`.
+    #[must_use]
+    pub fn phone_by_mac(&self, mac: Mac) -> Option<&Phone> {
+        self.phones.get(&PhoneKey::Mac(mac))
+    }
+
+    /// The record under `key`.
+    #[must_use]
+    pub fn phone(&self, key: PhoneKey) -> Option<&Phone> {
+        self.phones.get(&key)
+    }
+
+    /// Every record, in no particular order.
+    pub fn phones(&self) -> impl Iterator<Item = &Phone> {
+        self.phones.values()
+    }
+
+    /// Records held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.phones.len()
+    }
+
+    /// Whether no phone was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.phones.is_empty()
+    }
+
+    /// Counts of records by state name (`booted`, `stuck`...).
+    #[must_use]
+    pub fn states(&self) -> HashMap<&'static str, usize> {
+        let mut counts = HashMap::new();
+        for phone in self.phones.values() {
+            *counts.entry(phone.state.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Puts back records saved earlier (newer ones replace those held under the same key).
+    pub fn restore(&mut self, phones: impl IntoIterator<Item = Phone>) {
+        for mut phone in phones {
+            let key = phone.key();
+            // A transfer that was running when the records were saved never reported its end.
+            for entry in &mut phone.requests {
+                if entry.completed.is_none()
+                    && entry.answer.served()
+                    && entry.transport == Transport::Tftp
+                {
+                    entry.completed = Some(false);
+                }
+            }
+            if let Some(old) = self.phones.get(&key) {
+                if old.last_seen > phone.last_seen {
+                    continue;
+                }
+                self.remove(key);
+            }
+            self.make_room(key);
+            self.addresses.entry(phone.address).or_default().phones += 1;
+            if phone.state.is_active() {
+                self.active.insert(key);
+            }
+            self.phones.insert(key, phone);
+        }
+    }
+
+    /// The MAC-named record for a request from `ip`, taking over the address's anonymous
+    /// record (the requests it made before it named itself).
+    fn adopt(&mut self, mac: Mac, ip: IpAddr, now: Millis) -> PhoneKey {
+        let key = PhoneKey::Mac(mac);
+        let anonymous = PhoneKey::Address(ip);
+        let quiet = duration_ms(self.limits.quiet);
+        let recent =
+            self.phones.get(&anonymous).is_some_and(|p| now.saturating_sub(p.last_seen) < quiet);
+        if !recent || self.phones.contains_key(&key) {
+            return key;
+        }
+        if let Some(mut phone) = self.phones.remove(&anonymous) {
+            self.active.remove(&anonymous);
+            phone.mac = Some(mac);
+            if let Some(here) = self.addresses.get_mut(&ip) {
+                for queue in [
+                    &mut here.awaiting_trust,
+                    &mut here.awaiting_default,
+                    &mut here.awaiting_manifest,
+                    &mut here.fetching,
+                ] {
+                    for entry in queue.iter_mut().filter(|e| e.0 == anonymous) {
+                        entry.0 = key;
+                    }
+                }
+                if here.last == Some(anonymous) {
+                    here.last = Some(key);
+                }
+            }
+            self.active.insert(key);
+            self.phones.insert(key, phone);
+        }
+        key
+    }
+
+    /// Tells the registry which images the manifest of `load` lists (the server read it as it
+    /// served it), so that a MAC-less image request from an address shared by phones on
+    /// different loads goes to a phone whose manifest lists it.
+    pub fn learn_manifest(&mut self, load: &str, images: impl IntoIterator<Item = String>) {
+        if self.manifests.len() >= MAX_MANIFESTS && !self.manifests.contains_key(load) {
+            self.manifests.clear();
+        }
+        self.manifests
+            .insert(load.into(), images.into_iter().map(String::into_boxed_str).collect());
+    }
+
+    /// Tells the registry which loads a configuration names (its `loadInformation` elements,
+    /// [`loads_named`]), so that a MAC-less manifest request from an address shared by phones
+    /// with different configurations goes to a phone whose configuration names that load.
+    pub fn learn_config(&mut self, name: &str, loads: Vec<String>) {
+        if self.configs.len() >= MAX_MANIFESTS && !self.configs.contains_key(name) {
+            self.configs.clear();
+        }
+        self.configs.insert(name.into(), loads.into_iter().map(String::into_boxed_str).collect());
+    }
+
+    /// Whether more than one phone was seen at `ip` (whose MAC-less requests need telling
+    /// apart: see [`learn_config`](Self::learn_config)).
+    #[must_use]
+    pub fn shares_address(&self, ip: IpAddr) -> bool {
+        self.addresses.get(&ip).is_some_and(|a| a.phones > 1)
+    }
+
+    /// The phone at `ip` that a request naming no MAC belongs to.
+    fn attribute(&mut self, ip: IpAddr, name: &str, kind: FileKind) -> PhoneKey {
+        let anonymous = PhoneKey::Address(ip);
+        let Some(here) = self.addresses.get_mut(&ip) else { return anonymous };
+        let phones = &self.phones;
+        let next = |queue: &mut VecDeque<(PhoneKey, u32)>, fits: &dyn Fn(&Phone) -> bool| {
+            while let Some((key, boot)) = queue.pop_front() {
+                if phones.get(&key).is_some_and(|p| p.boots == boot && fits(p)) {
+                    return Some(key);
+                }
+            }
+            None
+        };
+        let found = match kind {
+            FileKind::ItlFile | FileKind::CtlFile => next(&mut here.awaiting_trust, &|_| true),
+            FileKind::XmlDefault(_) | FileKind::SipDefault | FileKind::SedDefault => {
+                next(&mut here.awaiting_default, &|p| p.config.is_none())
+            }
+            FileKind::Loads => {
+                let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+                let load = file.strip_suffix(".loads").unwrap_or(file);
+                let configs = &self.configs;
+                let names_it = |p: &Phone| {
+                    p.config
+                        .as_ref()
+                        .and_then(|c| configs.get(c.name.as_str()))
+                        .is_none_or(|loads| loads.iter().any(|l| &**l == load))
+                };
+                let queue = &mut here.awaiting_manifest;
+                // The first phone whose configuration names the load; the others keep their
+                // place.
+                let position = queue.iter().position(|(key, boot)| {
+                    phones
+                        .get(key)
+                        .is_some_and(|p| p.boots == *boot && p.load.is_none() && names_it(p))
+                });
+                position
+                    .and_then(|i| queue.remove(i))
+                    .map(|(key, _)| key)
+                    .or_else(|| next(queue, &|p| p.load.is_none()))
+            }
+            FileKind::TermDefaultLoads { .. } => {
+                next(&mut here.awaiting_manifest, &|p| p.load.is_none())
+            }
+            FileKind::FirmwareImage => {
+                // Phones take turns; one still fetching stays in the queue. The first whose
+                // manifest lists the image and that has not had it in this boot gets it.
+                let manifests = &self.manifests;
+                let mut first_valid = None;
+                let mut chosen = None;
+                for _ in 0..here.fetching.len() {
+                    let Some((key, boot)) = here.fetching.pop_front() else { break };
+                    let Some(p) = phones.get(&key).filter(|p| {
+                        p.boots == boot
+                            && p.facts.manifest_served
+                            && p.facts.missing_image.is_none()
+                    }) else {
+                        continue;
+                    };
+                    here.fetching.push_back((key, boot));
+                    first_valid.get_or_insert(key);
+                    let listed = p
+                        .load
+                        .as_deref()
+                        .and_then(|l| manifests.get(l))
+                        .is_none_or(|images| images.contains(name));
+                    let had =
+                        p.requests.iter().any(|r| r.at >= p.facts.boot_started && r.name == name);
+                    if listed && !had {
+                        // Now at the back of the queue: the next image is someone else's.
+                        chosen = Some(key);
+                        break;
+                    }
+                }
+                chosen.or(first_valid)
+            }
+            _ => None,
+        };
+        found.or(here.last).filter(|k| self.phones.contains_key(k)).unwrap_or(anonymous)
+    }
+
+    /// Recomputes a phone's state; the change, if any.
+    fn settle(&mut self, key: PhoneKey, now: Millis) -> Option<StateChange> {
+        let limits = &self.limits;
+        let phone = self.phones.get_mut(&key)?;
+        let state = phone.derive_state(now, limits);
+        // Until it has been quiet, time alone may change its state.
+        if phone.is_recent(now, limits) {
+            self.active.insert(key);
+        } else {
+            self.active.remove(&key);
+        }
+        if state == phone.state {
+            return None;
+        }
+        phone.state = state.clone();
+        Some(StateChange { key, state })
+    }
+
+    /// Makes room for `key` when the registry is full: the least recently seen tenth goes, so
+    /// that a flood of new addresses costs one scan per tenth of the table.
+    fn make_room(&mut self, key: PhoneKey) {
+        if self.phones.len() < self.limits.max_phones.max(1) || self.phones.contains_key(&key) {
+            return;
+        }
+        let mut by_age: Vec<(Millis, PhoneKey)> =
+            self.phones.iter().map(|(k, p)| (p.last_seen, *k)).collect();
+        let drop = (self.limits.max_phones / 10).clamp(1, by_age.len());
+        by_age.select_nth_unstable(drop - 1);
+        for (_, old) in by_age.into_iter().take(drop) {
+            self.remove(old);
+        }
+    }
+
+    fn remove(&mut self, key: PhoneKey) {
+        let Some(phone) = self.phones.remove(&key) else { return };
+        self.active.remove(&key);
+        if let Some(here) = self.addresses.get_mut(&phone.address) {
+            here.phones = here.phones.saturating_sub(1);
+            if here.phones == 0 {
+                self.addresses.remove(&phone.address);
+            }
+        }
+    }
+}
+
+impl Phone {
+    fn new(key: PhoneKey, address: IpAddr, now: Millis) -> Self {
+        Self {
+            mac: match key {
+                PhoneKey::Mac(mac) => Some(mac),
+                PhoneKey::Address(_) => None,
+            },
+            address,
+            model: None,
+            family: None,
+            first_seen: now,
+            last_seen: now,
+            transport: Transport::Tftp,
+            boots: 0,
+            requests: VecDeque::new(),
+            dropped_requests: 0,
+            config: None,
+            load: None,
+            state: PhoneState::Booting,
+            facts: BootFacts { boot_started: now, ..BootFacts::default() },
+        }
+    }
+
+    /// The key it is held under.
+    #[must_use]
+    pub fn key(&self) -> PhoneKey {
+        self.mac.map_or(PhoneKey::Address(self.address), PhoneKey::Mac)
+    }
+
+    /// The stuck or failed reason, if any.
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match &self.state {
+            PhoneState::Stuck(why) | PhoneState::Failed(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// Adds a request; returns the boot number it belongs to.
+    fn note(
+        &mut self,
+        now: Millis,
+        seen: &RequestSeen<'_>,
+        kind: FileKind,
+        limits: &RegistryLimits,
+    ) -> u32 {
+        let starts_boot = matches!(
+            kind,
+            FileKind::DeviceCtl
+                | FileKind::DeviceItl
+                | FileKind::DeviceConfig(_)
+                | FileKind::SipDeviceConfig
+                | FileKind::XmlDefault(_)
+                | FileKind::SipDefault
+        ) && self.config.is_some();
+        if starts_boot || self.requests.is_empty() && self.boots == 0 {
+            self.new_boot(now, limits);
+        }
+        self.last_seen = now;
+        self.transport = seen.transport;
+        let facts = &mut self.facts;
+        facts.signature = fingerprint(facts.signature, seen.name, seen.answer);
+        let served = seen.answer.served();
+        match kind {
+            FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig if served => {
+                let source = if seen.answer == AnswerKind::Generated {
+                    ConfigSource::Generated
+                } else {
+                    ConfigSource::Own
+                };
+                self.config = Some(ConfigUsed { name: seen.name.to_owned(), source });
+            }
+            FileKind::XmlDefault(_) | FileKind::SipDefault if served && self.config.is_none() => {
+                self.config =
+                    Some(ConfigUsed { name: seen.name.to_owned(), source: ConfigSource::Default });
+            }
+            FileKind::DeviceConfig(_)
+            | FileKind::SipDeviceConfig
+            | FileKind::XmlDefault(_)
+            | FileKind::SipDefault => facts.config_misses.push(seen.name.to_owned()),
+            FileKind::Loads | FileKind::TermDefaultLoads { .. } => {
+                let file = seen.name.rsplit(['/', '\\']).next().unwrap_or(seen.name);
+                let load = LoadName::new(file);
+                self.family = load.family().map(str::to_owned).or(self.family.take());
+                self.load = Some(load.as_str().to_owned());
+                if served {
+                    facts.manifest_served = true;
+                } else {
+                    facts.missing_manifest = Some(file.to_owned());
+                }
+            }
+            FileKind::FirmwareImage if !served && facts.missing_image.is_none() => {
+                facts.missing_image = Some(seen.name.to_owned());
+            }
+            _ => {}
+        }
+        if self.requests.len() >= limits.requests_per_phone.max(1) {
+            self.requests.pop_front();
+            self.dropped_requests += 1;
+        }
+        let immediate = seen.bytes.is_some() || !served;
+        self.requests.push_back(RequestEntry {
+            at: now,
+            name: seen.name.to_owned(),
+            answer: seen.answer,
+            transport: seen.transport,
+            bytes: seen.bytes.unwrap_or(0),
+            duration_ms: 0,
+            retransmits: 0,
+            completed: if immediate && served { Some(true) } else { None },
+        });
+        self.boots
+    }
+
+    fn new_boot(&mut self, now: Millis, limits: &RegistryLimits) {
+        let previous = std::mem::take(&mut self.facts);
+        let soon = now.saturating_sub(previous.boot_started) <= duration_ms(limits.repeat_window);
+        let run = if self.boots == 0 {
+            0
+        } else if soon && previous.run > 0 && previous.signature == previous.previous_signature {
+            previous.run + 1
+        } else {
+            1
+        };
+        self.facts = BootFacts {
+            previous_signature: previous.signature,
+            boot_started: now,
+            run,
+            ..BootFacts::default()
+        };
+        self.boots += 1;
+        self.config = None;
+    }
+
+    /// Boots in a row with the same requests and answers, this one included once it has
+    /// gone quiet.
+    fn repeats(&self, quiet: bool) -> u32 {
+        let facts = &self.facts;
+        match (quiet, facts.run > 0 && facts.signature == facts.previous_signature) {
+            (true, true) => facts.run + 1,
+            // Done, and not the same as before: the run is over.
+            (true, false) => 0,
+            (false, _) => facts.run,
+        }
+    }
+
+    /// Whether it asked for something within the quiet time, or a transfer of its runs.
+    fn is_recent(&self, now: Millis, limits: &RegistryLimits) -> bool {
+        now.saturating_sub(self.last_seen) < duration_ms(limits.quiet)
+            || self.requests.back().is_some_and(|r| r.completed.is_none() && r.answer.served())
+    }
+
+    /// The state its facts come to at `now`.
+    fn derive_state(&self, now: Millis, limits: &RegistryLimits) -> PhoneState {
+        let facts = &self.facts;
+        if let Some(image) = &facts.missing_image {
+            let load = self.load.as_deref().unwrap_or("its load");
+            return PhoneState::Stuck(format!(
+                "firmware image {image} (listed in {load}.loads) is not on the server"
+            ));
+        }
+        if let Some(manifest) = &facts.missing_manifest {
+            return PhoneState::Stuck(format!(
+                "load manifest {manifest} is not on the server (its configuration names the load)"
+            ));
+        }
+        let active = self.is_recent(now, limits);
+        let repeats = self.repeats(!active);
+        if repeats >= limits.repeats_stuck {
+            let last = self.requests.back().map_or("", |r| r.name.as_str());
+            return PhoneState::Stuck(format!(
+                "repeating its boot: the same requests and answers {repeats} times in a row, each ending with {last}"
+            ));
+        }
+        if active {
+            let images = self
+                .requests
+                .back()
+                .is_some_and(|r| Recognised::parse(&r.name).kind == FileKind::FirmwareImage);
+            return if images && facts.manifest_served {
+                PhoneState::FetchingFirmware
+            } else {
+                PhoneState::Booting
+            };
+        }
+        if let Some(failed) = &facts.failed_transfer {
+            return PhoneState::Failed(failed.clone());
+        }
+        match self.config.as_ref().map(|c| c.source) {
+            Some(ConfigSource::Own | ConfigSource::Generated) => PhoneState::Booted,
+            Some(ConfigSource::Default) => PhoneState::FellBack,
+            None if facts.config_misses.is_empty() => {
+                PhoneState::Failed("asked for no configuration".to_owned())
+            }
+            None => PhoneState::Failed(format!(
+                "no configuration: {} not found",
+                facts.config_misses.join(", ")
+            )),
+        }
+    }
+}
+
+/// The loads a configuration names: the text of every `loadInformation` element
+/// (`<loadInformation>`, or `<loadInformation434 model="IP Phone 7942">` in a default that
+/// serves many models). A plain scan, not a parse: the server calls it on configurations it
+/// serves, only for addresses shared by several phones.
+#[must_use]
+pub fn loads_named(config: &[u8]) -> Vec<String> {
+    const TAG: &[u8] = b"<loadInformation";
+    let mut loads = Vec::new();
+    let mut rest = config;
+    while let Some(at) = rest.windows(TAG.len()).position(|w| w == TAG) {
+        rest = &rest[at + TAG.len()..];
+        let Some(close) = rest.iter().position(|&b| b == b'>') else { break };
+        let self_closing = close > 0 && rest[close - 1] == b'/';
+        rest = &rest[close + 1..];
+        if self_closing {
+            continue;
+        }
+        let end = rest.iter().position(|&b| b == b'<').unwrap_or(rest.len());
+        let text = String::from_utf8_lossy(&rest[..end]);
+        let text = text.trim();
+        if !text.is_empty() && !loads.iter().any(|l| l == text) {
+            loads.push(text.to_owned());
+        }
+        rest = &rest[end..];
+    }
+    loads
+}
+
+/// FNV-1a over the request and its answer, chained.
+fn fingerprint(seed: u64, name: &str, answer: AnswerKind) -> u64 {
+    let mut hash = if seed == 0 { 0xcbf2_9ce4_8422_2325 } else { seed };
+    for byte in name.bytes().chain(answer.as_str().bytes()).chain([0]) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+fn duration_ms(d: Duration) -> Millis {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `Option<Mac>` as 12 upper-case hex digits, or null.
+mod mac_text {
+    use cnfkit_resolve::Mac;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(mac: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
+        match mac {
+            Some(mac) => s.collect_str(mac),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mac>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| Mac::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// [`Transport`] as `tftp`, `http` or `https`.
+mod transport_text {
+    use cnfkit_resolve::Transport;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &Transport, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(t)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Transport, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "tftp" => Ok(Transport::Tftp),
+            "http" => Ok(Transport::Http),
+            "https" => Ok(Transport::Https),
+            other => Err(serde::de::Error::custom(format!("unknown transport {other:?}"))),
+        }
+    }
+}
