@@ -439,7 +439,9 @@ fn push_bounded(queue: &mut VecDeque<(PhoneKey, u32)>, entry: (PhoneKey, u32)) {
 /// let mut registry = Registry::new(RegistryLimits::default());
 /// let peer: SocketAddr = "10.0.0.5:50000".parse()?;
 /// let mut ask = |at, name, answer| {
-///     let seen = RequestSeen { peer, name, answer, transport: Transport::Tftp, mac: None, model: None, bytes: None };
+///     // Over HTTP the bytes are known at once; a TFTP transfer reports its end later.
+///     let bytes = Some(1200);
+///     let seen = RequestSeen { peer, name, answer, transport: Transport::Http, mac: None, model: None, bytes };
 ///     registry.record(at, &seen);
 /// };
 /// ask(0, "SEP001122334455.cnf.xml", AnswerKind::NotFound);
