@@ -8,6 +8,7 @@
 //!
 //! Thin: argument parsing and wiring. The answers are cnfkit-resolve's, the transfers cnfkit-tftp's.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +18,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
+use cnfkit::server::admin::AdminServer;
 use cnfkit::server::http::{HttpConfig, HttpServer};
+use cnfkit::server::monitor::Monitor;
+use cnfkit::server::registry::RegistryLimits;
 use cnfkit::server::{
     ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, Presigner, ProvisioningHandler, Site,
     SiteOptions, Writes, demo, log_boots, raise_open_file_limit, stop_signal, tls,
@@ -111,18 +115,33 @@ struct Args {
     /// Digest of on-the-fly signatures (sha1 for 79xx-era phones, sha512 for newer loads).
     #[arg(long, default_value = "sha1", requires = "sign_key")]
     sign_digest: HashAlgorithm,
+    /// The admin listener (dashboard, /metrics, /api/phones, /api/events), apart from the
+    /// phones' ports. Off unless given; the embedded demo has it on 127.0.0.1:6980.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// A file holding the admin listener's bearer token (one line, 16 characters or more);
+    /// required when --admin is not a loopback address.
+    #[arg(long, requires = "admin")]
+    admin_token_file: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line (for log shippers).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 fn main() -> ExitCode {
+    let args = Args::parse();
     // Logs go to standard error, coloured only on a terminal (not in files or journald).
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let args = Args::parse();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if args.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -167,11 +186,15 @@ fn run(args: Args) -> Result<(), String> {
         _ => None,
     };
     let demo_http = args.root.is_none() && args.http.is_none();
-    let listeners = Listeners {
+    let demo_admin = args.root.is_none() && args.admin.is_none();
+    let mut listeners = Listeners {
         tftp: args.bind,
         http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
         http_optional: demo_http,
         https,
+        admin: args.admin.or(demo_admin.then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
+        admin_token: args.admin_token_file.clone(),
+        signer: None,
     };
     match raise_open_file_limit() {
         Ok(OpenFileLimit { before: Some(before), after }) if after != Some(before) => say!(
@@ -198,6 +221,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         _ => None,
     };
+    listeners.signer.clone_from(&signer);
     // Generated configurations name the server's own address as their call manager; bound to
     // every address (0.0.0.0, ::) there is no such address to name.
     let call_manager = (!args.bind.ip().is_unspecified()).then(|| args.bind.ip().to_string());
@@ -269,6 +293,10 @@ struct Listeners {
     /// The demo's HTTP listener: a port in use is a warning, not an error.
     http_optional: bool,
     https: Option<(SocketAddr, Arc<tls::TlsConfig>)>,
+    admin: Option<SocketAddr>,
+    admin_token: Option<PathBuf>,
+    /// Its counts go to the metrics.
+    signer: Option<ConfigSigner>,
 }
 
 async fn serve<D: OpenFile>(
@@ -277,8 +305,15 @@ async fn serve<D: OpenFile>(
     config: ServerConfig,
     grace: Duration,
 ) -> Result<(), String> {
-    // One info line per phone boot, written once the phone has been quiet for 3 s.
-    let handler = Arc::new(handler.with_boot_log(Duration::from_secs(3), 10_000));
+    // A line per phone boot once it is quiet for 3 s; a registry with an admin listener.
+    let monitor =
+        listeners.admin.map(|_| Monitor::new(RegistryLimits::default(), listeners.signer));
+    let mut handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
+    if let Some(monitor) = &monitor {
+        handler = handler.with_monitor(monitor.clone());
+        tokio::spawn(monitor.clone().run(Duration::from_secs(1)));
+    }
+    let handler = Arc::new(handler);
     if let Some(log) = handler.boot_log() {
         tokio::spawn(log_boots(log, Duration::from_millis(500)));
     }
@@ -289,6 +324,17 @@ async fn serve<D: OpenFile>(
     let tftp = Server::bind(bind, handler.clone(), config)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let admin = match (listeners.admin, monitor) {
+        (Some(addr), Some(monitor)) => {
+            monitor.attach_tftp(tftp.stats());
+            let server = AdminServer::bind(addr, monitor, listeners.admin_token.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
+            Some(server)
+        }
+        _ => None,
+    };
     let http = match listeners.http {
         Some(addr) => match HttpServer::bind(addr, handler.clone(), HttpConfig::default()).await {
             Ok(server) => {
@@ -337,20 +383,18 @@ async fn serve<D: OpenFile>(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let (tftp, http, https) = tokio::join!(
+    let (tftp, http, https, admin) = tokio::join!(
         tftp.run(until_stopped(), grace),
-        async {
-            match http {
-                Some(server) => server.run(until_stopped(), grace).await,
-                None => Ok(()),
-            }
-        },
-        async {
-            match https {
-                Some(server) => server.run(until_stopped(), grace).await,
-                None => Ok(()),
-            }
-        },
+        run_some(http.map(|server| server.run(until_stopped(), grace))),
+        run_some(https.map(|server| server.run(until_stopped(), grace))),
+        run_some(admin.map(|server| server.run(until_stopped()))),
     );
-    tftp.and(http).and(https).map_err(|e| e.to_string())
+    tftp.and(http).and(https).and(admin).map_err(|e| e.to_string())
+}
+
+async fn run_some(run: Option<impl Future<Output = std::io::Result<()>>>) -> std::io::Result<()> {
+    match run {
+        Some(run) => run.await,
+        None => Ok(()),
+    }
 }

@@ -10,12 +10,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cnfkit_fs::{Install, PendingFile};
-use cnfkit_resolve::{Answer, BootLog, FsDirectory, Mac, Resolver, SafePath, Transport};
+use cnfkit_resolve::{
+    Answer, BootLog, FileKind, FsDirectory, LoadsManifest, Mac, Recognised, Resolver, SafePath,
+    Transport,
+};
 use cnfkit_tftp::driver::{Handler, OUT_OF_DESCRIPTORS, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
+use crate::monitor::Monitor;
+use crate::registry::{AnswerKind, RequestSeen, loads_named};
 use crate::{FileSink, OpenFile, Served, open_file_limit};
 
 /// Whether and how write requests are taken.
@@ -38,6 +43,7 @@ pub struct ProvisioningHandler<D> {
     writes: Writes,
     boot_log: Option<Arc<Mutex<BootLog>>>,
     boot_lines: Arc<Mutex<LineBudget>>,
+    monitor: Option<Arc<Monitor>>,
 }
 
 /// How many boot lines are written at info level: a burst as large as a site's boot storm, then
@@ -107,7 +113,21 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             writes: Writes::Off,
             boot_log: None,
             boot_lines: Arc::new(Mutex::new(LineBudget::new(Instant::now()))),
+            monitor: None,
         }
+    }
+
+    /// Feeds `monitor` (the phone registry, the metrics, the live feed) with every request
+    /// and every TFTP transfer's end.
+    #[must_use]
+    pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// The monitor, when there is one.
+    pub fn monitor(&self) -> Option<&Arc<Monitor>> {
+        self.monitor.as_ref()
     }
 
     /// Keeps one [`BootLog`] line per phone boot: requests are recorded as they are answered,
@@ -143,19 +163,21 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     /// `mac` when the client named itself elsewhere (a Multiplatform phone's User-Agent).
     pub fn answer_http(
         &self,
-        peer: IpAddr,
+        peer: SocketAddr,
         name: &[u8],
         transport: Transport,
         mac: Option<Mac>,
+        model: Option<&str>,
     ) -> HttpAnswer {
         let text = String::from_utf8_lossy(name);
-        let (resolved, mut label) = self.resolve_logged(peer, &text, name, transport);
+        let (resolved, mut label) = self.resolve_logged(peer.ip(), &text, name, transport);
+        self.learn(peer.ip(), &text, &resolved);
         let result = match resolved {
             Resolved::File(path) => match self.resolver.directory().open_served(&path) {
                 Ok(served) => HttpAnswer::File(served),
                 Err(error) => {
                     label = "unreadable";
-                    match Unreadable::of(peer, &text, &error) {
+                    match Unreadable::of(peer.ip(), &text, &error) {
                         Unreadable::OutOfDescriptors => {
                             warn!(%peer, file = %text, limit = open_file_limit(), "out of file descriptors: 503");
                             HttpAnswer::Unavailable
@@ -169,7 +191,12 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             Resolved::NotFound => HttpAnswer::NotFound,
             Resolved::Refused => HttpAnswer::Forbidden,
         };
-        self.record(peer, &text, label, transport, mac);
+        let bytes = match &result {
+            HttpAnswer::File(served) => served.len,
+            HttpAnswer::Generated(bytes) => bytes.len() as u64,
+            _ => 0,
+        };
+        self.record(peer, &text, label, transport, mac, Seen { model, bytes: Some(bytes) });
         result
     }
 
@@ -213,24 +240,89 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         (resolved, label)
     }
 
-    /// Records a request in the boot log, writing the boots it closed to make room.
+    /// Records a request in the boot log (writing the boots it closed to make room) and in
+    /// the monitor.
     fn record(
         &self,
-        peer: IpAddr,
+        peer: SocketAddr,
         name: &str,
         label: &'static str,
         transport: Transport,
         mac: Option<Mac>,
+        seen: Seen<'_>,
     ) {
+        if let Some(monitor) = &self.monitor {
+            monitor.request(&RequestSeen {
+                peer,
+                name,
+                answer: AnswerKind::from_label(label),
+                transport,
+                mac,
+                model: seen.model,
+                bytes: seen.bytes,
+            });
+        }
         if let Some(log) = &self.boot_log {
             let now = Instant::now();
-            let closed = log
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .record_via(now, peer, name, label, transport, mac);
+            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record_via(
+                now,
+                peer.ip(),
+                name,
+                label,
+                transport,
+                mac,
+            );
             for line in closed {
                 write_boot_line(&self.boot_lines, now, &line);
             }
+        }
+    }
+}
+
+/// What the monitor learns of a request besides its name and answer.
+#[derive(Clone, Copy, Default)]
+struct Seen<'a> {
+    /// The model the client gave (HTTP User-Agent).
+    model: Option<&'a str>,
+    /// Bytes sent, when known at once (HTTP).
+    bytes: Option<u64>,
+}
+
+impl<D: OpenFile> ProvisioningHandler<D> {
+    /// When several phones share `ip` (behind NAT), tells the monitor which loads a served
+    /// configuration names and which images a served manifest lists, so that their MAC-less
+    /// requests go to the right phones. A phone on its own address costs nothing here.
+    fn learn(&self, ip: IpAddr, name: &str, resolved: &Resolved) {
+        let Some(monitor) = &self.monitor else { return };
+        let kind = Recognised::parse(name).kind;
+        let config = matches!(
+            kind,
+            FileKind::DeviceConfig(_)
+                | FileKind::SipDeviceConfig
+                | FileKind::XmlDefault(_)
+                | FileKind::SipDefault
+        );
+        if !(config || kind == FileKind::Loads) || !monitor.shares_address(ip) {
+            return;
+        }
+        let read;
+        let bytes: &[u8] = match resolved {
+            Resolved::File(path) => match self.resolver.directory().read(path) {
+                Ok(bytes) => {
+                    read = bytes;
+                    &read
+                }
+                Err(_) => return,
+            },
+            Resolved::Generated(bytes) => bytes,
+            Resolved::NotFound | Resolved::Refused => return,
+        };
+        if config {
+            monitor.learn_config(name, loads_named(bytes));
+        } else if let Ok(manifest) = LoadsManifest::parse(bytes) {
+            let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+            let load = file.strip_suffix(".loads").unwrap_or(file);
+            monitor.learn_manifest(load, manifest.images.into_iter().map(|i| i.name).collect());
         }
     }
 }
@@ -273,6 +365,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         let name = String::from_utf8_lossy(request.filename());
         let (resolved, mut label) =
             self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
+        self.learn(peer.ip(), &name, &resolved);
         let result = match resolved {
             Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
                 label = "unreadable";
@@ -284,7 +377,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                 Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
         };
-        self.record(peer.ip(), &name, label, Transport::Tftp, None);
+        self.record(peer, &name, label, Transport::Tftp, None, Seen::default());
         result
     }
 
@@ -326,6 +419,18 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         // Create-only unless overwrites are enabled: of two phones writing one name, one
         // installs its file and the other's finish fails with AlreadyExists.
         Ok(Box::new(FileSink::new(pending)))
+    }
+
+    fn transfer_ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {
+        self.ended(peer, summary);
+    }
+}
+
+impl<D: OpenFile> ProvisioningHandler<D> {
+    fn ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {
+        if let Some(monitor) = &self.monitor {
+            monitor.transfer_ended(peer, summary);
+        }
     }
 }
 

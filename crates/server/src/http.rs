@@ -130,6 +130,19 @@ pub fn mac_from_user_agent(agent: &str) -> Option<Mac> {
     inner.trim().parse().ok()
 }
 
+/// The model a Cisco phone's User-Agent names: its product token without the `Cisco-` prefix.
+///
+/// ```
+/// use cnfkit_server::http::model_from_user_agent;
+/// assert_eq!(model_from_user_agent("Cisco-CP-8841-3PCC/11.0 (00562b043615)"), Some("CP-8841-3PCC"));
+/// assert_eq!(model_from_user_agent("curl/8.5.0"), None);
+/// ```
+#[must_use]
+pub fn model_from_user_agent(agent: &str) -> Option<&str> {
+    let product = agent.split(['/', ' ']).next()?;
+    product.strip_prefix("Cisco-").filter(|m| !m.is_empty())
+}
+
 /// The response body type: bytes in memory, or a file streamed from disk.
 pub type HttpBody = BoxBody<Bytes, std::io::Error>;
 
@@ -370,7 +383,10 @@ impl<D: OpenFile> Connection<D> {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .and_then(mac_from_user_agent);
-        let answer = self.handler.answer_http(self.peer.ip(), name.as_bytes(), self.transport, mac);
+        let agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        let model = agent.and_then(model_from_user_agent);
+        let answer =
+            self.handler.answer_http(self.peer, name.as_bytes(), self.transport, mac, model);
         let response = match answer {
             HttpAnswer::File(served) => file_response(served, request.headers(), &name),
             HttpAnswer::Generated(bytes) => {

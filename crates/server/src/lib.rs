@@ -30,10 +30,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod demo;
 mod error;
 mod handler;
 pub mod http;
+pub mod monitor;
 mod phone;
 mod presign;
 pub mod registry;

@@ -518,6 +518,9 @@ impl Registry {
         let stage = (key, boot);
         match recognised.kind {
             FileKind::DeviceCtl | FileKind::DeviceItl => {
+                // A phone waits for the cluster's trust list once, whichever of its own it
+                // asked for last.
+                here.awaiting_trust.retain(|(k, _)| *k != key);
                 push_bounded(&mut here.awaiting_trust, stage);
             }
             FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig if !seen.answer.served() => {
@@ -881,6 +884,12 @@ impl Phone {
     #[must_use]
     pub fn key(&self) -> PhoneKey {
         self.mac.map_or(PhoneKey::Address(self.address), PhoneKey::Mac)
+    }
+
+    /// When its current boot started.
+    #[must_use]
+    pub fn boot_started(&self) -> Millis {
+        self.facts.boot_started
     }
 
     /// The stuck or failed reason, if any.

@@ -77,6 +77,12 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (peer, request);
         Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()))
     }
+
+    /// The transfer a request opened (to `peer`, from the port it asked from) has ended:
+    /// how, with its bytes, duration and retransmits. By default nothing is done.
+    fn transfer_ended(&self, peer: SocketAddr, summary: &Summary) {
+        let _ = (peer, summary);
+    }
 }
 
 /// A shared handler: one handler can serve TFTP and other transports at once.
@@ -95,6 +101,10 @@ impl<H: Handler> Handler for Arc<H> {
         request: &Incoming,
     ) -> Result<Box<dyn DataSink>, Refusal> {
         (**self).open_write(peer, request)
+    }
+
+    fn transfer_ended(&self, peer: SocketAddr, summary: &Summary) {
+        (**self).transfer_ended(peer, summary);
     }
 }
 
@@ -170,6 +180,21 @@ pub struct ServerStats {
     pub retransmits: std::sync::atomic::AtomicU64,
     /// Datagrams that arrived while the server busy-polled ([`ServerConfig::busy_poll`]).
     pub polled: std::sync::atomic::AtomicU64,
+    /// Requests turned away, by reason, since the start ([`ServerStats::turned_away`]).
+    turned_away: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl ServerStats {
+    /// Requests turned away since the start, by reason (`out of file descriptors`, `over the
+    /// per-address limit`, `malformed requests`...), sorted by reason: what the summary line
+    /// every 10 s reports, added up.
+    #[must_use]
+    pub fn turned_away(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.turned_away.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut list: Vec<_> = counts.iter().map(|(r, n)| (*r, *n)).collect();
+        list.sort_unstable();
+        list
+    }
 }
 
 /// A TFTP server on tokio.
@@ -222,9 +247,9 @@ pub const OUT_OF_DESCRIPTORS: &str = "out of file descriptors";
 
 /// Requests turned away, by reason, counted between two summary lines: a flood writes one
 /// line per interval, not one per datagram (each is at debug level).
-#[derive(Default)]
 struct TurnedAway {
     counts: HashMap<&'static str, u64>,
+    stats: Arc<ServerStats>,
 }
 
 impl TurnedAway {
@@ -233,6 +258,9 @@ impl TurnedAway {
 
     fn count(&mut self, reason: &'static str) {
         *self.counts.entry(reason).or_insert(0) += 1;
+        let mut totals =
+            self.stats.turned_away.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *totals.entry(reason).or_insert(0) += 1;
     }
 
     fn log(&mut self) {
@@ -328,7 +356,7 @@ impl<H: Handler> Server<H> {
             tasks: JoinSet::new(),
             handles: HashMap::new(),
             stop: watch::channel(false).0,
-            turned_away: TurnedAway::default(),
+            turned_away: TurnedAway { counts: HashMap::new(), stats: self.stats.clone() },
         };
         let mut buf = vec![0u8; 65536];
         let mut summary = tokio::time::interval(TurnedAway::INTERVAL);
@@ -494,6 +522,7 @@ impl<H: Handler> Server<H> {
             }
         };
         let stats = self.stats.clone();
+        let handler = self.handler.clone();
         let active = Arc::clone(active);
         let poller = self.busy_poll.as_ref().map(BusyPoll::enter);
         let stop = admission.stop.subscribe();
@@ -503,6 +532,9 @@ impl<H: Handler> Server<H> {
                 // peer's slot (and its address's count) for good.
                 let guard = Slot { endpoint: active, id: slot };
                 let summary = drive(socket, &guard, transfer, poller, stop).await;
+                if let Ok(summary) = &summary {
+                    handler.transfer_ended(peer, summary);
+                }
                 match summary {
                     Ok(s) if s.outcome == Outcome::Completed => {
                         stats.completed.fetch_add(1, Relaxed);
