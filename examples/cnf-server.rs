@@ -1,11 +1,10 @@
 //! `cnf-server`: a TFTP provisioning server for Cisco IP phones.
 //!
 //! ```text
-//! cargo run --release --example cnf-server                       # embedded demo tree on 127.0.0.1:6969 (TFTP) and :6970 (HTTP)
+//! cargo run --release --example cnf-server    # demo tree: TFTP 127.0.0.1:6969, HTTP :6970, admin :6980
 //! cargo run --release --example cnf-server -- --root /srv/tftp --bind 0.0.0.0:69 \
 //!     --inventory phones.csv --defaults defaults.toml [--sign-key tftp.pem --sign-cert tftp.pem]
 //! ```
-//!
 //! Thin: argument parsing and wiring. The answers are cnfkit-resolve's, the transfers cnfkit-tftp's.
 
 use std::future::Future;
@@ -115,12 +114,11 @@ struct Args {
     /// Digest of on-the-fly signatures (sha1 for 79xx-era phones, sha512 for newer loads).
     #[arg(long, default_value = "sha1", requires = "sign_key")]
     sign_digest: HashAlgorithm,
-    /// The admin listener (dashboard, /metrics, /api/phones, /api/events), apart from the
-    /// phones' ports. Off unless given; the embedded demo has it on 127.0.0.1:6980.
+    /// The admin listener (dashboard, /metrics, /api/phones, /api/events); the demo's is on
+    /// 127.0.0.1:6980.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
-    /// A file holding the admin listener's bearer token (one line, 16 characters or more);
-    /// required when --admin is not a loopback address.
+    /// The admin bearer token's file (one line, 16+ characters); needed beyond loopback.
     #[arg(long, requires = "admin")]
     admin_token_file: Option<PathBuf>,
     /// Log lines as text, or as one JSON object per line (for log shippers).
@@ -185,17 +183,6 @@ fn run(args: Args) -> Result<(), String> {
         )),
         _ => None,
     };
-    let demo_http = args.root.is_none() && args.http.is_none();
-    let demo_admin = args.root.is_none() && args.admin.is_none();
-    let mut listeners = Listeners {
-        tftp: args.bind,
-        http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
-        http_optional: demo_http,
-        https,
-        admin: args.admin.or(demo_admin.then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
-        admin_token: args.admin_token_file.clone(),
-        signer: None,
-    };
     match raise_open_file_limit() {
         Ok(OpenFileLimit { before: Some(before), after }) if after != Some(before) => say!(
             "cnf-server: file descriptor limit raised from {before} to {}",
@@ -221,7 +208,16 @@ fn run(args: Args) -> Result<(), String> {
         }
         _ => None,
     };
-    listeners.signer.clone_from(&signer);
+    let demo_http = args.root.is_none() && args.http.is_none();
+    let listeners = Listeners {
+        tftp: args.bind,
+        http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
+        demo: demo_http,
+        https,
+        admin: args.admin.or(args.root.is_none().then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
+        admin_token: args.admin_token_file.clone(),
+        signer: signer.clone(),
+    };
     // Generated configurations name the server's own address as their call manager; bound to
     // every address (0.0.0.0, ::) there is no such address to name.
     let call_manager = (!args.bind.ip().is_unspecified()).then(|| args.bind.ip().to_string());
@@ -290,12 +286,10 @@ fn run(args: Args) -> Result<(), String> {
 struct Listeners {
     tftp: SocketAddr,
     http: Option<SocketAddr>,
-    /// The demo's HTTP listener: a port in use is a warning, not an error.
-    http_optional: bool,
+    demo: bool, // The demo's HTTP and admin listeners: a port in use is only a warning.
     https: Option<(SocketAddr, Arc<tls::TlsConfig>)>,
     admin: Option<SocketAddr>,
     admin_token: Option<PathBuf>,
-    /// Its counts go to the metrics.
     signer: Option<ConfigSigner>,
 }
 
@@ -327,11 +321,17 @@ async fn serve<D: OpenFile>(
     let admin = match (listeners.admin, monitor) {
         (Some(addr), Some(monitor)) => {
             monitor.attach_tftp(tftp.stats());
-            let server = AdminServer::bind(addr, monitor, listeners.admin_token.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
-            Some(server)
+            match AdminServer::bind(addr, monitor, listeners.admin_token.as_deref()).await {
+                Ok(server) => {
+                    say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
+                    Some(server)
+                }
+                Err(e) if listeners.demo => {
+                    eprintln!("cnf-server: warning: no admin listener: {e}");
+                    None
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
         _ => None,
     };
@@ -342,7 +342,7 @@ async fn serve<D: OpenFile>(
                 say!("  try: curl -s -o XMLDefault.cnf.xml http://{addr}/XMLDefault.cnf.xml");
                 Some(server)
             }
-            Err(e) if listeners.http_optional => {
+            Err(e) if listeners.demo => {
                 eprintln!("cnf-server: warning: no HTTP: cannot listen on {addr}: {e}");
                 None
             }
