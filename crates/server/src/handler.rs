@@ -171,7 +171,9 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     ) -> HttpAnswer {
         let text = String::from_utf8_lossy(name);
         let (resolved, mut label) = self.resolve_logged(peer.ip(), &text, name, transport);
-        self.learn(peer.ip(), &text, &resolved);
+        // Only the monitor needs the name's kind: parsed once, for both of its uses.
+        let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&text));
+        self.learn(peer.ip(), &text, recognised, &resolved);
         let result = match resolved {
             Resolved::File(path) => match self.resolver.directory().open_served(&path) {
                 Ok(served) => HttpAnswer::File(served),
@@ -196,7 +198,8 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             HttpAnswer::Generated(bytes) => bytes.len() as u64,
             _ => 0,
         };
-        self.record(peer, &text, label, transport, mac, Seen { model, bytes: Some(bytes) });
+        let seen = Seen { recognised, model, bytes: Some(bytes) };
+        self.record(peer, &text, label, transport, mac, seen);
         result
     }
 
@@ -251,10 +254,11 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         mac: Option<Mac>,
         seen: Seen<'_>,
     ) {
-        if let Some(monitor) = &self.monitor {
+        if let (Some(monitor), Some(recognised)) = (&self.monitor, seen.recognised) {
             monitor.request(&RequestSeen {
                 peer,
                 name,
+                recognised,
                 answer: AnswerKind::from_label(label),
                 transport,
                 mac,
@@ -282,6 +286,8 @@ impl<D: OpenFile> ProvisioningHandler<D> {
 /// What the monitor learns of a request besides its name and answer.
 #[derive(Clone, Copy, Default)]
 struct Seen<'a> {
+    /// The name's kind and MAC, parsed when there is a monitor.
+    recognised: Option<Recognised>,
     /// The model the client gave (HTTP User-Agent).
     model: Option<&'a str>,
     /// Bytes sent, when known at once (HTTP).
@@ -292,9 +298,10 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     /// When several phones share `ip` (behind NAT), tells the monitor which loads a served
     /// configuration names and which images a served manifest lists, so that their MAC-less
     /// requests go to the right phones. A phone on its own address costs nothing here.
-    fn learn(&self, ip: IpAddr, name: &str, resolved: &Resolved) {
-        let Some(monitor) = &self.monitor else { return };
-        let kind = Recognised::parse(name).kind;
+    fn learn(&self, ip: IpAddr, name: &str, recognised: Option<Recognised>, resolved: &Resolved) {
+        let (Some(monitor), Some(Recognised { kind, .. })) = (&self.monitor, recognised) else {
+            return;
+        };
         let config = matches!(
             kind,
             FileKind::DeviceConfig(_)
@@ -365,7 +372,8 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         let name = String::from_utf8_lossy(request.filename());
         let (resolved, mut label) =
             self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
-        self.learn(peer.ip(), &name, &resolved);
+        let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&name));
+        self.learn(peer.ip(), &name, recognised, &resolved);
         let result = match resolved {
             Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
                 label = "unreadable";
@@ -377,7 +385,8 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
                 Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
         };
-        self.record(peer, &name, label, Transport::Tftp, None, Seen::default());
+        let seen = Seen { recognised, ..Seen::default() };
+        self.record(peer, &name, label, Transport::Tftp, None, seen);
         result
     }
 

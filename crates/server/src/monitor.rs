@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cnfkit_resolve::{Mac, Recognised, Transport};
+use cnfkit_resolve::{Mac, Transport};
 use cnfkit_tftp::driver::ServerStats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -23,8 +23,8 @@ use tokio::sync::broadcast;
 
 use crate::ConfigSigner;
 use crate::registry::{
-    AnswerKind, FileClass, Millis, Phone, PhoneKey, PhoneState, Registry, RegistryLimits,
-    RequestEntry, RequestSeen, StateChange,
+    AnswerKind, FileClass, Millis, Phone, PhoneState, Registry, RegistryLimits, RequestEntry,
+    RequestSeen, StateChange,
 };
 
 /// Events held for a slow live-feed client before it misses some.
@@ -246,7 +246,7 @@ impl Monitor {
 
     /// Records a request as it is answered.
     pub fn request(&self, seen: &RequestSeen<'_>) {
-        let class = FileClass::of(Recognised::parse(seen.name).kind);
+        let class = FileClass::of(seen.recognised.kind);
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
@@ -267,7 +267,7 @@ impl Monitor {
         let (key, change) = self.lock().record(now, seen);
         if self.feed.receiver_count() > 0 {
             let event = RequestEvent {
-                phone: key_text(key),
+                phone: key.to_string(),
                 address: seen.peer.ip(),
                 name: seen.name,
                 answer: seen.answer,
@@ -386,14 +386,10 @@ impl Monitor {
 
     fn changed(&self, change: &StateChange) {
         if !change.state.is_active() {
-            let registry = self.lock();
-            if let Some(phone) = registry.phone(change.key) {
-                let seconds = phone.last_seen.saturating_sub(phone.boot_started()) as f64 / 1000.0;
-                self.metrics.boot_seconds.observe(seconds);
-            }
+            self.metrics.boot_seconds.observe(change.boot.as_secs_f64());
         }
         if self.feed.receiver_count() > 0 {
-            let event = StateEvent { phone: key_text(change.key), state: &change.state };
+            let event = StateEvent { phone: change.key.to_string(), state: &change.state };
             self.publish("state", &event);
         }
     }
@@ -407,10 +403,6 @@ impl Monitor {
 
 fn rank(state: &PhoneState) -> usize {
     STATES.iter().position(|s| *s == state.as_str()).unwrap_or(STATES.len())
-}
-
-fn key_text(key: PhoneKey) -> String {
-    key.to_string()
 }
 
 fn transport_label(transport: Transport) -> &'static str {

@@ -378,6 +378,8 @@ pub struct RequestSeen<'a> {
     pub peer: SocketAddr,
     /// The name asked for.
     pub name: &'a str,
+    /// What the name is ([`Recognised::parse`] of it, done once per request).
+    pub recognised: Recognised,
     /// What it got.
     pub answer: AnswerKind,
     /// How it came.
@@ -390,6 +392,24 @@ pub struct RequestSeen<'a> {
     pub bytes: Option<u64>,
 }
 
+impl<'a> RequestSeen<'a> {
+    /// A request for `name` from `peer`, with no MAC or model from elsewhere and its bytes
+    /// reported when its transfer ends.
+    #[must_use]
+    pub fn new(peer: SocketAddr, name: &'a str, answer: AnswerKind, transport: Transport) -> Self {
+        Self {
+            peer,
+            name,
+            recognised: Recognised::parse(name),
+            answer,
+            transport,
+            mac: None,
+            model: None,
+            bytes: None,
+        }
+    }
+}
+
 /// What changed with one call, for a live feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {
@@ -397,6 +417,8 @@ pub struct StateChange {
     pub key: PhoneKey,
     /// Its new state.
     pub state: PhoneState,
+    /// From its boot's first request to its last.
+    pub boot: Duration,
 }
 
 /// Per address: the phones seen there and which of them waits for which MAC-less file.
@@ -440,8 +462,7 @@ fn push_bounded(queue: &mut VecDeque<(PhoneKey, u32)>, entry: (PhoneKey, u32)) {
 /// let peer: SocketAddr = "10.0.0.5:50000".parse()?;
 /// let mut ask = |at, name, answer| {
 ///     // Over HTTP the bytes are known at once; a TFTP transfer reports its end later.
-///     let bytes = Some(1200);
-///     let seen = RequestSeen { peer, name, answer, transport: Transport::Http, mac: None, model: None, bytes };
+///     let seen = RequestSeen { bytes: Some(1200), ..RequestSeen::new(peer, name, answer, Transport::Http) };
 ///     registry.record(at, &seen);
 /// };
 /// ask(0, "SEP001122334455.cnf.xml", AnswerKind::NotFound);
@@ -490,7 +511,7 @@ impl Registry {
         seen: &RequestSeen<'_>,
     ) -> (PhoneKey, Option<StateChange>) {
         let ip = seen.peer.ip();
-        let recognised = Recognised::parse(seen.name);
+        let recognised = seen.recognised;
         let named = recognised.mac.or(seen.mac);
         let key = match named {
             Some(mac) => self.adopt(mac, ip, now),
@@ -753,20 +774,26 @@ impl Registry {
                 let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
                 let load = file.strip_suffix(".loads").unwrap_or(file);
                 let configs = &self.configs;
+                // Some(true): its configuration names the load; None: its configuration was
+                // served before the address was shared, so not read.
                 let names_it = |p: &Phone| {
-                    p.config
-                        .as_ref()
-                        .and_then(|c| configs.get(c.name.as_str()))
-                        .is_none_or(|loads| loads.iter().any(|l| &**l == load))
+                    let loads = configs.get(p.config.as_ref()?.name.as_str())?;
+                    Some(loads.iter().any(|l| &**l == load))
                 };
                 let queue = &mut here.awaiting_manifest;
-                // The first phone whose configuration names the load; the others keep their
-                // place.
-                let position = queue.iter().position(|(key, boot)| {
-                    phones
-                        .get(key)
-                        .is_some_and(|p| p.boots == *boot && p.load.is_none() && names_it(p))
-                });
+                let waiting = |key: &PhoneKey, boot: u32| {
+                    phones.get(key).filter(|p| p.boots == boot && p.load.is_none())
+                };
+                // The first phone whose configuration is known to name the load, else one whose
+                // configuration is unknown; the others keep their place.
+                let position = queue
+                    .iter()
+                    .position(|(k, b)| waiting(k, *b).is_some_and(|p| names_it(p) == Some(true)))
+                    .or_else(|| {
+                        queue.iter().position(|(k, b)| {
+                            waiting(k, *b).is_some_and(|p| names_it(p).is_none())
+                        })
+                    });
                 position
                     .and_then(|i| queue.remove(i))
                     .map(|(key, _)| key)
@@ -779,7 +806,10 @@ impl Registry {
                 // Phones take turns; one still fetching stays in the queue. The first whose
                 // manifest lists the image and that has not had it in this boot gets it.
                 let manifests = &self.manifests;
+                // When no phone fits (a manifest went to a twin that has not asked for its
+                // own yet), one whose manifest lists the image, then any fetching phone.
                 let mut first_valid = None;
+                let mut first_listed = None;
                 let mut chosen = None;
                 for _ in 0..here.fetching.len() {
                     let Some((key, boot)) = here.fetching.pop_front() else { break };
@@ -804,8 +834,11 @@ impl Registry {
                         chosen = Some(key);
                         break;
                     }
+                    if listed {
+                        first_listed.get_or_insert(key);
+                    }
                 }
-                chosen.or(first_valid)
+                chosen.or(first_listed).or(first_valid)
             }
             _ => None,
         };
@@ -827,7 +860,8 @@ impl Registry {
             return None;
         }
         phone.state = state.clone();
-        Some(StateChange { key, state })
+        let boot = Duration::from_millis(phone.last_seen.saturating_sub(phone.facts.boot_started));
+        Some(StateChange { key, state, boot })
     }
 
     /// Makes room for `key` when the registry is full: the least recently seen tenth goes, so

@@ -25,16 +25,7 @@ impl Client {
     fn ask(&mut self, registry: &mut Registry, now: u64, name: &str, answer: AnswerKind) {
         // Phones send every request from a new port.
         self.peer.set_port(self.peer.port().wrapping_add(1).max(1024));
-        let seen = RequestSeen {
-            peer: self.peer,
-            name,
-            answer,
-            transport: Transport::Tftp,
-            mac: None,
-            model: None,
-            bytes: None,
-        };
-        registry.record(now, &seen);
+        registry.record(now, &RequestSeen::new(self.peer, name, answer, Transport::Tftp));
         if answer.served() {
             registry.transfer_ended(now + 5, self.peer, 1000, Duration::from_millis(5), 0, true);
         }
@@ -179,16 +170,7 @@ fn boots_an_hour_apart_are_not_a_loop() {
 fn a_transfer_that_failed_leaves_the_phone_failed_and_says_which() {
     let mut registry = Registry::new(RegistryLimits::default());
     let peer: SocketAddr = "10.0.0.5:50001".parse().unwrap();
-    let seen = RequestSeen {
-        peer,
-        name: "SEP001122000001.cnf.xml",
-        answer: Exact,
-        transport: Transport::Tftp,
-        mac: None,
-        model: None,
-        bytes: None,
-    };
-    registry.record(0, &seen);
+    registry.record(0, &RequestSeen::new(peer, "SEP001122000001.cnf.xml", Exact, Transport::Tftp));
     settled(&mut registry, 0);
     assert_eq!(phone(&registry, 1).state, PhoneState::Booting, "its transfer still runs");
     registry.transfer_ended(30_000, peer, 2936, Duration::from_secs(30), 5, false);
@@ -323,4 +305,20 @@ fn the_loads_a_configuration_names_are_every_load_information_text() {
         <loadInformation30008 model="IP Phone 7902"/><loadInformation>SCCP42.A</loadInformation></device>"#;
     assert_eq!(cnfkit_server::registry::loads_named(xml), ["SCCP42.9-4-2SR4-3S", "SCCP42.A"]);
     assert!(cnfkit_server::registry::loads_named(b"<loadInformation").is_empty());
+}
+
+#[test]
+fn a_manifest_goes_to_a_phone_known_to_need_it_before_one_whose_config_was_not_read() {
+    // Phone 0 came first, alone at its address: its configuration was served before the
+    // address was shared, so the server did not read it. Phone 1's default names load B.
+    let mut registry = Registry::new(RegistryLimits::default());
+    let mut client = Client::at([192, 0, 2, 1]);
+    client.ask(&mut registry, 0, &format!("SEP{}.cnf.xml", mac(0)), Exact);
+    client.ask(&mut registry, 1, &format!("SEP{}.cnf.xml", mac(1)), NotFound);
+    registry.learn_config("XMLDefault.cnf.xml", vec!["SCCP42.B".into()]);
+    client.ask(&mut registry, 2, "XMLDefault.cnf.xml", Exact);
+    client.ask(&mut registry, 3, "SCCP42.B.loads", Exact);
+    client.ask(&mut registry, 4, "SCCP42.A.loads", Exact);
+    assert_eq!(phone(&registry, 1).load.as_deref(), Some("SCCP42.B"));
+    assert_eq!(phone(&registry, 0).load.as_deref(), Some("SCCP42.A"));
 }
