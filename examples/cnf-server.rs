@@ -17,13 +17,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
-use cnfkit::server::admin::AdminServer;
+use cnfkit::server::admin::{Admin, AdminSetup};
 use cnfkit::server::http::{HttpConfig, HttpServer};
-use cnfkit::server::monitor::Monitor;
-use cnfkit::server::registry::RegistryLimits;
 use cnfkit::server::{
-    ConfigSigner, DefaultsSource, OpenFile, OpenFileLimit, Presigner, ProvisioningHandler, Site,
-    SiteOptions, Writes, demo, log_boots, raise_open_file_limit, stop_signal, tls,
+    ConfigSigner, DefaultsNote, DefaultsSource, OpenFile, OpenFileLimit, Presigner,
+    ProvisioningHandler, Site, SiteOptions, Writes, demo, log_boots, raise_open_file_limit,
+    stop_signal, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -121,6 +120,9 @@ struct Args {
     /// The admin bearer token's file (one line, 16+ characters); needed beyond loopback.
     #[arg(long, requires = "admin")]
     admin_token_file: Option<PathBuf>,
+    /// Keep the phone registry in this file across restarts (JSON lines, saved every second).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
     /// Log lines as text, or as one JSON object per line (for log shippers).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -214,9 +216,16 @@ fn run(args: Args) -> Result<(), String> {
         http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
         demo: demo_http,
         https,
-        admin: args.admin.or(args.root.is_none().then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
-        admin_token: args.admin_token_file.clone(),
-        signer: signer.clone(),
+        admin: AdminSetup {
+            listen: args
+                .admin
+                .or(args.root.is_none().then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
+            token_file: args.admin_token_file.clone(),
+            listen_optional: args.root.is_none() && args.admin.is_none(),
+            state: args.state.clone(),
+            signer: signer.clone(),
+            ..AdminSetup::default()
+        },
     };
     // Generated configurations name the server's own address as their call manager; bound to
     // every address (0.0.0.0, ::) there is no such address to name.
@@ -258,18 +267,9 @@ fn run(args: Args) -> Result<(), String> {
     if args.inventory.is_some() {
         say!("cnf-server: {} phones in the inventory", site.inventory_len);
     }
-    match (&site.defaults, site.has_xml_default) {
-        (DefaultsSource::OldDefault, false) => say!(
-            "cnf-server: XMLDefault.cnf.xml is missing: it is rebuilt from the call managers and \
-             loads of XMLDefault.cnf.xml.old at the first request"
-        ),
-        (DefaultsSource::OldDefault, true) => {
-            say!("cnf-server: device defaults taken from XMLDefault.cnf.xml.old");
-        }
-        (DefaultsSource::None, false) => eprintln!(
-            "cnf-server: warning: no XMLDefault.cnf.xml, no XMLDefault.cnf.xml.old and no \
-             --defaults to build it: new phones cannot boot"
-        ),
+    match site.defaults_note() {
+        Some(DefaultsNote::Info(note)) => say!("cnf-server: {note}"),
+        Some(DefaultsNote::Warning(note)) => eprintln!("cnf-server: warning: {note}"),
         _ => {}
     }
     let writes = if args.allow_write {
@@ -286,11 +286,9 @@ fn run(args: Args) -> Result<(), String> {
 struct Listeners {
     tftp: SocketAddr,
     http: Option<SocketAddr>,
-    demo: bool, // The demo's HTTP and admin listeners: a port in use is only a warning.
+    demo: bool, // The demo's HTTP listener: a port in use is only a warning.
     https: Option<(SocketAddr, Arc<tls::TlsConfig>)>,
-    admin: Option<SocketAddr>,
-    admin_token: Option<PathBuf>,
-    signer: Option<ConfigSigner>,
+    admin: AdminSetup,
 }
 
 async fn serve<D: OpenFile>(
@@ -299,13 +297,24 @@ async fn serve<D: OpenFile>(
     config: ServerConfig,
     grace: Duration,
 ) -> Result<(), String> {
-    // A line per phone boot once it is quiet for 3 s; a registry with an admin listener.
-    let monitor =
-        listeners.admin.map(|_| Monitor::new(RegistryLimits::default(), listeners.signer));
+    let admin = listeners.admin.start().await.map_err(|e| e.to_string())?;
+    if let Some(loaded) = admin.as_ref().and_then(|a| a.loaded) {
+        say!(
+            "cnf-server: {} phones restored ({} torn lines skipped)",
+            loaded.phones,
+            loaded.torn_lines
+        );
+    }
+    if let Some(addr) = admin.as_ref().and_then(Admin::local_addr) {
+        say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
+    }
+    if let Some(e) = admin.as_ref().and_then(|a| a.not_listening.as_ref()) {
+        eprintln!("cnf-server: warning: no admin listener: {e}");
+    }
+    // A line per phone boot once it is quiet for 3 s; the registry when there is one.
     let mut handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
-    if let Some(monitor) = &monitor {
-        handler = handler.with_monitor(monitor.clone());
-        tokio::spawn(monitor.clone().run(Duration::from_secs(1)));
+    if let Some(admin) = &admin {
+        handler = handler.with_monitor(admin.monitor.clone());
     }
     let handler = Arc::new(handler);
     if let Some(log) = handler.boot_log() {
@@ -318,23 +327,9 @@ async fn serve<D: OpenFile>(
     let tftp = Server::bind(bind, handler.clone(), config)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let admin = match (listeners.admin, monitor) {
-        (Some(addr), Some(monitor)) => {
-            monitor.attach_tftp(tftp.stats());
-            match AdminServer::bind(addr, monitor, listeners.admin_token.as_deref()).await {
-                Ok(server) => {
-                    say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
-                    Some(server)
-                }
-                Err(e) if listeners.demo => {
-                    eprintln!("cnf-server: warning: no admin listener: {e}");
-                    None
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        _ => None,
-    };
+    if let Some(admin) = &admin {
+        admin.monitor.attach_tftp(tftp.stats());
+    }
     let http = match listeners.http {
         Some(addr) => match HttpServer::bind(addr, handler.clone(), HttpConfig::default()).await {
             Ok(server) => {
@@ -387,7 +382,7 @@ async fn serve<D: OpenFile>(
         tftp.run(until_stopped(), grace),
         run_some(http.map(|server| server.run(until_stopped(), grace))),
         run_some(https.map(|server| server.run(until_stopped(), grace))),
-        run_some(admin.map(|server| server.run(until_stopped()))),
+        run_some(admin.map(|admin| admin.run(until_stopped))),
     );
     tftp.and(http).and(https).and(admin).map_err(|e| e.to_string())
 }

@@ -215,3 +215,82 @@ fn out_of_descriptors_is_a_summary_line_naming_the_limit_not_a_line_per_request(
     assert_eq!(child.wait().unwrap().code(), Some(0));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Asks for `SEP<MAC>.cnf.xml` (a miss: the tree has none) for each MAC, once.
+fn ask_for_own_files(server_addr: SocketAddr, macs: std::ops::Range<u32>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in macs {
+        let request = format!("\x00\x01SEP0011227700{i:02X}.cnf.xml\x00octet\x00");
+        socket.send_to(request.as_bytes(), server_addr).unwrap();
+    }
+}
+
+/// The admin API's phone list.
+fn phones_listed(admin: SocketAddr) -> Vec<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET /api/phones HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_registry_survives_kill_dash_9_in_the_middle_of_its_writes() {
+    let (root, server_addr) = firmware_tree("state");
+    let state = root.with_extension("phones.jsonl");
+    let _ = std::fs::remove_file(&state);
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let start = || {
+        cnf_server()
+            .arg("--root")
+            .arg(&root)
+            .args(["--bind", &server_addr.to_string(), "--admin", &admin.to_string(), "--state"])
+            .arg(&state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cnf-server is built")
+    };
+    let mut child = start();
+    wait_until_it_answers(server_addr);
+    ask_for_own_files(server_addr, 0..20);
+    // Saved within a second; then SIGKILL while more phones keep the writer busy.
+    std::thread::sleep(Duration::from_millis(1500));
+    for round in 0..8 {
+        ask_for_own_files(server_addr, 20 + round * 10..30 + round * 10);
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Whatever the kill cut, a write cut in half is what the next start must survive.
+    let saved = std::fs::read_to_string(&state).unwrap();
+    let last = saved.lines().last().unwrap().to_owned();
+    std::fs::write(&state, format!("{saved}{}", &last[..last.len() / 2])).unwrap();
+
+    let mut child = start();
+    wait_until_it_answers(server_addr);
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let restored = std::iter::from_fn(|| {
+        let mut line = String::new();
+        (std::io::BufRead::read_line(&mut stdout, &mut line).ok()? > 0).then_some(line)
+    })
+    .find(|l| l.contains("phones restored"))
+    .expect("a line saying what was restored");
+    assert!(restored.contains("(1 torn lines skipped)"), "{restored}");
+    let phones = phones_listed(admin);
+    for i in 0..20 {
+        let mac = format!("0011227700{i:02X}");
+        let phone = phones.iter().find(|p| p["mac"] == mac.as_str());
+        let phone = phone.unwrap_or_else(|| panic!("{mac} restored: {phones:?}"));
+        let last = &phone["last_request"];
+        assert_eq!(last["name"], format!("SEP{mac}.cnf.xml").as_str(), "{phone}");
+        assert_eq!(last["answer"], "not-found", "{phone}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_file(&state);
+    std::fs::remove_dir_all(&root).unwrap();
+}

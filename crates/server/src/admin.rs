@@ -33,6 +33,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use crate::monitor::Monitor;
+use crate::registry::RegistryLimits;
+use crate::state::{StateFile, StateLoaded};
+use crate::{ConfigSigner, Error};
 
 /// The dashboard page (HTML, CSS and script in one file: no CDN, no build step).
 const DASHBOARD: &str = include_str!("admin/dashboard.html");
@@ -329,6 +332,104 @@ fn text(status: StatusCode, body: &'static str) -> Response<AdminBody> {
     let mut response = with_type(full(body), "text/plain; charset=utf-8");
     *response.status_mut() = status;
     response
+}
+
+/// What a server keeps for its admins: a registry, optionally saved in a state file and
+/// served by an admin listener.
+#[derive(Debug, Default)]
+pub struct AdminSetup {
+    /// Where the admin listener listens, if anywhere.
+    pub listen: Option<SocketAddr>,
+    /// Its token's file ([`AdminServer::bind`]).
+    pub token_file: Option<std::path::PathBuf>,
+    /// Whether a listener that cannot bind is only a warning (a demo's default port).
+    pub listen_optional: bool,
+    /// The state file, if the registry is kept across restarts ([`StateFile`]).
+    pub state: Option<std::path::PathBuf>,
+    /// The server's signer, whose counts go to the metrics.
+    pub signer: Option<ConfigSigner>,
+    /// The registry's bounds.
+    pub limits: RegistryLimits,
+}
+
+/// The registry, its state file and its admin listener, started ([`AdminSetup::start`]).
+pub struct Admin {
+    /// Feed it to the handler ([`ProvisioningHandler::with_monitor`](crate::ProvisioningHandler::with_monitor))
+    /// and give it the TFTP driver's counts ([`Monitor::attach_tftp`]).
+    pub monitor: Arc<Monitor>,
+    server: Option<AdminServer>,
+    state: Option<StateFile>,
+    /// What the state file held, when there is one.
+    pub loaded: Option<StateLoaded>,
+    /// Why the optional listener is not there.
+    pub not_listening: Option<AdminError>,
+}
+
+impl AdminSetup {
+    /// Restores the registry from the state file and binds the listener; `None` when there is
+    /// neither.
+    ///
+    /// # Errors
+    /// The state file's [`Error`]; a listener that cannot start ([`Error::Admin`]) unless
+    /// it is optional.
+    pub async fn start(self) -> Result<Option<Admin>, Error> {
+        if self.listen.is_none() && self.state.is_none() {
+            return Ok(None);
+        }
+        let monitor = Monitor::new(self.limits, self.signer);
+        let (state, loaded) = match &self.state {
+            Some(path) => {
+                let (file, loaded) = StateFile::open(path, &mut monitor.lock())?;
+                (Some(file), Some(loaded))
+            }
+            None => (None, None),
+        };
+        let (server, not_listening) = match self.listen {
+            Some(addr) => {
+                match AdminServer::bind(addr, monitor.clone(), self.token_file.as_deref()).await {
+                    Ok(server) => (Some(server), None),
+                    Err(e) if self.listen_optional => (None, Some(e)),
+                    Err(e) => return Err(Error::Admin(Box::new(e))),
+                }
+            }
+            None => (None, None),
+        };
+        Ok(Some(Admin { monitor, server, state, loaded, not_listening }))
+    }
+}
+
+impl Admin {
+    /// Where the listener listens.
+    #[must_use]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    /// Settles phones every second, saves the registry every second and serves the listener,
+    /// until `stop()` resolves; then saves once more.
+    ///
+    /// # Errors
+    /// The listener's.
+    pub async fn run<F: Future<Output = ()>>(self, stop: impl Fn() -> F) -> std::io::Result<()> {
+        let every = Duration::from_secs(1);
+        let ticks = tokio::spawn(self.monitor.clone().run(every));
+        let monitor = self.monitor;
+        let (served, ()) = tokio::join!(
+            async {
+                match self.server {
+                    Some(server) => server.run(stop()).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                if let Some(state) = self.state {
+                    state.run(monitor, every, stop()).await;
+                }
+            },
+        );
+        ticks.abort();
+        served
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,12 @@ pub enum Error {
         /// What rustls or the PEM reader said.
         reason: String,
     },
+    /// The admin listener cannot start.
+    #[error(transparent)]
+    Admin(Box<crate::admin::AdminError>),
+    /// A file could not be written (atomically, through cnfkit-fs).
+    #[error(transparent)]
+    Write(#[from] cnfkit_fs::Error),
     /// A file named in the setup could not be used (which file, and why).
     #[error("{}: {source}", path.display())]
     InFile {

@@ -43,6 +43,7 @@ mod shutdown;
 mod signing;
 mod site;
 mod source;
+pub mod state;
 pub mod tls;
 
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
@@ -52,5 +53,5 @@ pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 pub use presign::{PresignPass, Presigner, presign};
 pub use shutdown::{StopSignal, stop_signal};
 pub use signing::{ConfigSigner, SignerStats};
-pub use site::{DefaultsSource, Site, SiteOptions, SiteWarning};
+pub use site::{DefaultsNote, DefaultsSource, Site, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};

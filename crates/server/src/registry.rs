@@ -486,6 +486,19 @@ pub struct Registry {
     manifests: HashMap<Box<str>, HashSet<Box<str>>>,
     /// The loads each configuration names, as served.
     configs: HashMap<Box<str>, Vec<Box<str>>>,
+    /// Records changed, and records gone, since the last [`Registry::take_changes`].
+    changed: HashSet<PhoneKey>,
+    forgotten: HashSet<PhoneKey>,
+}
+
+/// What changed in the registry since the last look ([`Registry::take_changes`]): what a
+/// state file appends.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Records added or changed.
+    pub changed: Vec<PhoneKey>,
+    /// Records gone (dropped for room or age, or merged into a MAC's record).
+    pub forgotten: Vec<PhoneKey>,
 }
 
 impl Registry {
@@ -500,6 +513,8 @@ impl Registry {
             transfers: HashMap::new(),
             manifests: HashMap::new(),
             configs: HashMap::new(),
+            changed: HashSet::new(),
+            forgotten: HashSet::new(),
         }
     }
 
@@ -565,6 +580,7 @@ impl Registry {
             self.transfers.insert(seen.peer, (key, now));
         }
         let change = self.settle(key, now);
+        self.touch(key);
         (key, change)
     }
 
@@ -593,7 +609,9 @@ impl Registry {
                     Some(format!("the transfer of {} stopped after {bytes} bytes", entry.name));
             }
         }
-        Some((key, self.settle(key, now)))
+        let change = self.settle(key, now);
+        self.touch(key);
+        Some((key, change))
     }
 
     /// Settles the phones that have gone quiet and drops records older than the age limit;
@@ -609,6 +627,9 @@ impl Registry {
         let mut changes: Vec<StateChange> =
             settled.into_iter().filter_map(|key| self.settle(key, now)).collect();
         changes.sort_by_key(|c| c.key);
+        for change in &changes {
+            self.changed.insert(change.key);
+        }
         let max_age = duration_ms(self.limits.max_age);
         let old: Vec<PhoneKey> = self
             .phones
@@ -702,6 +723,8 @@ impl Registry {
         }
         if let Some(mut phone) = self.phones.remove(&anonymous) {
             self.active.remove(&anonymous);
+            self.changed.remove(&anonymous);
+            self.forgotten.insert(anonymous);
             phone.mac = Some(mac);
             if let Some(here) = self.addresses.get_mut(&ip) {
                 for queue in [
@@ -879,8 +902,34 @@ impl Registry {
         }
     }
 
+    /// Marks a record as changed, for the next [`take_changes`](Self::take_changes).
+    fn touch(&mut self, key: PhoneKey) {
+        self.forgotten.remove(&key);
+        self.changed.insert(key);
+    }
+
+    /// What changed since the last call: the keys of records to save again, and of records
+    /// gone. A restored record is not a change.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut changes = Changes {
+            changed: self.changed.drain().filter(|k| self.phones.contains_key(k)).collect(),
+            forgotten: self.forgotten.drain().filter(|k| !self.phones.contains_key(k)).collect(),
+        };
+        changes.changed.sort_unstable();
+        changes.forgotten.sort_unstable();
+        changes
+    }
+
+    /// Drops the record under `key` (an admin's "forget this phone", or a state file's
+    /// record of a removal).
+    pub fn forget(&mut self, key: PhoneKey) {
+        self.remove(key);
+    }
+
     fn remove(&mut self, key: PhoneKey) {
         let Some(phone) = self.phones.remove(&key) else { return };
+        self.changed.remove(&key);
+        self.forgotten.insert(key);
         self.active.remove(&key);
         if let Some(here) = self.addresses.get_mut(&phone.address) {
             here.phones = here.phones.saturating_sub(1);

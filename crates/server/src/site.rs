@@ -161,6 +161,37 @@ pub enum SiteWarning {
     OldDefaultUnusable(Error),
 }
 
+/// What an admin should know at start about a site's default configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DefaultsNote {
+    /// Worth a line.
+    Info(&'static str),
+    /// New phones cannot boot.
+    Warning(&'static str),
+}
+
+impl Site {
+    /// The note about the default configuration, if there is one to make.
+    #[must_use]
+    pub fn defaults_note(&self) -> Option<DefaultsNote> {
+        match (&self.defaults, self.has_xml_default) {
+            (DefaultsSource::OldDefault, false) => Some(DefaultsNote::Info(
+                "XMLDefault.cnf.xml is missing: it is rebuilt from the call managers and loads of \
+                 XMLDefault.cnf.xml.old at the first request",
+            )),
+            (DefaultsSource::OldDefault, true) => {
+                Some(DefaultsNote::Info("device defaults taken from XMLDefault.cnf.xml.old"))
+            }
+            (DefaultsSource::None, false) => Some(DefaultsNote::Warning(
+                "no XMLDefault.cnf.xml, no XMLDefault.cnf.xml.old and no --defaults to build it: \
+                 new phones cannot boot",
+            )),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for SiteWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
