@@ -23,6 +23,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cnfkit_resolve::{FileKind, LoadName, Mac, Recognised, Transport};
@@ -255,8 +256,8 @@ impl fmt::Display for PhoneKey {
 pub struct RequestEntry {
     /// When it arrived.
     pub at: Millis,
-    /// The name asked for.
-    pub name: String,
+    /// The name asked for (one copy shared by every phone for names without a MAC).
+    pub name: Arc<str>,
     /// What it got.
     pub answer: AnswerKind,
     /// How it came.
@@ -319,8 +320,8 @@ struct BootFacts {
     missing_image: Option<String>,
     /// The last transfer that failed, and why.
     failed_transfer: Option<String>,
-    /// Own and default configuration names that were not found.
-    config_misses: Vec<String>,
+    /// Own and default configuration names that were not found, comma separated.
+    config_misses: String,
     /// Whether the phone's manifest was served (it fetches images next).
     manifest_served: bool,
     /// Fingerprint of this boot's requests (name and answer), to see a repeat.
@@ -428,6 +429,14 @@ struct AddressPhones {
     phones: usize,
     /// The phone whose request came last.
     last: Option<PhoneKey>,
+    /// Who waits for what; none once the address's phones are quiet, so that a phone alone at
+    /// its address costs a few words here.
+    waiting: Option<Box<Waiting>>,
+}
+
+/// Which phones of an address wait for which MAC-less file.
+#[derive(Debug, Default)]
+struct Waiting {
     /// Phones that asked for their own CTL/ITL and will ask for the cluster's.
     awaiting_trust: VecDeque<(PhoneKey, u32)>,
     /// Phones that missed their own configuration (they ask for the default next).
@@ -440,6 +449,9 @@ struct AddressPhones {
 
 /// Manifests remembered ([`Registry::learn_manifest`]); a site has a few dozen loads.
 const MAX_MANIFESTS: usize = 1024;
+
+/// Names without a MAC kept once for all phones; a site has a few hundred.
+const MAX_SHARED_NAMES: usize = 4096;
 
 /// Waiting lists are bounded like this per address; the oldest entry goes first.
 const MAX_WAITING: usize = 4096;
@@ -476,7 +488,8 @@ fn push_bounded(queue: &mut VecDeque<(PhoneKey, u32)>, entry: (PhoneKey, u32)) {
 #[derive(Debug)]
 pub struct Registry {
     limits: RegistryLimits,
-    phones: HashMap<PhoneKey, Phone>,
+    /// Boxed: the table is sized in powers of two, so its empty slots should be small.
+    phones: HashMap<PhoneKey, Box<Phone>>,
     addresses: HashMap<IpAddr, AddressPhones>,
     /// Phones whose state may change with time alone.
     active: HashSet<PhoneKey>,
@@ -486,9 +499,13 @@ pub struct Registry {
     manifests: HashMap<Box<str>, HashSet<Box<str>>>,
     /// The loads each configuration names, as served.
     configs: HashMap<Box<str>, Vec<Box<str>>>,
-    /// Records changed, and records gone, since the last [`Registry::take_changes`].
+    /// Names without a MAC (`XMLDefault.cnf.xml`, manifests, images), kept once for all.
+    names: HashSet<Arc<str>>,
+    /// Records changed, and records gone, since the last [`Registry::take_changes`]; kept
+    /// only once [`Registry::track_changes`] asked for them (a state file does).
     changed: HashSet<PhoneKey>,
     forgotten: HashSet<PhoneKey>,
+    tracking: bool,
 }
 
 /// What changed in the registry since the last look ([`Registry::take_changes`]): what a
@@ -513,8 +530,10 @@ impl Registry {
             transfers: HashMap::new(),
             manifests: HashMap::new(),
             configs: HashMap::new(),
+            names: HashSet::new(),
             changed: HashSet::new(),
             forgotten: HashSet::new(),
+            tracking: false,
         }
     }
 
@@ -533,11 +552,15 @@ impl Registry {
             None => self.attribute(ip, seen.name, recognised.kind),
         };
         self.make_room(key);
+        let name = match recognised.mac {
+            None => self.shared_name(seen.name),
+            Some(_) => Arc::from(seen.name),
+        };
         let limits = self.limits.clone();
         if !self.phones.contains_key(&key) {
             self.addresses.entry(ip).or_default().phones += 1;
         }
-        let phone = self.phones.entry(key).or_insert_with(|| Phone::new(key, ip, now));
+        let phone = self.phones.entry(key).or_insert_with(|| Box::new(Phone::new(key, ip, now)));
         if phone.address != ip {
             if let Some(old) = self.addresses.get_mut(&phone.address) {
                 old.phones = old.phones.saturating_sub(1);
@@ -548,19 +571,20 @@ impl Registry {
         if let Some(model) = seen.model {
             phone.model = Some(model.to_owned());
         }
-        let boot = phone.note(now, seen, recognised.kind, &limits);
+        let boot = phone.note(now, seen, recognised.kind, &limits, name);
         let here = self.addresses.entry(ip).or_default();
         here.last = Some(key);
+        let waiting = here.waiting.get_or_insert_with(Box::default);
         let stage = (key, boot);
         match recognised.kind {
             FileKind::DeviceCtl | FileKind::DeviceItl => {
                 // A phone waits for the cluster's trust list once, whichever of its own it
                 // asked for last.
-                here.awaiting_trust.retain(|(k, _)| *k != key);
-                push_bounded(&mut here.awaiting_trust, stage);
+                waiting.awaiting_trust.retain(|(k, _)| *k != key);
+                push_bounded(&mut waiting.awaiting_trust, stage);
             }
             FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig if !seen.answer.served() => {
-                push_bounded(&mut here.awaiting_default, stage);
+                push_bounded(&mut waiting.awaiting_default, stage);
             }
             _ => {}
         }
@@ -569,9 +593,9 @@ impl Registry {
                 FileKind::DeviceConfig(_)
                 | FileKind::SipDeviceConfig
                 | FileKind::XmlDefault(_)
-                | FileKind::SipDefault => push_bounded(&mut here.awaiting_manifest, stage),
+                | FileKind::SipDefault => push_bounded(&mut waiting.awaiting_manifest, stage),
                 FileKind::Loads | FileKind::TermDefaultLoads { .. } => {
-                    push_bounded(&mut here.fetching, stage);
+                    push_bounded(&mut waiting.fetching, stage);
                 }
                 _ => {}
             }
@@ -628,7 +652,7 @@ impl Registry {
             settled.into_iter().filter_map(|key| self.settle(key, now)).collect();
         changes.sort_by_key(|c| c.key);
         for change in &changes {
-            self.changed.insert(change.key);
+            self.touch(change.key);
         }
         let max_age = duration_ms(self.limits.max_age);
         let old: Vec<PhoneKey> = self
@@ -646,18 +670,18 @@ impl Registry {
     /// The record of `mac`.
     #[must_use]
     pub fn phone_by_mac(&self, mac: Mac) -> Option<&Phone> {
-        self.phones.get(&PhoneKey::Mac(mac))
+        self.phones.get(&PhoneKey::Mac(mac)).map(|p| &**p)
     }
 
     /// The record under `key`.
     #[must_use]
     pub fn phone(&self, key: PhoneKey) -> Option<&Phone> {
-        self.phones.get(&key)
+        self.phones.get(&key).map(|p| &**p)
     }
 
     /// Every record, in no particular order.
     pub fn phones(&self) -> impl Iterator<Item = &Phone> {
-        self.phones.values()
+        self.phones.values().map(|p| &**p)
     }
 
     /// Records held.
@@ -706,7 +730,7 @@ impl Registry {
             if phone.state.is_active() {
                 self.active.insert(key);
             }
-            self.phones.insert(key, phone);
+            self.phones.insert(key, Box::new(phone));
         }
     }
 
@@ -723,18 +747,19 @@ impl Registry {
         }
         if let Some(mut phone) = self.phones.remove(&anonymous) {
             self.active.remove(&anonymous);
-            self.changed.remove(&anonymous);
-            self.forgotten.insert(anonymous);
+            self.forgot(anonymous);
             phone.mac = Some(mac);
             if let Some(here) = self.addresses.get_mut(&ip) {
-                for queue in [
-                    &mut here.awaiting_trust,
-                    &mut here.awaiting_default,
-                    &mut here.awaiting_manifest,
-                    &mut here.fetching,
-                ] {
-                    for entry in queue.iter_mut().filter(|e| e.0 == anonymous) {
-                        entry.0 = key;
+                if let Some(w) = here.waiting.as_deref_mut() {
+                    for queue in [
+                        &mut w.awaiting_trust,
+                        &mut w.awaiting_default,
+                        &mut w.awaiting_manifest,
+                        &mut w.fetching,
+                    ] {
+                        for entry in queue.iter_mut().filter(|e| e.0 == anonymous) {
+                            entry.0 = key;
+                        }
                     }
                 }
                 if here.last == Some(anonymous) {
@@ -779,6 +804,10 @@ impl Registry {
     fn attribute(&mut self, ip: IpAddr, name: &str, kind: FileKind) -> PhoneKey {
         let anonymous = PhoneKey::Address(ip);
         let Some(here) = self.addresses.get_mut(&ip) else { return anonymous };
+        let last = here.last;
+        let Some(w) = here.waiting.as_deref_mut() else {
+            return last.filter(|k| self.phones.contains_key(k)).unwrap_or(anonymous);
+        };
         let phones = &self.phones;
         let next = |queue: &mut VecDeque<(PhoneKey, u32)>, fits: &dyn Fn(&Phone) -> bool| {
             while let Some((key, boot)) = queue.pop_front() {
@@ -789,9 +818,9 @@ impl Registry {
             None
         };
         let found = match kind {
-            FileKind::ItlFile | FileKind::CtlFile => next(&mut here.awaiting_trust, &|_| true),
+            FileKind::ItlFile | FileKind::CtlFile => next(&mut w.awaiting_trust, &|_| true),
             FileKind::XmlDefault(_) | FileKind::SipDefault | FileKind::SedDefault => {
-                next(&mut here.awaiting_default, &|p| p.config.is_none())
+                next(&mut w.awaiting_default, &|p| p.config.is_none())
             }
             FileKind::Loads => {
                 let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
@@ -803,7 +832,7 @@ impl Registry {
                     let loads = configs.get(p.config.as_ref()?.name.as_str())?;
                     Some(loads.iter().any(|l| &**l == load))
                 };
-                let queue = &mut here.awaiting_manifest;
+                let queue = &mut w.awaiting_manifest;
                 let waiting = |key: &PhoneKey, boot: u32| {
                     phones.get(key).filter(|p| p.boots == boot && p.load.is_none())
                 };
@@ -823,7 +852,7 @@ impl Registry {
                     .or_else(|| next(queue, &|p| p.load.is_none()))
             }
             FileKind::TermDefaultLoads { .. } => {
-                next(&mut here.awaiting_manifest, &|p| p.load.is_none())
+                next(&mut w.awaiting_manifest, &|p| p.load.is_none())
             }
             FileKind::FirmwareImage => {
                 // Phones take turns; one still fetching stays in the queue. The first whose
@@ -834,8 +863,8 @@ impl Registry {
                 let mut first_valid = None;
                 let mut first_listed = None;
                 let mut chosen = None;
-                for _ in 0..here.fetching.len() {
-                    let Some((key, boot)) = here.fetching.pop_front() else { break };
+                for _ in 0..w.fetching.len() {
+                    let Some((key, boot)) = w.fetching.pop_front() else { break };
                     let Some(p) = phones.get(&key).filter(|p| {
                         p.boots == boot
                             && p.facts.manifest_served
@@ -843,7 +872,7 @@ impl Registry {
                     }) else {
                         continue;
                     };
-                    here.fetching.push_back((key, boot));
+                    w.fetching.push_back((key, boot));
                     first_valid.get_or_insert(key);
                     let listed = p
                         .load
@@ -851,7 +880,7 @@ impl Registry {
                         .and_then(|l| manifests.get(l))
                         .is_none_or(|images| images.contains(name));
                     let had =
-                        p.requests.iter().any(|r| r.at >= p.facts.boot_started && r.name == name);
+                        p.requests.iter().any(|r| r.at >= p.facts.boot_started && &*r.name == name);
                     if listed && !had {
                         // Now at the back of the queue: the next image is someone else's.
                         chosen = Some(key);
@@ -865,7 +894,7 @@ impl Registry {
             }
             _ => None,
         };
-        found.or(here.last).filter(|k| self.phones.contains_key(k)).unwrap_or(anonymous)
+        found.or(last).filter(|k| self.phones.contains_key(k)).unwrap_or(anonymous)
     }
 
     /// Recomputes a phone's state; the change, if any.
@@ -878,6 +907,10 @@ impl Registry {
             self.active.insert(key);
         } else {
             self.active.remove(&key);
+            // A phone alone at its address waits for nothing more: free the waiting lists.
+            if let Some(here) = self.addresses.get_mut(&phone.address).filter(|a| a.phones == 1) {
+                here.waiting = None;
+            }
         }
         if state == phone.state {
             return None;
@@ -902,10 +935,38 @@ impl Registry {
         }
     }
 
+    /// The one copy of a name phones share; a flood of distinct names (a scan) is not kept.
+    fn shared_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.names.get(name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        if self.names.len() < MAX_SHARED_NAMES {
+            self.names.insert(shared.clone());
+        }
+        shared
+    }
+
     /// Marks a record as changed, for the next [`take_changes`](Self::take_changes).
     fn touch(&mut self, key: PhoneKey) {
-        self.forgotten.remove(&key);
-        self.changed.insert(key);
+        if self.tracking {
+            self.forgotten.remove(&key);
+            self.changed.insert(key);
+        }
+    }
+
+    /// Marks a record as gone, for the next [`take_changes`](Self::take_changes).
+    fn forgot(&mut self, key: PhoneKey) {
+        if self.tracking {
+            self.changed.remove(&key);
+            self.forgotten.insert(key);
+        }
+    }
+
+    /// Keeps what changes from now on, for [`take_changes`](Self::take_changes) (off by
+    /// default: a registry nobody saves keeps no list of changes).
+    pub fn track_changes(&mut self) {
+        self.tracking = true;
     }
 
     /// What changed since the last call: the keys of records to save again, and of records
@@ -928,8 +989,7 @@ impl Registry {
 
     fn remove(&mut self, key: PhoneKey) {
         let Some(phone) = self.phones.remove(&key) else { return };
-        self.changed.remove(&key);
-        self.forgotten.insert(key);
+        self.forgot(key);
         self.active.remove(&key);
         if let Some(here) = self.addresses.get_mut(&phone.address) {
             here.phones = here.phones.saturating_sub(1);
@@ -991,6 +1051,7 @@ impl Phone {
         seen: &RequestSeen<'_>,
         kind: FileKind,
         limits: &RegistryLimits,
+        name: Arc<str>,
     ) -> u32 {
         let starts_boot = matches!(
             kind,
@@ -1025,7 +1086,12 @@ impl Phone {
             FileKind::DeviceConfig(_)
             | FileKind::SipDeviceConfig
             | FileKind::XmlDefault(_)
-            | FileKind::SipDefault => facts.config_misses.push(seen.name.to_owned()),
+            | FileKind::SipDefault => {
+                if !facts.config_misses.is_empty() {
+                    facts.config_misses.push_str(", ");
+                }
+                facts.config_misses.push_str(seen.name);
+            }
             FileKind::Loads | FileKind::TermDefaultLoads { .. } => {
                 let file = seen.name.rsplit(['/', '\\']).next().unwrap_or(seen.name);
                 let load = LoadName::new(file);
@@ -1049,7 +1115,7 @@ impl Phone {
         let immediate = seen.bytes.is_some() || !served;
         self.requests.push_back(RequestEntry {
             at: now,
-            name: seen.name.to_owned(),
+            name,
             answer: seen.answer,
             transport: seen.transport,
             bytes: seen.bytes.unwrap_or(0),
@@ -1115,7 +1181,7 @@ impl Phone {
         let active = self.is_recent(now, limits);
         let repeats = self.repeats(!active);
         if repeats >= limits.repeats_stuck {
-            let last = self.requests.back().map_or("", |r| r.name.as_str());
+            let last = self.requests.back().map_or("", |r| &*r.name);
             return PhoneState::Stuck(format!(
                 "repeating its boot: the same requests and answers {repeats} times in a row, each ending with {last}"
             ));
@@ -1140,10 +1206,9 @@ impl Phone {
             None if facts.config_misses.is_empty() => {
                 PhoneState::Failed("asked for no configuration".to_owned())
             }
-            None => PhoneState::Failed(format!(
-                "no configuration: {} not found",
-                facts.config_misses.join(", ")
-            )),
+            None => {
+                PhoneState::Failed(format!("no configuration: {} not found", facts.config_misses))
+            }
         }
     }
 }

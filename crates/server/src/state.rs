@@ -60,6 +60,7 @@ impl StateFile {
     pub fn open(path: &Path, registry: &mut Registry) -> Result<(Self, StateLoaded), Error> {
         let io = |source| Error::Io { path: path.to_owned(), source };
         let mut loaded = StateLoaded::default();
+        registry.track_changes();
         match File::open(path) {
             Ok(file) => {
                 let mut records: std::collections::HashMap<PhoneKey, Option<Phone>> =

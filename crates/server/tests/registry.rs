@@ -199,7 +199,7 @@ fn requests_before_the_phone_names_itself_join_its_record() {
     assert!(registry.phone(PhoneKey::Address("10.0.0.5".parse().unwrap())).is_some());
     client.ask(&mut registry, 10, "SEP001122000001.cnf.xml", Exact);
     assert_eq!(registry.len(), 1);
-    assert_eq!(phone(&registry, 1).requests[0].name, "CTLFile.tlv");
+    assert_eq!(&*phone(&registry, 1).requests[0].name, "CTLFile.tlv");
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn a_thousand_phones_behind_one_address_are_a_thousand_records_each_with_its_own
     assert_eq!(states.get("stuck"), Some(&500), "{states:?}");
     for i in 0..n {
         let p = phone(&registry, i);
-        let names: Vec<&str> = p.requests.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = p.requests.iter().map(|r| &*r.name).collect();
         let l = load(i);
         let expected = [format!("SCCP42.{l}.loads"), format!("apps{l}.sbn"), format!("cnu{l}.sbn")];
         assert!(expected.iter().all(|e| names.contains(&e.as_str())), "{i}: {names:?}");

@@ -20,9 +20,11 @@ fn mac(i: u8) -> Mac {
     Mac([0x00, 0x11, 0x22, 0x66, 0x00, i])
 }
 
-/// A monitor whose phones `0..n` each got their own configuration over HTTP.
-fn monitor_with(n: u8) -> std::sync::Arc<Monitor> {
+/// A monitor saving to `path`, whose phones `0..n` then each got their own configuration
+/// over HTTP.
+fn monitor_with(path: &std::path::Path, n: u8) -> (std::sync::Arc<Monitor>, StateFile) {
     let monitor = Monitor::new(RegistryLimits::default(), None);
+    let (file, _) = StateFile::open(path, &mut monitor.lock()).unwrap();
     for i in 0..n {
         let peer = SocketAddr::from(([10, 0, 0, i], 5000));
         let name = format!("SEP{}.cnf.xml", mac(i));
@@ -32,21 +34,18 @@ fn monitor_with(n: u8) -> std::sync::Arc<Monitor> {
         };
         monitor.request(&seen);
     }
-    monitor
+    (monitor, file)
 }
 
-fn lines(path: &PathBuf) -> Vec<String> {
+fn lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
 }
 
 #[test]
 fn records_appended_once_a_second_come_back_after_a_restart() {
     let path = scratch("roundtrip");
-    let monitor = monitor_with(0);
-    let (mut file, loaded) = StateFile::open(&path, &mut monitor.lock()).unwrap();
-    assert_eq!(loaded, StateLoaded::default(), "a new file");
-    let monitor_3 = monitor_with(3);
-    // The same file, appended from a monitor that saw three phones.
+    let (monitor_3, mut file) = monitor_with(&path, 3);
+    assert_eq!(lines(&path).len(), 0, "a new file, nothing saved yet");
     file.flush(&monitor_3).unwrap();
     assert_eq!(lines(&path).len(), 3);
     file.flush(&monitor_3).unwrap();
@@ -63,9 +62,7 @@ fn records_appended_once_a_second_come_back_after_a_restart() {
 #[test]
 fn a_torn_last_line_is_skipped_and_counted_and_compaction_leaves_whole_lines() {
     let path = scratch("torn");
-    let monitor = monitor_with(2);
-    let (mut file, _) =
-        StateFile::open(&path, &mut Registry::new(RegistryLimits::default())).unwrap();
+    let (monitor, mut file) = monitor_with(&path, 2);
     file.flush(&monitor).unwrap();
     // A write cut off by kill -9: half of a record, no newline.
     let whole = lines(&path)[1].clone();
@@ -84,9 +81,7 @@ fn a_torn_last_line_is_skipped_and_counted_and_compaction_leaves_whole_lines() {
 #[test]
 fn a_forgotten_record_stays_forgotten_and_the_last_line_of_a_key_wins() {
     let path = scratch("forget");
-    let monitor = monitor_with(2);
-    let (mut file, _) =
-        StateFile::open(&path, &mut Registry::new(RegistryLimits::default())).unwrap();
+    let (monitor, mut file) = monitor_with(&path, 2);
     file.flush(&monitor).unwrap();
     // Phone 0 asks again (its record changes), phone 1 is forgotten.
     let peer = SocketAddr::from(([10, 0, 0, 9], 5000));
