@@ -18,7 +18,9 @@ children are not counted).
 The loss runs put benches/udp-loss-proxy.py (seeded) between phones and server, dropping the
 given fraction of datagrams in both directions.
 
-`--servers single-port` is cnf-server with `--single-port` (every transfer from port 69).
+`--servers single-port` is cnf-server with `--single-port` (every transfer from port 69);
+`--servers registry` is cnf-server with `--admin` (the phone registry, metrics and live feed on),
+reported against plain cnf-server as an A/B ratio.
 
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
@@ -27,6 +29,8 @@ from benchlib import cpu_seconds, free_port, mac
 import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Our own server's variants (the rest are peers, served by peers/serve.sh).
+OURS = ("cnf-server", "single-port", "baseline", "registry")
 REPO = os.path.dirname(HERE)
 SERVE = os.path.join(REPO, "peers", "serve.sh")
 PROXY = os.path.join(HERE, "udp-loss-proxy.py")
@@ -78,11 +82,12 @@ def build_tree(phones, images):
 class Server:
     def __init__(self, name, root, baseline=None):
         self.name = name
-        if name in ("cnf-server", "single-port", "baseline"):
+        if name in OURS:
             self.port = free_port()
             self.addr = "127.0.0.1:%d" % self.port
             binary = baseline if name == "baseline" else CNF_SERVER
-            extra = ["--single-port"] if name == "single-port" else []
+            extra = {"single-port": ["--single-port"],
+                     "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
             self.proc = subprocess.Popen([binary, "--root", root, "--bind", self.addr] + extra,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.pid = self.proc.pid
@@ -176,7 +181,7 @@ def table(title, results, servers):
                 print("  %-10s %8.0f / %8.0f / %6.0f" % (name, med([r["from_server"] for r in ok]),
                                                         med([r["from_phones"] for r in ok]), med([r["dropped"] for r in ok])))
     ours = [r for r in results.get("cnf-server", []) if r]
-    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in ("cnf-server", "single-port", "baseline")}
+    peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in OURS}
     peers = {n: v for n, v in peers.items() if v}
     if ours and peers:
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99")]:
@@ -188,6 +193,11 @@ def table(title, results, servers):
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
             ratio = med([r[key] for r in ours]) / max(med([r[key] for r in base]), 1e-9)
             print("cnf-server %s / baseline: %.2fx" % (label, ratio))
+    registry = [r for r in results.get("registry", []) if r]
+    if ours and registry:
+        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
+            ratio = med([r[key] for r in registry]) / max(med([r[key] for r in ours]), 1e-9)
+            print("registry on / off %s: %.2fx" % (label, ratio))
 
 
 def main():
