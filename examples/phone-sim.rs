@@ -20,6 +20,7 @@ use clap::Parser;
 use std::io::Write;
 
 use cnfkit::resolve::{Mac, ModelTable, PhoneSetup, Protocol};
+use cnfkit::server::storm_report::storm_svg;
 use cnfkit::server::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
 use cnfkit::tftp::ClientOptions;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -82,6 +83,10 @@ struct Args {
     /// 6970), falling back to TFTP when the connection is refused, as 78xx/88xx phones do.
     #[arg(long, value_name = "PORT")]
     http: Option<u16>,
+    /// Draw the storm into this SVG file (or HTML, by its name): a row per phone along a time
+    /// axis, each request a bar coloured by its answer, and a histogram of boot times.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 /// A phone's boot, with the MAC it booted as.
@@ -151,6 +156,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let report_dir = args.report.as_deref().and_then(std::path::Path::parent);
+    if let Some(dir) = report_dir.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        eprintln!("phone-sim: --report: {} is not a directory", dir.display());
+        return ExitCode::from(2);
+    }
     if ModelTable::builtin().by_model(&args.model).is_none() {
         eprintln!("phone-sim: unknown model {:?}", args.model);
         return ExitCode::from(2);
@@ -188,11 +198,11 @@ fn main() -> ExitCode {
     });
     bar.finish_and_clear();
     let wall = started.elapsed();
-    match report(&args, results, wall) {
+    match report(&args, results, wall, started) {
         Ok(summary) if summary.stuck + summary.failed > 0 => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("phone-sim: standard output: {e}");
+            eprintln!("phone-sim: {e}");
             ExitCode::from(2)
         }
     }
@@ -203,7 +213,9 @@ fn report(
     args: &Args,
     results: Vec<Result<PhoneResult, String>>,
     wall: Duration,
-) -> std::io::Result<StormSummary> {
+    started: Instant,
+) -> Result<StormSummary, String> {
+    let stdout = |e: std::io::Error| format!("standard output: {e}");
     let mut out = std::io::stdout().lock();
     let (mut phones, mut errors) = (Vec::new(), 0);
     for result in results {
@@ -219,8 +231,22 @@ fn report(
     let all = args.verbose || args.json || phones.len() + errors <= 20;
     for phone in &phones {
         if all || !phone.boot.report.ok() || phone.boot.failed() {
-            print_phone(&mut out, args.json, phone)?;
+            print_phone(&mut out, args.json, phone).map_err(stdout)?;
         }
+    }
+    if let Some(path) = &args.report {
+        let drawn: Vec<(Mac, &PhoneBoot)> = phones.iter().map(|p| (p.mac, &p.boot)).collect();
+        let svg = storm_svg(&drawn, started);
+        let html = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("html"));
+        let content = if html {
+            format!(
+                "<!doctype html>\n<meta charset=\"utf-8\"><title>phone-sim storm</title>\n{svg}"
+            )
+        } else {
+            svg
+        };
+        cnfkit::fs::write(path, content.as_bytes(), cnfkit::fs::Install::Replace)
+            .map_err(|e| format!("--report: {e}"))?;
     }
     let boots: Vec<PhoneBoot> = phones.into_iter().map(|p| p.boot).collect();
     let s = StormSummary::of(&boots, errors);
@@ -230,7 +256,7 @@ fn report(
             "fallback": s.fallback, "wall_ms": ms(wall), "p50_ms": ms(s.p50), "p99_ms": ms(s.p99),
             "max_ms": ms(s.max), "retransmits": s.retransmits,
         }});
-        writeln!(out, "{summary}")?;
+        writeln!(out, "{summary}").map_err(stdout)?;
     } else {
         writeln!(
             out,
@@ -245,7 +271,8 @@ fn report(
             s.p99.as_secs_f64() * 1000.0,
             s.max.as_secs_f64() * 1000.0,
             s.retransmits
-        )?;
+        )
+        .map_err(stdout)?;
     }
     Ok(s)
 }

@@ -294,3 +294,54 @@ fn the_registry_survives_kill_dash_9_in_the_middle_of_its_writes() {
     let _ = std::fs::remove_file(&state);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+fn phone_sim() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    Command::new(dir.join("examples").join(format!("phone-sim{}", std::env::consts::EXE_SUFFIX)))
+}
+
+#[test]
+fn phone_sim_draws_its_storm_and_refuses_a_report_in_a_missing_directory_before_booting() {
+    let out = phone_sim()
+        .args(["--phones", "3", "--report", "/nonexistent-dir/storm.svg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+
+    let (root, server_addr) = firmware_tree("report");
+    let mut server = cnf_server()
+        .args(["--bind", &server_addr.to_string(), "--admin", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cnf-server is built");
+    wait_until_it_answers(server_addr);
+    let report = root.join("storm.html");
+    let out = phone_sim()
+        .args([
+            "--server",
+            &server_addr.to_string(),
+            "--phones",
+            "8",
+            "--running-load",
+            "SCCP42.8-5-4S",
+        ])
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("<svg"),
+        "an HTML page by its name"
+    );
+    assert!(html.contains("8 phones in"));
+    // Each demo boot: trust lists, own file, XMLDefault, the manifest, four images.
+    assert!(html.matches("class=\"request\"").count() >= 8 * 5);
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -44,12 +44,13 @@ mod signing;
 mod site;
 mod source;
 pub mod state;
+pub mod storm_report;
 pub mod tls;
 
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
 pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
-pub use phone::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
+pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp};
 pub use presign::{PresignPass, Presigner, presign};
 pub use shutdown::{StopSignal, stop_signal};
 pub use signing::{ConfigSigner, SignerStats};

@@ -25,6 +25,22 @@ pub struct PhoneBoot {
     pub bytes: u64,
     /// Every file received, in request order (name and content), when asked to keep them.
     pub files: Vec<(String, Vec<u8>)>,
+    /// When the boot started.
+    pub started: Instant,
+    /// When each request of [`BootReport::requests`] started and how long it took, in the
+    /// same order.
+    pub timings: Vec<RequestTiming>,
+}
+
+/// When one request of a simulated boot ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTiming {
+    /// From the start of the boot to the request.
+    pub start: Duration,
+    /// Until its answer (the whole file, or the error).
+    pub duration: Duration,
+    /// Datagrams the phone sent again in it.
+    pub retransmits: u64,
 }
 
 /// How the simulated phone talks TFTP.
@@ -133,8 +149,18 @@ pub async fn boot_over_tftp(
     let mut boot = BootSimulation::new(table, setup, running_load)?;
     let started = Instant::now();
     let (mut retransmits, mut bytes, mut files) = (0, 0, Vec::new());
+    let mut timings = Vec::new();
     let mut http = HttpPath::default();
     while let Some(name) = boot.next_request() {
+        let asked = Instant::now();
+        let before = retransmits;
+        let timed = |timings: &mut Vec<RequestTiming>, retransmits: u64| {
+            timings.push(RequestTiming {
+                start: asked - started,
+                duration: asked.elapsed(),
+                retransmits: retransmits - before,
+            });
+        };
         if let Some(fetch) = http.get(&client, server, &name).await {
             if let Fetch::Found(content) = &fetch {
                 bytes += content.len() as u64;
@@ -142,6 +168,7 @@ pub async fn boot_over_tftp(
                     files.push((name.clone(), content.clone()));
                 }
             }
+            timed(&mut timings, retransmits);
             boot.answer(fetch);
             continue;
         }
@@ -175,6 +202,7 @@ pub async fn boot_over_tftp(
             }
             Err(e) => Fetch::Failed(e.to_string()),
         };
+        timed(&mut timings, retransmits);
         boot.answer(fetch);
     }
     Ok(PhoneBoot {
@@ -183,6 +211,8 @@ pub async fn boot_over_tftp(
         retransmits,
         bytes,
         files,
+        started,
+        timings,
     })
 }
 
