@@ -345,3 +345,37 @@ fn phone_sim_draws_its_storm_and_refuses_a_report_in_a_missing_directory_before_
     assert!(html.matches("class=\"request\"").count() >= 8 * 5);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let (root, server_addr) = firmware_tree("json-logs");
+    let child = cnf_server()
+        .arg("--root")
+        .arg(&root)
+        .args(["--bind", &server_addr.to_string(), "--log-format", "json", "--shutdown-grace", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cnf-server is built");
+    wait_until_it_answers(server_addr);
+    // A name that could leave the tree is refused, and logged at info level at once.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(b"\x00\x01../etc/passwd\x00octet\x00", server_addr).unwrap();
+    assert!(wait_for_error(&socket, Duration::from_secs(2)).is_some());
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO" && l["fields"]["message"] == "refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

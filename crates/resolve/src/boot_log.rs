@@ -4,8 +4,14 @@
 //! Pure logic, clock passed in: the server [`records`](BootLog::record) every request with the
 //! answer it gave and, from a timer, collects the boots that have gone quiet
 //! ([`BootLog::expired`]). Memory is bounded: at most `max_peers` boots are tracked (the
-//! oldest is closed early when a new peer arrives) and at most [`MAX_REQUESTS`] requests are
+//! oldest is closed early when a new one starts) and at most [`MAX_REQUESTS`] requests are
 //! kept per boot.
+//!
+//! A boot is keyed by the phone's MAC once a request names it, so that phones behind one
+//! address (a branch office behind NAT) get a line each. A request naming no MAC goes to the
+//! boot of the MAC last named from its address (the requests a phone makes before it names
+//! itself open a boot for the address, which the MAC then takes over); the server's phone
+//! registry tells such requests apart more closely.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -40,12 +46,21 @@ impl fmt::Display for Transport {
     }
 }
 
-/// Tracks boots per peer address.
+/// Tracks boots per phone.
 #[derive(Debug)]
 pub struct BootLog {
-    boots: HashMap<IpAddr, Boot>,
+    boots: HashMap<BootKey, Boot>,
+    /// The MAC last named from each address, for the requests that name none.
+    last_mac: HashMap<IpAddr, Mac>,
     quiet: Duration,
     max_peers: usize,
+}
+
+/// What a boot is tracked under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum BootKey {
+    Mac(Mac),
+    Address(IpAddr),
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +95,7 @@ impl BootLog {
     /// `max_peers` at once.
     #[must_use]
     pub fn new(quiet: Duration, max_peers: usize) -> Self {
-        Self { boots: HashMap::new(), quiet, max_peers: max_peers.max(1) }
+        Self { boots: HashMap::new(), last_mac: HashMap::new(), quiet, max_peers: max_peers.max(1) }
     }
 
     /// Records that `peer` asked for `name` and got `answer` (an [`Answer`](crate::Answer)
@@ -109,26 +124,44 @@ impl BootLog {
         transport: Transport,
         mac: Option<Mac>,
     ) -> Vec<BootLine> {
+        let recognised = Recognised::parse(name);
+        let key = match recognised.mac.or(mac) {
+            Some(mac) => {
+                let key = BootKey::Mac(mac);
+                // The requests it made before it named itself are its own.
+                if !self.boots.contains_key(&key)
+                    && let Some(mut early) = self.boots.remove(&BootKey::Address(peer))
+                {
+                    early.line.mac = Some(mac);
+                    self.boots.insert(key, early);
+                }
+                self.last_mac.insert(peer, mac);
+                key
+            }
+            None => match self.last_mac.get(&peer) {
+                Some(mac) if self.boots.contains_key(&BootKey::Mac(*mac)) => BootKey::Mac(*mac),
+                _ => BootKey::Address(peer),
+            },
+        };
         let mut evicted = Vec::new();
-        if !self.boots.contains_key(&peer) && self.boots.len() >= self.max_peers {
-            let mut by_age: Vec<(Instant, IpAddr)> =
-                self.boots.iter().map(|(ip, b)| (b.last, *ip)).collect();
+        if !self.boots.contains_key(&key) && self.boots.len() >= self.max_peers {
+            let mut by_age: Vec<(Instant, BootKey)> =
+                self.boots.iter().map(|(k, b)| (b.last, *k)).collect();
             let close = (self.max_peers / 10).clamp(1, by_age.len());
             by_age.select_nth_unstable(close - 1);
             by_age.truncate(close);
             by_age.sort_unstable();
-            evicted = by_age
-                .into_iter()
-                .filter_map(|(_, ip)| self.boots.remove(&ip))
-                .map(Boot::finish)
-                .collect();
+            evicted = by_age.into_iter().filter_map(|(_, k)| self.close(k)).collect();
         }
-        let boot = self.boots.entry(peer).or_insert_with(|| Boot {
+        let boot = self.boots.entry(key).or_insert_with(|| Boot {
             first: now,
             last: now,
             line: BootLine {
                 peer,
-                mac: None,
+                mac: match key {
+                    BootKey::Mac(mac) => Some(mac),
+                    BootKey::Address(_) => None,
+                },
                 requests: Vec::new(),
                 more_requests: 0,
                 config: None,
@@ -138,10 +171,6 @@ impl BootLog {
         });
         boot.last = now;
         let line = &mut boot.line;
-        let recognised = Recognised::parse(name);
-        if line.mac.is_none() {
-            line.mac = recognised.mac.or(mac);
-        }
         let served = answer != "not-found" && answer != "refused";
         if served {
             match recognised.kind {
@@ -169,22 +198,33 @@ impl BootLog {
     /// Closes and returns the boots whose peer has been quiet for the configured time.
     pub fn expired(&mut self, now: Instant) -> Vec<BootLine> {
         let quiet = self.quiet;
-        let done: Vec<IpAddr> = self
+        let done: Vec<BootKey> = self
             .boots
             .iter()
             .filter(|(_, b)| now.saturating_duration_since(b.last) >= quiet)
-            .map(|(ip, _)| *ip)
+            .map(|(k, _)| *k)
             .collect();
-        let mut lines: Vec<BootLine> =
-            done.iter().filter_map(|ip| self.boots.remove(ip)).map(Boot::finish).collect();
-        lines.sort_by_key(|l| l.peer);
+        let mut lines: Vec<BootLine> = done.into_iter().filter_map(|k| self.close(k)).collect();
+        lines.sort_by_key(|l| (l.peer, l.mac));
         lines
+    }
+
+    /// Closes the boot under `key`, forgetting its address's last MAC if it was this one.
+    fn close(&mut self, key: BootKey) -> Option<BootLine> {
+        let boot = self.boots.remove(&key)?;
+        if let BootKey::Mac(mac) = key
+            && self.last_mac.get(&boot.line.peer) == Some(&mac)
+        {
+            self.last_mac.remove(&boot.line.peer);
+        }
+        Some(boot.finish())
     }
 
     /// Closes every open boot (at shutdown).
     pub fn drain(&mut self) -> Vec<BootLine> {
+        self.last_mac.clear();
         let mut lines: Vec<BootLine> = self.boots.drain().map(|(_, b)| b.finish()).collect();
-        lines.sort_by_key(|l| l.peer);
+        lines.sort_by_key(|l| (l.peer, l.mac));
         lines
     }
 

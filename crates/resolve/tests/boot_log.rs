@@ -99,3 +99,23 @@ fn a_boot_keeps_a_bounded_number_of_requests() {
     assert_eq!(line.more_requests, 10);
     assert!(line.to_string().ends_with(", and 10 more"));
 }
+
+#[test]
+fn phones_behind_one_address_are_a_line_each_keyed_by_mac() {
+    // A branch office behind NAT: three phones from one address, their boots interleaved.
+    let t0 = Instant::now();
+    let mut log = BootLog::new(Duration::from_secs(1), 100);
+    let nat = ip(1);
+    log.record(t0, nat, "CTLFile.tlv", "not-found");
+    for mac in ["000000000001", "000000000002", "000000000003"] {
+        log.record(t0, nat, &format!("SEP{mac}.cnf.xml"), "not-found");
+        log.record(t0, nat, "XMLDefault.cnf.xml", "exact");
+    }
+    let lines = log.drain();
+    let macs: Vec<String> = lines.iter().map(|l| l.mac.unwrap().to_string()).collect();
+    assert_eq!(macs, ["000000000001", "000000000002", "000000000003"]);
+    assert!(lines.iter().all(|l| l.config == Some(("XMLDefault.cnf.xml".to_owned(), false))));
+    // The request made before the first phone named itself is that phone's.
+    assert_eq!(lines[0].requests.len(), 3);
+    assert_eq!(lines[0].requests[0].0, "CTLFile.tlv");
+}
