@@ -260,9 +260,8 @@ fn remove_stale_temps_of(dir: &Path, name: &OsStr) {
         if file_name.starts_with(&prefix)
             && is_temp_name(file_name)
             && entry.file_type().is_ok_and(|t| t.is_file())
-            && is_stale(&entry.path())
         {
-            let _ = fs::remove_file(entry.path());
+            remove_if_stale(&entry.path());
         }
     }
 }
@@ -322,12 +321,19 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(File, PathBuf)> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         match options.open(&temp) {
-            Ok(file) => {
+            Ok(file) => match file.try_lock() {
                 // Held until the file is closed (installed, abandoned, or the process killed):
-                // how `remove_stale_temps` tells a live write from a dead one.
-                let _ = file.try_lock();
-                return Ok((file, temp));
-            }
+                // how `remove_stale_temps` tells a live write from a dead one. Between the
+                // open and the lock the file looked dead to a sweeper, which removes a file
+                // while it holds its lock: the file is ours only if the name still leads to
+                // it once locked. Otherwise it is left to the sweeper and a new name tried.
+                Ok(()) if same_file(&file, &temp) => return Ok((file, temp)),
+                Ok(()) | Err(fs::TryLockError::WouldBlock) => {
+                    last = Some(io::Error::other("temporary file removed by a sweep"));
+                }
+                // No locks on this file system: sweeps go by age instead.
+                Err(fs::TryLockError::Error(_)) => return Ok((file, temp)),
+            },
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -360,6 +366,18 @@ fn set_final_owner_and_mode(file: &File, target: &Path, mode: Option<u32>) -> io
 /// `old` becomes a second name of `current` (or a whole synced copy), atomically: the backup
 /// is made under a temporary name and renamed into place, so it is never seen partial.
 fn make_backup(dir: &Path, current: &Path, old: &Path) -> io::Result<()> {
+    // The staged link holds no lock, so a sweep of the whole directory (a server starting)
+    // may take it for a dead writer's file and remove it: then stage again.
+    let mut attempts = 0;
+    loop {
+        match stage_backup(dir, current, old) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 8 => attempts += 1,
+            done => return done,
+        }
+    }
+}
+
+fn stage_backup(dir: &Path, current: &Path, old: &Path) -> io::Result<()> {
     let staging_name = old.file_name().unwrap_or_else(|| OsStr::new("backup"));
     let (file, staging) = create_temp(dir, staging_name)?;
     let staged = (|| {
@@ -433,7 +451,7 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             continue;
         }
         let path = entry.path();
-        if is_stale(&path) && fs::remove_file(&path).is_ok() {
+        if remove_if_stale(&path) {
             removed.push(path);
         }
     }
@@ -455,15 +473,36 @@ pub fn remove_stale_temps_in_tree(root: &Path, depth: usize) -> Vec<PathBuf> {
     removed
 }
 
-fn is_stale(path: &Path) -> bool {
+/// Removes `path` when it is stale, and says whether it did. The lock is held while the name
+/// is removed, so a writer that has just created the file and not yet locked it either gets
+/// the lock first (and the file is not stale) or finds its name gone once it has the lock.
+fn remove_if_stale(path: &Path) -> bool {
     let Ok(file) = File::open(path) else { return false };
-    match file.try_lock() {
-        Ok(()) => true,
+    let stale = match file.try_lock() {
+        Ok(()) => same_file(&file, path),
         Err(fs::TryLockError::WouldBlock) => false,
         Err(fs::TryLockError::Error(_)) => {
             let age =
                 file.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
             age.is_some_and(|age| age >= std::time::Duration::from_secs(3600))
         }
+    };
+    stale && fs::remove_file(path).is_ok()
+}
+
+/// Whether `path` still names the open `file` (and not nothing, or a newer file).
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
     }
 }

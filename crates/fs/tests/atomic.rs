@@ -348,3 +348,36 @@ fn a_replaced_file_keeps_its_owner_when_root_writes_it() {
     assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A commit sweeps the stale temporary files of its target. A writer racing it, whose file has
+/// just been created, is never taken for a dead one: every replacement succeeds, whatever the
+/// interleaving (a writer locks its file, then checks that the name is still its file; the
+/// sweeper removes a file only while holding its lock).
+#[test]
+fn replacing_writers_racing_each_others_sweep_of_stale_temps_all_succeed() {
+    let dir = scratch("sweep-race");
+    let target = dir.join("SEP001122334455.cnf.xml");
+    write(&target, &content(0), Install::Replace).unwrap();
+    let writers = 8u64;
+    let barrier = Arc::new(Barrier::new(usize::try_from(writers).unwrap()));
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let (target, barrier) = (target.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let install = if w % 2 == 0 { Install::KeepOld } else { Install::Replace };
+                (0..300u64)
+                    .map(|i| write(&target, &content(1 + w * 1000 + i % 4), install))
+                    .filter_map(Result::err)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let failures: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(failures.is_empty(), "{} failed writes, first: {:?}", failures.len(), failures.first());
+    assert!(generation_of(&target).is_some());
+    assert!(generation_of(&dir.join("SEP001122334455.cnf.xml.old")).is_some());
+    assert!(names(&dir).iter().all(|n| !is_temp_name(n)), "{:?}", names(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
