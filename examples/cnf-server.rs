@@ -19,10 +19,10 @@ use clap::Parser;
 use cnfkit::repack::HashAlgorithm;
 use cnfkit::server::admin::{Admin, AdminSetup};
 use cnfkit::server::http::{HttpConfig, HttpServer};
+use cnfkit::server::mirror::{Mirror, MirrorOptions};
 use cnfkit::server::{
-    ConfigSigner, DefaultsNote, DefaultsSource, OpenFile, OpenFileLimit, Presigner,
-    ProvisioningHandler, Site, SiteOptions, Writes, demo, log_boots, raise_open_file_limit,
-    stop_signal, tls,
+    ConfigSigner, DefaultsSource, OpenFile, Presigner, ProvisioningHandler, Site, SiteOptions,
+    Writes, demo, log_boots, raise_open_file_limit, stop_on_signals, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -34,9 +34,20 @@ use cnfkit::tftp::{Limits, Policy};
     after_help = "Exit status: 0 stopped by SIGTERM or Ctrl-C (running transfers finished or were told), 130 a second signal during the stop, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
 )]
 struct Args {
-    /// Directory to serve; without it, an embedded demo tree is served from memory.
-    #[arg(long)]
+    /// Directory to serve; without it (or --source), an embedded demo tree is served.
+    #[arg(long, group = "tree")]
     root: Option<PathBuf>,
+    /// Serve an object store instead: s3://BUCKET/PREFIX/ (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP) or file:///PATH, through a mirror in
+    /// --cache-dir that is served while the store is down.
+    #[arg(long, group = "tree", requires = "cache_dir", value_name = "URL")]
+    source: Option<String>,
+    /// Where the mirror of --source lives (files/ and index.json).
+    #[arg(long, requires = "source", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Seconds between two listings of --source (a miss also asks for one, at most each second).
+    #[arg(long, default_value_t = 10, requires = "source", value_parser = clap::value_parser!(u64).range(1..))]
+    refresh: u64,
     /// Address to listen on (TFTP).
     #[arg(long, default_value = "127.0.0.1:6969")]
     bind: SocketAddr,
@@ -56,11 +67,11 @@ struct Args {
     tls_key: Option<PathBuf>,
     /// Phones (CSV with a header row: mac,model,protocol,description,lines,load,...): their
     /// SEP<MAC>.cnf.xml is generated when the tree has none.
-    #[arg(long, requires = "root")]
+    #[arg(long, requires = "tree")]
     inventory: Option<PathBuf>,
     /// Device defaults (TOML: call_managers, [loads], [urls]): XMLDefault.cnf.xml is rebuilt from
     /// them when the tree lacks it, and they fill inventory records.
-    #[arg(long, requires = "root")]
+    #[arg(long, requires = "tree")]
     defaults: Option<PathBuf>,
     /// Largest blksize granted (RFC 2348).
     #[arg(long, default_value_t = 65464, value_parser = clap::value_parser!(u16).range(8..=65464))]
@@ -69,7 +80,7 @@ struct Args {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     max_windowsize: u16,
     /// Accept write requests (into --root, atomically).
-    #[arg(long, requires = "root")]
+    #[arg(long, requires = "tree")]
     allow_write: bool,
     /// With --allow-write, let a write replace an existing file.
     #[arg(long, requires = "allow_write")]
@@ -133,7 +144,8 @@ fn main() -> ExitCode {
     // Logs go to standard error, coloured only on a terminal (not in files or journald).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,object_store=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
@@ -185,12 +197,9 @@ fn run(args: Args) -> Result<(), String> {
         )),
         _ => None,
     };
-    match raise_open_file_limit() {
-        Ok(OpenFileLimit { before: Some(before), after }) if after != Some(before) => say!(
-            "cnf-server: file descriptor limit raised from {before} to {}",
-            after.map_or_else(|| "unlimited".to_owned(), |a| a.to_string())
-        ),
-        Ok(_) => {}
+    match raise_open_file_limit().map(|limit| limit.raised()) {
+        Ok(Some(raised)) => say!("cnf-server: file descriptor limit {raised}"),
+        Ok(None) => {}
         Err(e) => eprintln!("cnf-server: warning: cannot raise the file descriptor limit: {e}"),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -201,27 +210,22 @@ fn run(args: Args) -> Result<(), String> {
         (Some(key), Some(cert)) => {
             let signer = ConfigSigner::from_pem_files(key, cert, args.sign_digest)
                 .map_err(|e| format!("--sign-key/--sign-cert: {e}"))?;
-            say!(
-                "cnf-server: signing configs on the fly as {} (serial {})",
-                signer.certificate().subject(),
-                cnfkit::repack::hex(signer.certificate().serial())
-            );
+            say!("cnf-server: signing configs on the fly as {}", signer.identity());
             Some(signer)
         }
         _ => None,
     };
-    let demo_http = args.root.is_none() && args.http.is_none();
+    let demo = args.root.is_none() && args.source.is_none();
+    let demo_http = demo && args.http.is_none();
     let listeners = Listeners {
         tftp: args.bind,
         http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
         demo: demo_http,
         https,
         admin: AdminSetup {
-            listen: args
-                .admin
-                .or(args.root.is_none().then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
+            listen: args.admin.or(demo.then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
             token_file: args.admin_token_file.clone(),
-            listen_optional: args.root.is_none() && args.admin.is_none(),
+            listen_optional: demo && args.admin.is_none(),
             state: args.state.clone(),
             signer: signer.clone(),
             ..AdminSetup::default()
@@ -230,7 +234,25 @@ fn run(args: Args) -> Result<(), String> {
     // Generated configurations name the server's own address as their call manager; bound to
     // every address (0.0.0.0, ::) there is no such address to name.
     let call_manager = (!args.bind.ip().is_unspecified()).then(|| args.bind.ip().to_string());
-    let Some(root) = args.root.clone() else {
+    let (root, mirror) = match (&args.root, &args.source, &args.cache_dir) {
+        (Some(root), ..) => (root.clone(), None),
+        (None, Some(source), Some(cache_dir)) => {
+            let options = MirrorOptions::new(source, cache_dir);
+            let refresh = Duration::from_secs(args.refresh);
+            let (mirror, first) =
+                Mirror::start(MirrorOptions { refresh, ..options }).map_err(|e| e.to_string())?;
+            if let Some(first) = first {
+                say!(
+                    "cnf-server: {} objects in {source} ({} fetched)",
+                    first.objects,
+                    first.fetched
+                );
+            }
+            (mirror.files().to_owned(), Some(mirror))
+        }
+        _ => (PathBuf::new(), None),
+    };
+    if demo {
         let mut resolver =
             demo::resolver(&call_manager.clone().unwrap_or_else(|| "127.0.0.1".to_owned()))
                 .map_err(|e| format!("demo tree: {e}"))?;
@@ -242,13 +264,14 @@ fn run(args: Args) -> Result<(), String> {
         say!("       curl -s -o demo.bin tftp://{}/{}", args.bind, demo::LARGE_FILE);
         let handler = ProvisioningHandler::new(resolver);
         return runtime.block_on(serve(handler, listeners, config, grace));
-    };
+    }
     let site = Site::load(SiteOptions {
         root: root.clone(),
         inventory: args.inventory.clone(),
         defaults: args.defaults.clone(),
         call_manager: call_manager.clone(),
         signer,
+        observer: mirror.as_ref().map(Mirror::observer),
     })
     .map_err(|e| e.to_string())?;
     if args.inventory.is_some() && site.defaults == DefaultsSource::None {
@@ -258,26 +281,21 @@ fn run(args: Args) -> Result<(), String> {
             args.bind.ip()
         ));
     }
-    for warning in &site.warnings {
-        eprintln!("cnf-server: warning: {warning}");
-    }
-    for temp in &site.stale_temps_removed {
-        say!("cnf-server: removed {} (a write a stopped server left unfinished)", temp.display());
-    }
-    if args.inventory.is_some() {
-        say!("cnf-server: {} phones in the inventory", site.inventory_len);
-    }
-    match site.defaults_note() {
-        Some(DefaultsNote::Info(note)) => say!("cnf-server: {note}"),
-        Some(DefaultsNote::Warning(note)) => eprintln!("cnf-server: warning: {note}"),
-        _ => {}
+    for note in site.start_notes(args.inventory.is_some()) {
+        match note.warning {
+            true => eprintln!("cnf-server: warning: {}", note.text),
+            false => say!("cnf-server: {}", note.text),
+        }
     }
     let writes = if args.allow_write {
         Writes::On { root: site.directory.clone(), overwrite: args.allow_overwrite }
     } else {
         Writes::Off
     };
-    say!("cnf-server: serving {} on {}", root.display(), args.bind);
+    let served = args.source.unwrap_or_else(|| root.display().to_string());
+    say!("cnf-server: serving {served} on {}", args.bind);
+    // The mirror follows the store while the server runs, and stops with it.
+    let _following = mirror.map(|m| m.spawn()).transpose().map_err(|e| format!("mirror: {e}"))?;
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
     runtime.block_on(serve(handler, listeners, config, grace))
 }
@@ -298,12 +316,8 @@ async fn serve<D: OpenFile>(
     grace: Duration,
 ) -> Result<(), String> {
     let admin = listeners.admin.start().await.map_err(|e| e.to_string())?;
-    if let Some(loaded) = admin.as_ref().and_then(|a| a.loaded) {
-        say!(
-            "cnf-server: {} phones restored ({} torn lines skipped)",
-            loaded.phones,
-            loaded.torn_lines
-        );
+    if let Some(l) = admin.as_ref().and_then(|a| a.loaded) {
+        say!("cnf-server: {} phones restored ({} torn lines skipped)", l.phones, l.torn_lines);
     }
     if let Some(addr) = admin.as_ref().and_then(Admin::local_addr) {
         say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");
@@ -355,22 +369,12 @@ async fn serve<D: OpenFile>(
         }
         None => None,
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        match stop_signal().await {
-            Ok(signal) => eprintln!(
-                "cnf-server: {signal}: finishing running transfers (up to {} s; a second signal \
-                 quits at once)",
-                grace.as_secs()
-            ),
-            Err(e) => {
-                eprintln!("cnf-server: cannot wait for signals ({e}): serving until killed");
-                return;
-            }
-        }
-        let _ = stop.send(true);
-        let _ = stop_signal().await;
-        std::process::exit(130);
+    let stopped = stop_on_signals(move |signal| {
+        eprintln!(
+            "cnf-server: {signal}: finishing running transfers (up to {} s; a second signal quits \
+             at once)",
+            grace.as_secs()
+        );
     });
     let until_stopped = || {
         let mut stopped = stopped.clone();

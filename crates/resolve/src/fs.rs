@@ -91,6 +91,21 @@ pub struct FsDirectory {
     root: PathBuf,
     index: Arc<Mutex<CaseIndex>>,
     files: Arc<Mutex<FileCache>>,
+    observer: Option<Arc<dyn TreeObserver>>,
+}
+
+/// Learns what happens in an [`FsDirectory`] that matters to whatever keeps the tree filled
+/// (a mirror of an object store): a name looked up and not found, a file the server created.
+/// Called on the serving path, so both must return at once.
+pub trait TreeObserver: Send + Sync + std::fmt::Debug {
+    /// A case-insensitive look-up of `name` in `dir` found nothing.
+    fn missed(&self, dir: &str, name: &str) {
+        let _ = (dir, name);
+    }
+    /// [`Directory::create_atomic`] created `path`.
+    fn created(&self, path: &str) {
+        let _ = path;
+    }
 }
 
 impl FsDirectory {
@@ -103,7 +118,21 @@ impl FsDirectory {
             root: root.as_ref().canonicalize()?,
             index: Arc::default(),
             files: Arc::default(),
+            observer: None,
         })
+    }
+
+    /// The observer given to [`with_observer`](Self::with_observer).
+    #[must_use]
+    pub fn observer(&self) -> Option<&Arc<dyn TreeObserver>> {
+        self.observer.as_ref()
+    }
+
+    /// Tells `observer` of misses and created files.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn TreeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The canonical root.
@@ -255,6 +284,7 @@ impl Directory for FsDirectory {
     }
 
     fn find_ignore_case(&self, dir: &str, name: &str) -> Option<String> {
+        let dir_name = dir;
         let dir = if dir.is_empty() { Some(self.root.clone()) } else { self.confined(dir) }?;
         let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?;
         let cached = {
@@ -293,7 +323,12 @@ impl Directory for FsDirectory {
                 names
             }
         };
-        let spellings = names.get(&name.to_ascii_lowercase())?;
+        let Some(spellings) = names.get(&name.to_ascii_lowercase()) else {
+            if let Some(observer) = &self.observer {
+                observer.missed(dir_name, name);
+            }
+            return None;
+        };
         spellings.iter().find(|n| *n == name).or_else(|| spellings.first()).cloned()
     }
 
@@ -323,6 +358,9 @@ impl Directory for FsDirectory {
             .file_name()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
         cnfkit_fs::write(&parent.join(name), bytes, cnfkit_fs::Install::CreateOnly)?;
+        if let Some(observer) = &self.observer {
+            observer.created(path);
+        }
         Ok(())
     }
 }

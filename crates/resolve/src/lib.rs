@@ -49,7 +49,7 @@ pub use boot_log::{BootLine, BootLog, MAX_REQUESTS, Transport};
 pub use cnfkit_config::{ConfigStyle, Mac, Model, ModelFamily, ModelTable, Protocol, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]
-pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory};
+pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory, TreeObserver};
 pub use inventory::{DeviceDefaults, Inventory, InventoryGenerator, RowProblem};
 pub use loads::{LoadsManifest, ManifestImage};
 pub use name::{FileKind, Protection, Recognised};

@@ -39,6 +39,24 @@ pub enum Error {
     /// A file could not be written (atomically, through cnfkit-fs).
     #[error(transparent)]
     Write(#[from] cnfkit_fs::Error),
+    /// An object-store source that cannot be used (a URL of another kind, no bucket, a
+    /// configuration object_store refuses).
+    #[error("{source_url}: {reason}")]
+    Source {
+        /// The source as given.
+        source_url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request to the object store failed (after its retries).
+    #[error("{source_url}: {source}")]
+    Store {
+        /// The source as given.
+        source_url: String,
+        /// What object_store said.
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// A file named in the setup could not be used (which file, and why).
     #[error("{}: {source}", path.display())]
     InFile {

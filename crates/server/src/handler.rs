@@ -427,7 +427,11 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         info!(%peer, file = %path, "receiving a write");
         // Create-only unless overwrites are enabled: of two phones writing one name, one
         // installs its file and the other's finish fails with AlreadyExists.
-        Ok(Box::new(FileSink::new(pending)))
+        let sink = FileSink::new(pending);
+        Ok(Box::new(match root.observer().cloned() {
+            Some(observer) => sink.on_installed(move || observer.created(path.as_str())),
+            None => sink,
+        }))
     }
 
     fn transfer_ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {

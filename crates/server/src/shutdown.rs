@@ -42,3 +42,29 @@ pub async fn stop_signal() -> std::io::Result<StopSignal> {
         tokio::signal::ctrl_c().await.map(|()| StopSignal::Interrupt)
     }
 }
+
+/// Watches for the signals that stop a server: the receiver turns `true` at the first SIGTERM
+/// or SIGINT, after `first` is told which (to say how long running transfers get), and a
+/// second signal ends the process at once with status 130. When the handlers cannot be
+/// installed, `first` is never called and the server runs until killed (logged).
+///
+/// Call within a tokio runtime with signals enabled.
+#[must_use]
+pub fn stop_on_signals(
+    first: impl FnOnce(StopSignal) + Send + 'static,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        match stop_signal().await {
+            Ok(signal) => first(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot wait for signals: serving until killed");
+                return;
+            }
+        }
+        let _ = stop.send(true);
+        let _ = stop_signal().await;
+        std::process::exit(130);
+    });
+    stopped
+}

@@ -141,6 +141,13 @@ impl ConfigSigner {
         &self.inner.cert
     }
 
+    /// The certificate's subject and serial, for a start-up line.
+    #[must_use]
+    pub fn identity(&self) -> String {
+        let cert = self.certificate();
+        format!("{} (serial {})", cert.subject(), cnfkit_repack::hex(cert.serial()))
+    }
+
     /// Signatures made and answered from the cache so far (clones share them).
     #[must_use]
     pub fn stats(&self) -> SignerStats {

@@ -2,10 +2,11 @@
 //! defaults, and the signer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cnfkit_config::{CnfDocument, ParseOptions};
 use cnfkit_resolve::{
-    DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, Resolver,
+    DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, Resolver, TreeObserver,
 };
 
 use crate::{ConfigSigner, Error};
@@ -30,6 +31,9 @@ pub struct SiteOptions {
     pub call_manager: Option<String>,
     /// Serve `.sgn` variants signed on the fly with this signer.
     pub signer: Option<ConfigSigner>,
+    /// Told of misses and created files (the [`Mirror`](crate::mirror::Mirror) of an object
+    /// store that fills the tree).
+    pub observer: Option<Arc<dyn TreeObserver>>,
 }
 
 impl SiteOptions {
@@ -41,6 +45,7 @@ impl SiteOptions {
             defaults: None,
             call_manager: None,
             signer: None,
+            observer: None,
         }
     }
 }
@@ -93,7 +98,10 @@ impl Site {
             let path = path.to_owned();
             move |source| Error::Io { path, source }
         };
-        let directory = FsDirectory::new(&options.root).map_err(io(&options.root))?;
+        let mut directory = FsDirectory::new(&options.root).map_err(io(&options.root))?;
+        if let Some(observer) = options.observer {
+            directory = directory.with_observer(observer);
+        }
         let stale_temps_removed = cnfkit_fs::remove_stale_temps_in_tree(directory.root(), 16);
         let read = |path: &Path| std::fs::read_to_string(path).map_err(io(path));
         let inventory = match &options.inventory {
@@ -171,7 +179,41 @@ pub enum DefaultsNote {
     Warning(&'static str),
 }
 
+/// A line for the admin at start: what [`Site::start_notes`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteNote {
+    /// A problem (new phones may not boot, a file cannot be used), not just information.
+    pub warning: bool,
+    /// The line, without the tool's name.
+    pub text: String,
+}
+
 impl Site {
+    /// Everything worth a line at start, in order: warnings, the temporary files removed, the
+    /// inventory's size (when `inventory_given`), and the note about the default
+    /// configuration.
+    #[must_use]
+    pub fn start_notes(&self, inventory_given: bool) -> Vec<SiteNote> {
+        let note = |warning, text: String| SiteNote { warning, text };
+        let mut notes: Vec<SiteNote> =
+            self.warnings.iter().map(|w| note(true, w.to_string())).collect();
+        notes.extend(self.stale_temps_removed.iter().map(|temp| {
+            note(
+                false,
+                format!("removed {} (a write a stopped server left unfinished)", temp.display()),
+            )
+        }));
+        if inventory_given {
+            notes.push(note(false, format!("{} phones in the inventory", self.inventory_len)));
+        }
+        match self.defaults_note() {
+            Some(DefaultsNote::Info(text)) => notes.push(note(false, text.to_owned())),
+            Some(DefaultsNote::Warning(text)) => notes.push(note(true, text.to_owned())),
+            None => {}
+        }
+        notes
+    }
+
     /// The note about the default configuration, if there is one to make.
     #[must_use]
     pub fn defaults_note(&self) -> Option<DefaultsNote> {

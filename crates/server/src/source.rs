@@ -136,31 +136,44 @@ impl OpenFile for MemoryDirectory {
 
 /// A received file written through the one atomic writer: nothing is visible under the
 /// target name until the transfer completes, and a failed transfer leaves nothing behind.
-pub struct FileSink(Option<PendingFile>);
+pub struct FileSink {
+    pending: Option<PendingFile>,
+    installed: Option<Box<dyn FnOnce() + Send>>,
+}
 
 impl FileSink {
     /// Receives into `pending`, installed (as its [`Install`](cnfkit_fs::Install) says) when the
     /// transfer completes.
     #[must_use]
     pub fn new(pending: PendingFile) -> Self {
-        Self(Some(pending))
+        Self { pending: Some(pending), installed: None }
+    }
+
+    /// Calls `installed` once the file is in place (a mirror publishes it).
+    #[must_use]
+    pub fn on_installed(mut self, installed: impl FnOnce() + Send + 'static) -> Self {
+        self.installed = Some(Box::new(installed));
+        self
     }
 }
 
 impl DataSink for FileSink {
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        let pending = self.0.as_mut().ok_or_else(|| std::io::Error::other("closed"))?;
+        let pending = self.pending.as_mut().ok_or_else(|| std::io::Error::other("closed"))?;
         std::io::Write::write_all(pending, data)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        let pending = self.0.take().ok_or_else(|| std::io::Error::other("closed"))?;
+        let pending = self.pending.take().ok_or_else(|| std::io::Error::other("closed"))?;
         pending.commit()?;
+        if let Some(installed) = self.installed.take() {
+            installed();
+        }
         Ok(())
     }
 
     fn abort(&mut self) {
-        if let Some(pending) = self.0.take() {
+        if let Some(pending) = self.pending.take() {
             pending.abort();
         }
     }

@@ -11,6 +11,18 @@ pub struct OpenFileLimit {
     pub after: Option<u64>,
 }
 
+impl OpenFileLimit {
+    /// "raised from 1024 to 524288" when the limit moved, for a start-up line.
+    #[must_use]
+    pub fn raised(&self) -> Option<String> {
+        let before = self.before?;
+        (self.after != Some(before)).then(|| {
+            let after = self.after.map_or_else(|| "unlimited".to_owned(), |a| a.to_string());
+            format!("raised from {before} to {after}")
+        })
+    }
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, as servers that hold many sockets do
 /// (any process may, without privileges).
 ///
