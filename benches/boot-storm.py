@@ -20,7 +20,10 @@ given fraction of datagrams in both directions.
 
 `--servers single-port` is cnf-server with `--single-port` (every transfer from port 69);
 `--servers registry` is cnf-server with `--admin` (the phone registry, metrics and live feed on),
-reported against plain cnf-server as an A/B ratio.
+reported against plain cnf-server as an A/B ratio; `--servers s3` is cnf-server serving the same
+tree from an S3 bucket (`--source s3://`, a real S3 server, s3s-fs, on loopback, through the
+mirror in a cache directory), timed after its first listing, also reported against plain
+cnf-server.
 
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
@@ -30,7 +33,7 @@ import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Our own server's variants (the rest are peers, served by peers/serve.sh).
-OURS = ("cnf-server", "single-port", "baseline", "registry")
+OURS = ("cnf-server", "single-port", "baseline", "registry", "s3")
 REPO = os.path.dirname(HERE)
 SERVE = os.path.join(REPO, "peers", "serve.sh")
 PROXY = os.path.join(HERE, "udp-loss-proxy.py")
@@ -88,10 +91,16 @@ class Server:
             binary = baseline if name == "baseline" else CNF_SERVER
             extra = {"single-port": ["--single-port"],
                      "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
-            self.proc = subprocess.Popen([binary, "--root", root, "--bind", self.addr] + extra,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.store = None
+            tree = ["--root", root]
+            env = dict(os.environ)
+            if name == "s3":
+                tree, store_env = self.start_store(root)
+                env.update(store_env)
+            self.proc = subprocess.Popen([binary] + tree + ["--bind", self.addr] + extra,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
             self.pid = self.proc.pid
-            time.sleep(0.3)
+            wait_until_it_answers(self.port)
         else:
             where = DNSMASQ_ADDR if name == "dnsmasq" else str(free_port())
             out = subprocess.run(["bash", SERVE, name, root, where], capture_output=True, text=True)
@@ -100,6 +109,28 @@ class Server:
             self.pid = int(out.stdout.strip())
             self.proc = None
             self.addr = DNSMASQ_ADDR + ":69" if name == "dnsmasq" else "127.0.0.1:" + where
+
+    def start_store(self, root):
+        """s3s-fs serving a copy of the tree as bucket `storm`; the cnf-server arguments and
+        environment that serve it."""
+        self.store_dir = tempfile.mkdtemp(prefix="cnfkit-storm-s3-")
+        shutil.copytree(root, os.path.join(self.store_dir, "storm", "tree"))
+        port = free_port(socket.SOCK_STREAM)
+        self.store = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port),
+                                       "--access-key", "storm", "--secret-key", "storm-secret", self.store_dir],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("s3s-fs did not listen")
+                time.sleep(0.05)
+        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % port, "AWS_ACCESS_KEY_ID": "storm",
+               "AWS_SECRET_ACCESS_KEY": "storm-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+        return ["--source", "s3://storm/tree/", "--cache-dir", os.path.join(self.store_dir, "cache")], env
 
     def cpu_seconds(self):
         return cpu_seconds(self.pid)
@@ -125,6 +156,28 @@ class Server:
             pass
         if self.proc:
             self.proc.wait(timeout=15)
+        if getattr(self, "store", None):
+            self.store.terminate()
+            self.store.wait(timeout=15)
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+
+
+def wait_until_it_answers(port, limit=120):
+    """Asks for a missing file until the server answers (it lists and fetches a store first)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.settimeout(0.2)
+    deadline = time.time() + limit
+    try:
+        while time.time() < deadline:
+            probe.sendto(b"\x00\x01nothing-here\x00octet\x00", ("127.0.0.1", port))
+            try:
+                probe.recvfrom(1024)
+                return
+            except socket.timeout:
+                pass
+        raise RuntimeError("the server on port %d did not answer in %d s" % (port, limit))
+    finally:
+        probe.close()
 
 
 def storm(server_addr, phones, concurrency, images, limit):
@@ -193,11 +246,12 @@ def table(title, results, servers):
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
             ratio = med([r[key] for r in ours]) / max(med([r[key] for r in base]), 1e-9)
             print("cnf-server %s / baseline: %.2fx" % (label, ratio))
-    registry = [r for r in results.get("registry", []) if r]
-    if ours and registry:
-        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
-            ratio = med([r[key] for r in registry]) / max(med([r[key] for r in ours]), 1e-9)
-            print("registry on / off %s: %.2fx" % (label, ratio))
+    for variant, label_ab in [("registry", "registry on / off"), ("s3", "from S3 / from --root")]:
+        other = [r for r in results.get(variant, []) if r]
+        if ours and other:
+            for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
+                ratio = med([r[key] for r in other]) / max(med([r[key] for r in ours]), 1e-9)
+                print("%s %s: %.2fx" % (label_ab, label, ratio))
 
 
 def main():

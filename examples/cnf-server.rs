@@ -217,7 +217,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     let demo = args.root.is_none() && args.source.is_none();
     let demo_http = demo && args.http.is_none();
-    let listeners = Listeners {
+    let mut listeners = Listeners {
         tftp: args.bind,
         http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
         demo: demo_http,
@@ -295,6 +295,7 @@ fn run(args: Args) -> Result<(), String> {
     let served = args.source.unwrap_or_else(|| root.display().to_string());
     say!("cnf-server: serving {served} on {}", args.bind);
     // The mirror follows the store while the server runs, and stops with it.
+    listeners.admin.store = mirror.as_ref().map(Mirror::stats);
     let _following = mirror.map(|m| m.spawn()).transpose().map_err(|e| format!("mirror: {e}"))?;
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
     runtime.block_on(serve(handler, listeners, config, grace))

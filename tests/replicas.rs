@@ -83,6 +83,7 @@ impl S3Server {
 struct Replica {
     addr: SocketAddr,
     refresh: u64,
+    extra: Vec<&'static str>,
     cache: PathBuf,
     log: PathBuf,
     process: Option<KillOnDrop>,
@@ -100,9 +101,20 @@ impl Replica {
     }
 
     fn start_with_refresh(store: &S3Server, scratch: &Path, name: &str, refresh: u64) -> Self {
+        Self::start_with(store, scratch, name, refresh, Vec::new())
+    }
+
+    fn start_with(
+        store: &S3Server,
+        scratch: &Path,
+        name: &str,
+        refresh: u64,
+        extra: Vec<&'static str>,
+    ) -> Self {
         let mut replica = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], free_udp_port())),
             refresh,
+            extra,
             cache: scratch.join(format!("{name}-cache")),
             log: scratch.join(format!("{name}.log")),
             process: None,
@@ -118,6 +130,7 @@ impl Replica {
             .args(["--source", &format!("s3://{BUCKET}/{PREFIX}/"), "--cache-dir"])
             .arg(&self.cache)
             .args(["--refresh", &self.refresh.to_string(), "--bind", &self.addr.to_string()])
+            .args(&self.extra)
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", store.port))
             .env("AWS_ACCESS_KEY_ID", KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -367,4 +380,33 @@ fn a_rebuilt_default_never_overwrites_one_an_admin_put_meanwhile_and_the_stores_
     until_served(&[&a], "XMLDefault.cnf.xml", Some(admins), Duration::from_secs(5));
     assert_eq!(store.object("XMLDefault.cnf.xml").unwrap(), admins);
     assert!(a.log().contains("another writer created it first"), "{}", a.log());
+}
+
+#[test]
+fn an_upload_to_one_replica_goes_to_the_store_and_the_other_replica_serves_it() {
+    let scratch = Scratch::new("replicas-upload");
+    let Some(store) = S3Server::start(&scratch.path().join("store")) else { return };
+    store.put("XMLDefault.cnf.xml", b"<Default/>\n");
+    let a = Replica::start_with(&store, scratch.path(), "a", 1, vec!["--allow-write"]);
+    let b = Replica::start(&store, scratch.path(), "b");
+    let upload = pseudo_random(100_000, 11);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let source: std::sync::Arc<[u8]> = upload.clone().into();
+    runtime
+        .block_on(driver::put(
+            a.addr,
+            b"phone-log-001122334455.txt",
+            ClientOptions::default(),
+            Box::new(source),
+            Policy::default(),
+            |_| {},
+        ))
+        .unwrap_or_else(|e| panic!("upload: {e}\n{}", a.log()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.object("phone-log-001122334455.txt").is_none() {
+        assert!(Instant::now() < deadline, "not published\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(store.object("phone-log-001122334455.txt").unwrap(), upload);
+    until_served(&[&a, &b], "phone-log-001122334455.txt", Some(&upload), Duration::from_secs(5));
 }

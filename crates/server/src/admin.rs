@@ -348,6 +348,8 @@ pub struct AdminSetup {
     pub state: Option<std::path::PathBuf>,
     /// The server's signer, whose counts go to the metrics.
     pub signer: Option<ConfigSigner>,
+    /// The object-store mirror's counts, for the metrics, when the tree comes from a store.
+    pub store: Option<Arc<crate::mirror::MirrorStats>>,
     /// The registry's bounds.
     pub limits: RegistryLimits,
 }
@@ -377,6 +379,9 @@ impl AdminSetup {
             return Ok(None);
         }
         let monitor = Monitor::new(self.limits, self.signer);
+        if let Some(store) = self.store {
+            monitor.attach_store(store);
+        }
         let (state, loaded) = match &self.state {
             Some(path) => {
                 let (file, loaded) = StateFile::open(path, &mut monitor.lock())?;

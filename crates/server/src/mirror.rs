@@ -169,6 +169,9 @@ pub struct Mirror {
 struct Inner {
     store: Arc<dyn ObjectStore>,
     prefix: StorePath,
+    /// A `file://` source's directory: when it is gone (an unmounted share), the listing
+    /// fails rather than reading as "every object deleted".
+    local_root: Option<PathBuf>,
     options: MirrorOptions,
     files: PathBuf,
     index_path: PathBuf,
@@ -233,6 +236,7 @@ impl Mirror {
         let _ = cnfkit_fs::remove_stale_temps_in_tree(&files, 16);
         Ok(Self {
             inner: Arc::new(Inner {
+                local_root: options.source.strip_prefix("file://").map(PathBuf::from),
                 store,
                 prefix,
                 files,
@@ -284,11 +288,17 @@ impl Mirror {
         let mirror = Self::open(options)?;
         match mirror.first_sync() {
             Ok(first) => Ok((mirror, first.ok())),
-            Err(Error::Store { source_url, source }) => Err(Error::Source {
-                source_url,
-                reason: format!("{source}; {} holds no copy to serve", cache_dir.display()),
+            Err(e) => Err(Error::Source {
+                source_url: mirror.inner.options.source.clone(),
+                reason: format!(
+                    "{}; {} holds no copy to serve",
+                    match &e {
+                        Error::Store { source, .. } => source.to_string(),
+                        e => e.to_string(),
+                    },
+                    cache_dir.display()
+                ),
             }),
-            Err(e) => Err(e),
         }
     }
 
@@ -396,9 +406,12 @@ fn open_store(options: &MirrorOptions) -> Result<(Arc<dyn ObjectStore>, StorePat
         if !path.starts_with('/') {
             return Err(refused("a file:// source needs an absolute path".to_owned()));
         }
-        let store = object_store::local::LocalFileSystem::new_with_prefix(path)
-            .map_err(|e| refused(e.to_string()))?;
-        Ok((Arc::new(store), StorePath::default()))
+        // Rooted at `/` with the directory as the prefix, rather than rooted at the directory:
+        // that would need it to exist now, and a replica must start from its cache while a
+        // share is unmounted.
+        let prefix =
+            StorePath::parse(path.trim_start_matches('/')).map_err(|e| refused(e.to_string()))?;
+        Ok((Arc::new(object_store::local::LocalFileSystem::new()), prefix))
     } else {
         Err(refused("the source is s3://BUCKET/PREFIX/ or file:///PATH".to_owned()))
     }
@@ -460,6 +473,10 @@ impl Inner {
     }
 
     async fn sync(&self) -> Result<SyncReport, Error> {
+        if let Some(root) = self.local_root.as_ref().filter(|root| !root.is_dir()) {
+            let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory");
+            return Err(Error::Io { path: root.clone(), source: gone });
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
         let mut listing = self.store.list(prefix);

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cnfkit_resolve::{Mac, Transport};
 use cnfkit_tftp::driver::ServerStats;
 use prometheus_client::collector::Collector;
+
+use crate::mirror::MirrorStats;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -37,6 +39,7 @@ pub struct Monitor {
     prometheus: prometheus_client::registry::Registry,
     feed: broadcast::Sender<Arc<str>>,
     tftp: Arc<OnceLock<Arc<ServerStats>>>,
+    store: Arc<OnceLock<Arc<MirrorStats>>>,
     /// The registry's size by state, as of the last tick, for the scrape.
     states: Arc<Mutex<Vec<(&'static str, usize)>>>,
 }
@@ -68,6 +71,7 @@ struct Metrics {
 /// and the registry's size by state.
 struct Snapshot {
     tftp: Arc<OnceLock<Arc<ServerStats>>>,
+    store: Arc<OnceLock<Arc<MirrorStats>>>,
     signer: Option<ConfigSigner>,
     states: Arc<Mutex<Vec<(&'static str, usize)>>>,
 }
@@ -131,6 +135,59 @@ impl Collector for Snapshot {
                 let counter = ConstCounter::new(count);
                 counter.encode(family.encode_family(&ReasonLabel { reason })?)?;
             }
+        }
+        if let Some(stats) = self.store.get() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let counters = [
+                ("cnfkit_store_requests", "Requests to the object store", &stats.requests),
+                (
+                    "cnfkit_store_errors",
+                    "Object-store requests failed after retries",
+                    &stats.errors,
+                ),
+                (
+                    "cnfkit_store_listings",
+                    "Listings of the object store completed",
+                    &stats.listings,
+                ),
+                ("cnfkit_store_objects_fetched", "Objects fetched into the mirror", &stats.fetched),
+                (
+                    "cnfkit_store_bytes_fetched",
+                    "Bytes fetched into the mirror",
+                    &stats.fetched_bytes,
+                ),
+                (
+                    "cnfkit_store_objects_removed",
+                    "Mirror files removed (object deleted)",
+                    &stats.removed,
+                ),
+                (
+                    "cnfkit_store_objects_published",
+                    "Created files put to the store",
+                    &stats.published,
+                ),
+                (
+                    "cnfkit_store_publish_conflicts",
+                    "Create-only puts refused (another writer was first)",
+                    &stats.publish_conflicts,
+                ),
+            ];
+            for (name, help, value) in counters {
+                let counter = ConstCounter::new(value.load(Relaxed));
+                counter.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    counter.metric_type(),
+                )?)?;
+            }
+            let up = ConstGauge::new(i64::from(stats.reachable.load(Relaxed)));
+            up.encode(encoder.encode_descriptor(
+                "cnfkit_store_reachable",
+                "1 when the last listing of the object store worked",
+                None,
+                up.metric_type(),
+            )?)?;
         }
         if let Some(signer) = &self.signer {
             let stats = signer.stats();
@@ -216,10 +273,11 @@ impl Monitor {
             "From a phone's first request of a boot to its last, once it settled",
             metrics.boot_seconds.clone(),
         );
-        let tftp = Arc::new(OnceLock::new());
+        let (tftp, store) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
         let states = Arc::new(Mutex::new(Vec::new()));
         prometheus.register_collector(Box::new(Snapshot {
             tftp: tftp.clone(),
+            store: store.clone(),
             signer,
             states: states.clone(),
         }));
@@ -230,6 +288,7 @@ impl Monitor {
             prometheus,
             feed,
             tftp,
+            store,
             states,
         })
     }
@@ -237,6 +296,11 @@ impl Monitor {
     /// Adds the TFTP driver's counts (refusals and drops by reason) to the metrics.
     pub fn attach_tftp(&self, stats: Arc<ServerStats>) {
         let _ = self.tftp.set(stats);
+    }
+
+    /// Adds an object-store mirror's counts (requests, errors, fetches, reachability).
+    pub fn attach_store(&self, stats: Arc<MirrorStats>) {
+        let _ = self.store.set(stats);
     }
 
     /// Locks the registry (to read it, or to [`restore`](Registry::restore) saved records).
