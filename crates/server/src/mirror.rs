@@ -469,7 +469,7 @@ impl Inner {
     }
 
     fn location_of(&self, key: &str) -> StorePath {
-        key.split('/').fold(self.prefix.clone(), |path, part| path.join(part))
+        key.split('/').fold(self.prefix.clone(), StorePath::join)
     }
 
     async fn sync(&self) -> Result<SyncReport, Error> {
