@@ -1,6 +1,18 @@
 """What the benchmark scripts in this folder share: free loopback ports, phone-sim's MACs, the
-CPU time of a server process. Imported by the scripts (this folder is on their path)."""
-import os, socket
+CPU time of a server process, and starting a server under test (cnf-server and its variants, or a
+peer through peers/serve.sh). Imported by the scripts (this folder is on their path)."""
+import os, shutil, socket, subprocess, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SERVE = os.path.join(REPO, "peers", "serve.sh")
+BIN = os.path.join(REPO, "target", "release", "examples")
+CNF_SERVER = os.path.join(BIN, "cnf-server")
+PHONE_SIM = os.path.join(BIN, "phone-sim")
+# dnsmasq's TFTP port is always 69: it gets a loopback address of its own.
+DNSMASQ_ADDR = "127.0.0.77"
+# Our own server's variants (the rest are peers, served by peers/serve.sh).
+OURS = ("cnf-server", "single-port", "baseline", "registry", "s3")
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -25,3 +37,151 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return sum(int(x) for x in fields[11:15]) / TICK
+
+
+class CpuGroup:
+    """A control group of its own for one server, so that its CPU counts every process it forks,
+    reaped or not (tftpd-hpa forks a child per transfer, and a child the kernel reaps for a
+    parent that ignores SIGCHLD never shows in the parent's times). cgroup v1 `cpuacct` or v2
+    `cpu.stat`; `None` where neither can be made (not root, no cgroup file system)."""
+
+    @staticmethod
+    def join(pid, name):
+        for base, usage, scale in (("/sys/fs/cgroup/cpuacct", "cpuacct.usage", 1e-9),
+                                   ("/sys/fs/cgroup", "cpu.stat", 1e-6)):
+            if not os.path.exists(os.path.join(base, usage)):
+                continue
+            path = os.path.join(base, "cnfkit-bench-%d-%s" % (os.getpid(), name))
+            try:
+                os.mkdir(path)
+                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+            except OSError:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+                continue
+            group = CpuGroup()
+            group.path, group.usage, group.scale = path, os.path.join(path, usage), scale
+            return group
+        return None
+
+    def seconds(self):
+        with open(self.usage) as f:
+            text = f.read()
+        if self.usage.endswith("cpu.stat"):
+            text = next(l.split()[1] for l in text.splitlines() if l.startswith("usage_usec"))
+        return int(text) * self.scale
+
+    def remove(self):
+        """Once every process in it has ended."""
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+class Server:
+    def __init__(self, name, root, baseline=None):
+        self.name = name
+        if name in OURS:
+            self.port = free_port()
+            self.addr = "127.0.0.1:%d" % self.port
+            binary = baseline if name == "baseline" else CNF_SERVER
+            extra = {"single-port": ["--single-port"],
+                     "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
+            self.store = None
+            tree = ["--root", root]
+            env = dict(os.environ)
+            if name == "s3":
+                tree, store_env = self.start_store(root)
+                env.update(store_env)
+            self.proc = subprocess.Popen([binary] + tree + ["--bind", self.addr] + extra,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            self.pid = self.proc.pid
+            wait_until_it_answers(self.port)
+        else:
+            where = DNSMASQ_ADDR if name == "dnsmasq" else str(free_port())
+            out = subprocess.run(["bash", SERVE, name, root, where], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr.strip())
+            self.pid = int(out.stdout.strip())
+            self.proc = None
+            self.addr = DNSMASQ_ADDR + ":69" if name == "dnsmasq" else "127.0.0.1:" + where
+        self.group = CpuGroup.join(self.pid, name)
+
+    def start_store(self, root):
+        """s3s-fs serving a copy of the tree as bucket `storm`; the cnf-server arguments and
+        environment that serve it."""
+        self.store_dir = tempfile.mkdtemp(prefix="cnfkit-storm-s3-")
+        shutil.copytree(root, os.path.join(self.store_dir, "storm", "tree"))
+        port = free_port(socket.SOCK_STREAM)
+        self.store = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port),
+                                       "--access-key", "storm", "--secret-key", "storm-secret", self.store_dir],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("s3s-fs did not listen")
+                time.sleep(0.05)
+        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % port, "AWS_ACCESS_KEY_ID": "storm",
+               "AWS_SECRET_ACCESS_KEY": "storm-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+        return ["--source", "s3://storm/tree/", "--cache-dir", os.path.join(self.store_dir, "cache")], env
+
+    def cpu_seconds(self):
+        """User and system CPU of the server and everything it forked."""
+        return self.group.seconds() if self.group else cpu_seconds(self.pid)
+
+    def reset_peak(self):
+        try:
+            with open("/proc/%d/clear_refs" % self.pid, "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+    def peak_rss_mib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        try:
+            os.kill(self.pid, 15)
+        except ProcessLookupError:
+            pass
+        if self.proc:
+            self.proc.wait(timeout=15)
+        if getattr(self, "store", None):
+            self.store.terminate()
+            self.store.wait(timeout=15)
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+        if self.group:
+            # The peers are not our children: wait for them to be gone.
+            self.group.remove()
+
+
+def wait_until_it_answers(port, limit=120):
+    """Asks for a missing file until the server answers (it lists and fetches a store first)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.settimeout(0.2)
+    deadline = time.time() + limit
+    try:
+        while time.time() < deadline:
+            probe.sendto(b"\x00\x01nothing-here\x00octet\x00", ("127.0.0.1", port))
+            try:
+                probe.recvfrom(1024)
+                return
+            except socket.timeout:
+                pass
+        raise RuntimeError("the server on port %d did not answer in %d s" % (port, limit))
+    finally:
+        probe.close()

@@ -28,21 +28,12 @@ cnf-server.
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
-from benchlib import cpu_seconds, free_port, mac
-import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
+from benchlib import CNF_SERVER, OURS, PHONE_SIM, Server, free_port, mac
+import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Our own server's variants (the rest are peers, served by peers/serve.sh).
-OURS = ("cnf-server", "single-port", "baseline", "registry", "s3")
-REPO = os.path.dirname(HERE)
-SERVE = os.path.join(REPO, "peers", "serve.sh")
 PROXY = os.path.join(HERE, "udp-loss-proxy.py")
-BIN = os.path.join(REPO, "target", "release", "examples")
-CNF_SERVER = os.path.join(BIN, "cnf-server")
-PHONE_SIM = os.path.join(BIN, "phone-sim")
 OLD_LOAD, NEW_LOAD = "SCCP42.8-5-4S", "SCCP42.9-4-2SR3-1S"
-DNSMASQ_ADDR = "127.0.0.77"
-
 
 
 def write(root, name, data):
@@ -80,104 +71,6 @@ def build_tree(phones, images):
         for name in names:
             write(root, name, bytes(rnd.getrandbits(8) for _ in range(512 * 1024)))
     return root
-
-
-class Server:
-    def __init__(self, name, root, baseline=None):
-        self.name = name
-        if name in OURS:
-            self.port = free_port()
-            self.addr = "127.0.0.1:%d" % self.port
-            binary = baseline if name == "baseline" else CNF_SERVER
-            extra = {"single-port": ["--single-port"],
-                     "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
-            self.store = None
-            tree = ["--root", root]
-            env = dict(os.environ)
-            if name == "s3":
-                tree, store_env = self.start_store(root)
-                env.update(store_env)
-            self.proc = subprocess.Popen([binary] + tree + ["--bind", self.addr] + extra,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            self.pid = self.proc.pid
-            wait_until_it_answers(self.port)
-        else:
-            where = DNSMASQ_ADDR if name == "dnsmasq" else str(free_port())
-            out = subprocess.run(["bash", SERVE, name, root, where], capture_output=True, text=True)
-            if out.returncode != 0:
-                raise RuntimeError(out.stderr.strip())
-            self.pid = int(out.stdout.strip())
-            self.proc = None
-            self.addr = DNSMASQ_ADDR + ":69" if name == "dnsmasq" else "127.0.0.1:" + where
-
-    def start_store(self, root):
-        """s3s-fs serving a copy of the tree as bucket `storm`; the cnf-server arguments and
-        environment that serve it."""
-        self.store_dir = tempfile.mkdtemp(prefix="cnfkit-storm-s3-")
-        shutil.copytree(root, os.path.join(self.store_dir, "storm", "tree"))
-        port = free_port(socket.SOCK_STREAM)
-        self.store = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port),
-                                       "--access-key", "storm", "--secret-key", "storm-secret", self.store_dir],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("s3s-fs did not listen")
-                time.sleep(0.05)
-        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % port, "AWS_ACCESS_KEY_ID": "storm",
-               "AWS_SECRET_ACCESS_KEY": "storm-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-        return ["--source", "s3://storm/tree/", "--cache-dir", os.path.join(self.store_dir, "cache")], env
-
-    def cpu_seconds(self):
-        return cpu_seconds(self.pid)
-
-    def reset_peak(self):
-        try:
-            with open("/proc/%d/clear_refs" % self.pid, "w") as f:
-                f.write("5")
-        except OSError:
-            pass
-
-    def peak_rss_mib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self):
-        try:
-            os.kill(self.pid, 15)
-        except ProcessLookupError:
-            pass
-        if self.proc:
-            self.proc.wait(timeout=15)
-        if getattr(self, "store", None):
-            self.store.terminate()
-            self.store.wait(timeout=15)
-            shutil.rmtree(self.store_dir, ignore_errors=True)
-
-
-def wait_until_it_answers(port, limit=120):
-    """Asks for a missing file until the server answers (it lists and fetches a store first)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.settimeout(0.2)
-    deadline = time.time() + limit
-    try:
-        while time.time() < deadline:
-            probe.sendto(b"\x00\x01nothing-here\x00octet\x00", ("127.0.0.1", port))
-            try:
-                probe.recvfrom(1024)
-                return
-            except socket.timeout:
-                pass
-        raise RuntimeError("the server on port %d did not answer in %d s" % (port, limit))
-    finally:
-        probe.close()
 
 
 def storm(server_addr, phones, concurrency, images, limit):
