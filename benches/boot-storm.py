@@ -13,7 +13,8 @@ SEP<MAC>.cnf.xml (every other phone has one), XMLDefault.cnf.xml (14 KiB) for th
 (2 MiB). Per run: wall time, boot time p50/p99/max, failures (stuck or failed phones),
 retransmits (the phones' side), server CPU time (user+system, children included) and peak RSS
 (VmHWM, reset before each run; for tftpd-hpa that is the listening parent, its per-request
-children are not counted).
+children are not counted). As root, each server runs in a control group of its own, so its CPU
+counts every process it forks (tftpd-hpa's child per request included).
 
 The loss runs put benches/udp-loss-proxy.py (seeded) between phones and server, dropping the
 given fraction of datagrams in both directions.
@@ -129,11 +130,14 @@ def table(title, results, servers):
     ours = [r for r in results.get("cnf-server", []) if r]
     peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in OURS}
     peers = {n: v for n, v in peers.items() if v}
-    if ours and peers:
-        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99")]:
+    for variant in [n for n in servers if n in ("cnf-server", "single-port")]:
+        mine = [r for r in results.get(variant, []) if r]
+        if not (mine and peers):
+            continue
+        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
             best = min(peers, key=lambda n: med([r[key] for r in peers[n]]))
-            ratio = med([r[key] for r in ours]) / max(med([r[key] for r in peers[best]]), 1e-9)
-            print("cnf-server %s / best peer (%s): %.2fx" % (label, best, ratio))
+            ratio = med([r[key] for r in mine]) / max(med([r[key] for r in peers[best]]), 1e-9)
+            print("%s %s / best peer (%s): %.2fx" % (variant, label, best, ratio))
     base = [r for r in results.get("baseline", []) if r]
     if ours and base:
         for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
