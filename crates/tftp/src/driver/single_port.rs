@@ -91,94 +91,6 @@ impl Outbox {
     }
 }
 
-/// Receive buffers for one batch of datagrams, each large enough for any UDP datagram.
-struct Inbox {
-    buffers: Vec<Vec<u8>>,
-    /// Each buffer's length and sender, in order (`None`: no IP sender, nothing to answer).
-    received: Vec<(usize, Option<SocketAddr>)>,
-    #[cfg(target_os = "linux")]
-    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
-}
-
-impl Inbox {
-    fn new() -> Self {
-        Self {
-            // Untouched pages of these buffers are never resident: a request touches one.
-            buffers: (0..BATCH).map(|_| vec![0u8; 65536]).collect(),
-            received: Vec::with_capacity(BATCH),
-            #[cfg(target_os = "linux")]
-            headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
-        }
-    }
-
-    /// Datagram `i` of the last batch, with its sender.
-    fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        let (n, peer) = self.received[i];
-        Some((&self.buffers[i][..n], peer?))
-    }
-
-    /// Reads what is waiting on the socket, up to a batch; how many datagrams.
-    ///
-    /// One `recvmmsg` call on Linux. A batch that is not full means the queue was empty, so
-    /// the socket's readiness is cleared without the empty read that would otherwise end every
-    /// batch: a datagram that arrives after the call is a new readiness event.
-    #[cfg(target_os = "linux")]
-    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
-        use nix::sys::socket::{MsgFlags, recvmmsg};
-        use std::io::IoSliceMut;
-        use std::os::fd::AsRawFd;
-        self.received.clear();
-        let received = &mut self.received;
-        let (buffers, headers) = (&mut self.buffers, &mut self.headers);
-        let result = socket.try_io(tokio::io::Interest::READABLE, || {
-            let mut slices: Vec<[IoSliceMut<'_>; 1]> =
-                buffers.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let messages = recvmmsg(
-                socket.as_raw_fd(),
-                headers,
-                slices.iter_mut(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )?;
-            for message in messages {
-                let peer = message.address.and_then(|a| {
-                    a.as_sockaddr_in()
-                        .map(|a| SocketAddr::from(std::net::SocketAddrV4::from(*a)))
-                        .or_else(|| {
-                            a.as_sockaddr_in6()
-                                .map(|a| SocketAddr::from(std::net::SocketAddrV6::from(*a)))
-                        })
-                });
-                received.push((message.bytes, peer));
-            }
-            if received.len() < BATCH {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(self.received.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(self.received.len()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Reads what is waiting on the socket, up to a batch; how many datagrams.
-    #[cfg(not(target_os = "linux"))]
-    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
-        self.received.clear();
-        while self.received.len() < BATCH {
-            let buffer = &mut self.buffers[self.received.len()];
-            match socket.try_recv_from(buffer) {
-                Ok((n, peer)) => self.received.push((n, Some(peer))),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(self.received.len())
-    }
-}
-
 /// Sends the first datagrams of `pending` in one system call; how many went.
 #[cfg(target_os = "linux")]
 fn send_batch(
@@ -297,7 +209,7 @@ impl<H: Handler> Server<H> {
         let active: &Shared = &Arc::new(Mutex::new(endpoint));
         let admission = &mut Admission::new(self.stats.clone());
         let mut transfers = Transfers::new();
-        let mut inbox = Inbox::new();
+        let mut buf = vec![0u8; 65536];
         let mut summary = tokio::time::interval(super::TurnedAway::INTERVAL);
         summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -317,15 +229,16 @@ impl<H: Handler> Server<H> {
                 }
                 ready = self.socket.readable() => {
                     ready?;
-                    let received = match inbox.receive(&self.socket) {
-                        Ok(received) => received,
-                        // ICMP port unreachable from an earlier send, on some systems.
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
-                        Err(e) => return Err(e),
-                    };
-                    let now = Instant::now();
-                    for (datagram, peer) in (0..received).filter_map(|i| inbox.datagram(i)) {
-                        self.on_datagram(&mut transfers, now, datagram, peer, active, admission, stop_at.is_some());
+                    for _ in 0..BATCH {
+                        let (n, peer) = match self.socket.try_recv_from(&mut buf) {
+                            Ok(received) => received,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            // ICMP port unreachable from an earlier send, on some systems.
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+                            Err(e) => return Err(e),
+                        };
+                        let now = Instant::now();
+                        self.on_datagram(&mut transfers, now, &buf[..n], peer, active, admission, stop_at.is_some());
                     }
                 }
                 () = tokio::time::sleep_until(wake.into()) => {
