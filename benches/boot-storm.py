@@ -7,6 +7,9 @@ against the best peer. Loopback only; every process is stopped at the end.
                                   [--loss 0.01,0.05] [--loss-storm 1000x200] [--servers ...]
                                   [--baseline path/to/older/cnf-server]
 
+`--servers baseline-single-port` runs the `--baseline` build with `--single-port`, reported
+against `single-port`.
+
 Each phone does the real sequence: CTLSEP<MAC>.tlv, ITLSEP<MAC>.tlv, ITLFile.tlv (misses),
 SEP<MAC>.cnf.xml (every other phone has one), XMLDefault.cnf.xml (14 KiB) for the others; with
 --images each phone is told to upgrade and fetches the .loads manifest and four 512 KiB images
@@ -138,11 +141,13 @@ def table(title, results, servers):
             best = min(peers, key=lambda n: med([r[key] for r in peers[n]]))
             ratio = med([r[key] for r in mine]) / max(med([r[key] for r in peers[best]]), 1e-9)
             print("%s %s / best peer (%s): %.2fx" % (variant, label, best, ratio))
-    base = [r for r in results.get("baseline", []) if r]
-    if ours and base:
-        for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
-            ratio = med([r[key] for r in ours]) / max(med([r[key] for r in base]), 1e-9)
-            print("cnf-server %s / baseline: %.2fx" % (label, ratio))
+    for variant, baseline in [("cnf-server", "baseline"), ("single-port", "baseline-single-port")]:
+        mine = [r for r in results.get(variant, []) if r]
+        base = [r for r in results.get(baseline, []) if r]
+        if mine and base:
+            for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
+                ratio = med([r[key] for r in mine]) / max(med([r[key] for r in base]), 1e-9)
+                print("%s %s / %s: %.2fx" % (variant, label, baseline, ratio))
     for variant, label_ab in [("registry", "registry on / off"), ("s3", "from S3 / from --root")]:
         other = [r for r in results.get(variant, []) if r]
         if ours and other:
@@ -166,7 +171,7 @@ def main():
     if args.baseline:
         if not os.access(args.baseline, os.X_OK):
             sys.exit("--baseline %s: not an executable" % args.baseline)
-        if "baseline" not in args.servers.split(","):
+        if not any(n.startswith("baseline") for n in args.servers.split(",")):
             args.servers = "baseline," + args.servers
     for path in (CNF_SERVER, PHONE_SIM):
         if not os.path.exists(path):
