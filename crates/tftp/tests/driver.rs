@@ -46,6 +46,20 @@ async fn start()
 async fn start_with(
     config: ServerConfig,
 ) -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<driver::ServerStats>) {
+    let (addr, stored, stop, stats, _run) = start_running(config).await;
+    (addr, stored, stop, stats)
+}
+
+/// A server stopped by the returned sender (grace 1 s), and its run.
+async fn start_running(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    SharedBuffer,
+    tokio::sync::oneshot::Sender<()>,
+    Arc<driver::ServerStats>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let stored = SharedBuffer::new();
     let server =
         Server::bind("127.0.0.1:0".parse().unwrap(), Files { stored: stored.clone() }, config)
@@ -54,13 +68,30 @@ async fn start_with(
     let addr = server.local_addr().unwrap();
     let stats = server.stats();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(
+    let run = tokio::spawn(server.run(
         async move {
             let _ = stopped.await;
         },
         Duration::from_secs(1),
     ));
-    (addr, stored, stop, stats)
+    (addr, stored, stop, stats, run)
+}
+
+/// Fetches big.bin in lockstep in a task of its own.
+fn spawn_get_big(
+    addr: SocketAddr,
+) -> (SharedBuffer, tokio::task::JoinHandle<Result<cnfkit_tftp::Summary, Error>>) {
+    let got = SharedBuffer::new();
+    let sink = Box::new(got.clone());
+    let transfer = tokio::spawn(driver::get(
+        addr,
+        b"big.bin",
+        ClientOptions::none(cnfkit_tftp_wire::Mode::Octet),
+        sink,
+        Policy::default(),
+        |_| {},
+    ));
+    (got, transfer)
 }
 
 fn expected_big() -> Vec<u8> {
@@ -341,21 +372,7 @@ async fn writes_are_refused_unless_the_handler_opts_in() {
 #[tokio::test]
 async fn shutdown_lets_running_transfers_finish() {
     let (addr, _, stop, _) = start().await;
-    let got = SharedBuffer::new();
-    let transfer = tokio::spawn({
-        let got = got.clone();
-        async move {
-            driver::get(
-                addr,
-                b"big.bin",
-                ClientOptions::none(cnfkit_tftp_wire::Mode::Octet),
-                Box::new(got),
-                Policy::default(),
-                |_| {},
-            )
-            .await
-        }
-    });
+    let (got, transfer) = spawn_get_big(addr);
     tokio::time::sleep(Duration::from_millis(20)).await;
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(30), transfer).await.unwrap().unwrap().unwrap();
@@ -392,27 +409,13 @@ async fn requests_over_the_per_peer_limit_are_dropped_and_retried_by_the_client(
     let addr = server.local_addr().unwrap();
     let stats = server.stats();
     tokio::spawn(server.run(std::future::pending(), Duration::ZERO));
-    let fetch = || {
-        let got = SharedBuffer::new();
-        let sink = Box::new(got.clone());
-        async move {
-            driver::get(
-                addr,
-                b"big.bin",
-                ClientOptions::none(cnfkit_tftp_wire::Mode::Octet),
-                sink,
-                Policy::default(),
-                |_| {},
-            )
-            .await
-            .map(|_| got.contents().len())
-        }
-    };
+    let (got_a, a) = spawn_get_big(addr);
+    let (got_b, b) = spawn_get_big(addr);
     let (a, b) =
-        tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(fetch(), fetch()) })
-            .await
-            .unwrap();
-    assert_eq!((a.unwrap(), b.unwrap()), (3_000_000, 3_000_000));
+        tokio::time::timeout(Duration::from_secs(60), async { (a.await, b.await) }).await.unwrap();
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
+    assert_eq!((got_a.contents().len(), got_b.contents().len()), (3_000_000, 3_000_000));
     assert!(
         stats.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1,
         "the second request waited its turn"
@@ -483,4 +486,42 @@ async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_
     .await;
     put_up_bin(addr, &stored, b"uploaded through one port".repeat(200)).await;
     assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+}
+
+/// Single-port mode stops as the default mode does: after the shutdown signal a transfer that
+/// finishes within the grace period completes, a peer that stalled gets ERROR 0 "Server
+/// shutting down" from the listening port once the grace period is over, a new request gets no
+/// answer, and the server's run ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_port_shutdown_lets_transfers_finish_then_stops_stalled_ones_with_error_0() {
+    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
+    let (addr, _, stop, stats, run) = start_running(config).await;
+    // The stalled peer takes DATA 1 and never acknowledges it.
+    let stalled = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    stalled.send_to(b"\x00\x01big.bin\x00octet\x00", addr).await.unwrap();
+    let (data, from) = recv(&stalled).await;
+    assert_eq!((from, &data[..4]), (addr, &[0, 3, 0, 1][..]));
+    let (got, transfer) = spawn_get_big(addr);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), transfer).await.unwrap().unwrap().unwrap();
+    assert_eq!(got.contents(), expected_big());
+    // A request after the signal is not taken.
+    let late = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    late.send_to(b"\x00\x01small.txt\x00octet\x00", addr).await.unwrap();
+    // The stalled peer hears DATA 1 again (retransmitted) until the grace period ends.
+    let error = loop {
+        let (datagram, from) = recv(&stalled).await;
+        assert_eq!(from, addr);
+        match Packet::parse(&datagram).unwrap() {
+            Packet::Data { block, .. } => assert_eq!(block, 1),
+            Packet::Error { code, message } => break (code, message.to_vec()),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(error, (ErrorCode::NOT_DEFINED, b"Server shutting down".to_vec()));
+    tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap().unwrap();
+    assert_eq!(stats.stopped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let mut buf = [0u8; 64];
+    assert!(late.try_recv_from(&mut buf).is_err(), "the late request was answered");
 }

@@ -1,11 +1,12 @@
-//! Single-port mode: every transfer runs in the listening task, on the listening socket.
+//! Single-port mode: every transfer runs in the receive loop, on the listening socket.
 //!
 //! With one socket there is nothing to gain from a task per transfer, and much to lose: each
 //! datagram would cost a hand-over between tasks (and threads) on top of its system calls. So
 //! the receive loop feeds each datagram straight to its transfer's sans-IO state, by the
 //! peer's address and port, and the answers of a whole batch of datagrams go out together: on
 //! Linux in one `sendmmsg` call, so a storm of lockstep transfers costs one system call, and
-//! one preemption by the woken clients, per batch instead of per block.
+//! one preemption by the woken clients, per batch instead of per block. The loop runs on a
+//! thread and current-thread runtime of its own (`Server::run_on_own_thread`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
