@@ -561,6 +561,17 @@ enum Admitted {
     Nothing,
 }
 
+/// The summary of a transfer that is done without having reported how it ended.
+fn unfinished(transfer: &Transfer) -> Summary {
+    Summary {
+        outcome: Outcome::Local("ended without a result".into()),
+        bytes: transfer.bytes(),
+        duration: Duration::ZERO,
+        retransmits: 0,
+        options: transfer.options(),
+    }
+}
+
 /// Counts and logs how a server-side transfer ended.
 fn ended_transfer(stats: &ServerStats, summary: &std::io::Result<Summary>) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -715,13 +726,7 @@ async fn event_loop(
         }
         on_progress(&transfer, size);
         if transfer.is_done() {
-            let summary = finished.unwrap_or_else(|| Summary {
-                outcome: Outcome::Local("ended without a result".into()),
-                bytes: transfer.bytes(),
-                duration: Duration::ZERO,
-                retransmits: 0,
-                options: transfer.options(),
-            });
+            let summary = finished.unwrap_or_else(|| unfinished(&transfer));
             return Ok((summary, None));
         }
         if let Some(summary) = &finished {

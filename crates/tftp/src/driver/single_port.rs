@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tracing::{debug, info};
 
-use super::{Admission, Admitted, Handler, Server, Shared, ended_transfer, lock};
+use super::{Admission, Admitted, Handler, Server, Shared, ended_transfer, lock, unfinished};
 use crate::{Endpoint, Event, Outcome, SlotId, Summary, Transfer};
 
 /// Datagrams read before their answers are sent.
@@ -334,23 +334,14 @@ impl<H: Handler> Server<H> {
                 && let Some(slot) = running.slot.take()
             {
                 lock(active).release(slot);
-                self.handler.transfer_ended(peer, &summary);
-                ended_transfer(&self.stats, &Ok(summary));
+                self.ended(peer, summary);
             }
         }
         if running.transfer.is_done() {
             if let Some(slot) = running.slot.take() {
-                // Done without a result: count it as failed, as the task driver does.
+                // Done without a result: counted as failed, as the task driver does.
                 lock(active).release(slot);
-                let summary = Summary {
-                    outcome: Outcome::Local("ended without a result".into()),
-                    bytes: running.transfer.bytes(),
-                    duration: Duration::ZERO,
-                    retransmits: 0,
-                    options: running.transfer.options(),
-                };
-                self.handler.transfer_ended(peer, &summary);
-                ended_transfer(&self.stats, &Ok(summary));
+                self.ended(peer, unfinished(&running.transfer));
             }
             transfers.running.remove(&peer);
             return;
@@ -361,6 +352,16 @@ impl<H: Handler> Server<H> {
             running.armed = Some(deadline);
             transfers.deadlines.push(Reverse((deadline, peer)));
         }
+    }
+
+    /// Tells the handler how `peer`'s transfer ended, and counts it. A transfer that did not
+    /// complete is logged with its peer (the task driver's transfers log inside a span naming
+    /// it; a span per transfer would cost this loop more than the transfer's own work).
+    fn ended(&self, peer: SocketAddr, summary: Summary) {
+        self.handler.transfer_ended(peer, &summary);
+        let _span = (summary.outcome != Outcome::Completed)
+            .then(|| tracing::info_span!("transfer", %peer).entered());
+        ended_transfer(&self.stats, &Ok(summary));
     }
 
     /// After the grace period: every transfer still holding a slot is sent ERROR 0 and ends.
