@@ -300,6 +300,10 @@ impl<H: Handler> Server<H> {
         // and drops the rest, which then wait out the phones' retransmission timeout. Best
         // effort: the kernel caps it at net.core.rmem_max.
         let _ = socket.set_recv_buffer_size(config.max_socket_buffer);
+        if config.single_port {
+            // Every transfer sends through this socket, a batch at a time.
+            let _ = socket.set_send_buffer_size(config.max_socket_buffer);
+        }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let socket = UdpSocket::from_std(socket.into())?;
