@@ -12,7 +12,8 @@ PHONE_SIM = os.path.join(BIN, "phone-sim")
 # dnsmasq's TFTP port is always 69: it gets a loopback address of its own.
 DNSMASQ_ADDR = "127.0.0.77"
 # Our own server's variants (the rest are peers, served by peers/serve.sh).
-OURS = ("cnf-server", "single-port", "baseline", "baseline-single-port", "registry", "s3")
+OURS = ("cnf-server", "single-port", "baseline", "baseline-single-port", "registry",
+        "registry-single-port", "s3")
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -92,7 +93,9 @@ class Server:
             self.addr = "127.0.0.1:%d" % self.port
             binary = baseline if name.startswith("baseline") else CNF_SERVER
             extra = {"single-port": ["--single-port"], "baseline-single-port": ["--single-port"],
-                     "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
+                     "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)],
+                     "registry-single-port": ["--single-port", "--admin",
+                                              "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])
             self.store = None
             tree = ["--root", root]
             env = dict(os.environ)

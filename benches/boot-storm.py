@@ -24,7 +24,8 @@ given fraction of datagrams in both directions.
 
 `--servers single-port` is cnf-server with `--single-port` (every transfer from port 69);
 `--servers registry` is cnf-server with `--admin` (the phone registry, metrics and live feed on),
-reported against plain cnf-server as an A/B ratio; `--servers s3` is cnf-server serving the same
+reported against plain cnf-server as an A/B ratio (`registry-single-port` against `single-port`);
+`--servers s3` is cnf-server serving the same
 tree from an S3 bucket (`--source s3://`, a real S3 server, s3s-fs, on loopback, through the
 mirror in a cache directory), timed after its first listing, also reported against plain
 cnf-server.
@@ -130,7 +131,6 @@ def table(title, results, servers):
             if ok:
                 print("  %-10s %8.0f / %8.0f / %6.0f" % (name, med([r["from_server"] for r in ok]),
                                                         med([r["from_phones"] for r in ok]), med([r["dropped"] for r in ok])))
-    ours = [r for r in results.get("cnf-server", []) if r]
     peers = {n: [r for r in results.get(n, []) if r] for n in servers if n not in OURS}
     peers = {n: v for n, v in peers.items() if v}
     for variant in [n for n in servers if n in ("cnf-server", "single-port")]:
@@ -148,11 +148,14 @@ def table(title, results, servers):
             for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
                 ratio = med([r[key] for r in mine]) / max(med([r[key] for r in base]), 1e-9)
                 print("%s %s / %s: %.2fx" % (variant, label, baseline, ratio))
-    for variant, label_ab in [("registry", "registry on / off"), ("s3", "from S3 / from --root")]:
+    for variant, reference, label_ab in [("registry", "cnf-server", "registry on / off"),
+                                         ("registry-single-port", "single-port", "single-port, registry on / off"),
+                                         ("s3", "cnf-server", "from S3 / from --root")]:
         other = [r for r in results.get(variant, []) if r]
-        if ours and other:
+        plain = [r for r in results.get(reference, []) if r]
+        if plain and other:
             for key, label in [("wall_ms", "wall"), ("p99_ms", "p99"), ("cpu_s", "CPU")]:
-                ratio = med([r[key] for r in other]) / max(med([r[key] for r in ours]), 1e-9)
+                ratio = med([r[key] for r in other]) / max(med([r[key] for r in plain]), 1e-9)
                 print("%s %s: %.2fx" % (label_ab, label, ratio))
 
 
