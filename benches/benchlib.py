@@ -1,7 +1,7 @@
 """What the benchmark scripts in this folder share: free loopback ports, phone-sim's MACs, the
 CPU time of a server process, and starting a server under test (cnf-server and its variants, or a
 peer through peers/serve.sh). Imported by the scripts (this folder is on their path)."""
-import os, shutil, socket, subprocess, tempfile, time
+import os, shutil, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -188,3 +188,26 @@ def wait_until_it_answers(port, limit=120):
         raise RuntimeError("the server on port %d did not answer in %d s" % (port, limit))
     finally:
         probe.close()
+
+
+def start_servers(wanted, root, baseline=None):
+    """Starts each server named in `wanted` on `root`; one that cannot start is skipped with a
+    message (dnsmasq needs root for its port 69)."""
+    servers = {}
+    for name in wanted:
+        if name == "dnsmasq" and os.geteuid() != 0:
+            print("dnsmasq skipped: needs root for port 69", file=sys.stderr)
+            continue
+        try:
+            servers[name] = Server(name, root, baseline)
+        except (RuntimeError, OSError) as e:
+            print("%s skipped: %s" % (name, e), file=sys.stderr)
+    return servers
+
+
+def machine():
+    """The processor, the CPU count and today's date, for the head of a report."""
+    with open("/proc/cpuinfo") as f:
+        cpu = f.read()
+    model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")), "?")
+    return "%s, %d CPUs; %s" % (model, os.cpu_count(), time.strftime("%Y-%m-%d"))

@@ -33,7 +33,7 @@ cnf-server.
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
-from benchlib import CNF_SERVER, OURS, PHONE_SIM, Server, free_port, mac
+from benchlib import CNF_SERVER, OURS, PHONE_SIM, free_port, mac, machine, start_servers
 import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -186,19 +186,10 @@ def main():
     wanted = args.servers.split(",")
     servers = {}
     try:
-        for name in wanted:
-            if name == "dnsmasq" and os.geteuid() != 0:
-                print("dnsmasq skipped: needs root for port 69", file=sys.stderr)
-                continue
-            try:
-                servers[name] = Server(name, root, args.baseline)
-            except (RuntimeError, OSError) as e:
-                print("%s skipped: %s" % (name, e), file=sys.stderr)
+        servers = start_servers(wanted, root, args.baseline)
         names = [n for n in wanted if n in servers]
-        cpu = open("/proc/cpuinfo").read()
-        model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")), "?")
-        print("machine: %s, %d CPUs; %s; runs interleaved, %d per cell; %s" % (
-            model, os.cpu_count(), time.strftime("%Y-%m-%d"), args.runs,
+        print("machine: %s; runs interleaved, %d per cell; %s" % (
+            machine(), args.runs,
             "phones upgrade (.loads + 2 MiB images)" if args.images else "config only (phones up to date)"))
         for phones, conc in storms:
             results = {n: [] for n in names}

@@ -18,7 +18,7 @@ blksize as given.
 Needs: `cargo build --release --example cnf-server`, the peers and curl (sudo bash
 peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
-from benchlib import CNF_SERVER, OURS, Server
+from benchlib import CNF_SERVER, OURS, machine, start_servers
 import argparse, filecmp, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 IMAGE = "SIP78xx.14-3-1-0001-89.sbn"
@@ -126,19 +126,10 @@ def main():
     os.chmod(image_path, 0o644)
     servers = {}
     try:
-        for name in wanted:
-            if name == "dnsmasq" and os.geteuid() != 0:
-                print("dnsmasq skipped: needs root for port 69", file=sys.stderr)
-                continue
-            try:
-                servers[name] = Server(name, root, args.baseline)
-            except (RuntimeError, OSError) as e:
-                print("%s skipped: %s" % (name, e), file=sys.stderr)
+        servers = start_servers(wanted, root, args.baseline)
         names = [n for n in wanted if n in servers]
-        cpu = open("/proc/cpuinfo").read()
-        model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")), "?")
-        print("machine: %s, %d CPUs; %s; %d runs interleaved per cell; %s MiB image, blksize %d, lockstep" % (
-            model, os.cpu_count(), time.strftime("%Y-%m-%d"), args.runs, args.size_mib, args.blksize))
+        print("machine: %s; %d runs interleaved per cell; %s MiB image, blksize %d, lockstep" % (
+            machine(), args.runs, args.size_mib, args.blksize))
         for phones in [int(p) for p in args.phones.split(",") if p]:
             results = {n: [] for n in names}
             for _ in range(args.runs):
