@@ -128,8 +128,10 @@ fn send_batch(
     socket.try_send_to(&bytes[range.clone()], *peer).map(|_| 1)
 }
 
-/// Every transfer of a single-port server.
-pub(super) struct Transfers {
+/// Every transfer of a single-port server, and the endpoint that admits them.
+struct Transfers {
+    /// Shared with the task driver's admission code ([`Server::admit`]); never contended here.
+    endpoint: Shared,
     running: HashMap<SocketAddr, Running>,
     /// Deadlines by time; an entry whose transfer has gone or moved on is skipped.
     deadlines: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
@@ -137,8 +139,13 @@ pub(super) struct Transfers {
 }
 
 impl Transfers {
-    pub(super) fn new() -> Self {
-        Self { running: HashMap::new(), deadlines: BinaryHeap::new(), outbox: Outbox::default() }
+    fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint: Arc::new(Mutex::new(endpoint)),
+            running: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            outbox: Outbox::default(),
+        }
     }
 
     /// When the loop must next wake for a timeout.
@@ -207,9 +214,8 @@ impl<H: Handler> Server<H> {
         shutdown: impl Future<Output = Duration>,
     ) -> std::io::Result<()> {
         let endpoint = Endpoint::new(self.config.policy.clone(), self.config.limits);
-        let active: &Shared = &Arc::new(Mutex::new(endpoint));
+        let mut transfers = Transfers::new(endpoint);
         let admission = &mut Admission::new(self.stats.clone());
-        let mut transfers = Transfers::new();
         let mut buf = vec![0u8; 65536];
         let mut summary = tokio::time::interval(super::TurnedAway::INTERVAL);
         summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -239,11 +245,11 @@ impl<H: Handler> Server<H> {
                             Err(e) => return Err(e),
                         };
                         let now = Instant::now();
-                        self.on_datagram(&mut transfers, now, &buf[..n], peer, active, admission, stop_at.is_some());
+                        self.on_datagram(&mut transfers, now, &buf[..n], peer, admission, stop_at.is_some());
                     }
                 }
                 () = tokio::time::sleep_until(wake.into()) => {
-                    on_timeouts(&mut transfers, Instant::now(), active, self);
+                    self.on_timeouts(&mut transfers, Instant::now());
                 }
                 _ = summary.tick() => admission.turned_away.log(),
             }
@@ -253,7 +259,7 @@ impl<H: Handler> Server<H> {
                     break;
                 }
                 if Instant::now() >= stop {
-                    stopped = self.stop_all(&mut transfers, active).await;
+                    stopped = self.stop_all(&mut transfers).await;
                     break;
                 }
             }
@@ -264,14 +270,12 @@ impl<H: Handler> Server<H> {
     }
 
     /// A datagram from `peer`: to its transfer, or a request to the endpoint.
-    #[allow(clippy::too_many_arguments)]
     fn on_datagram(
         &self,
         transfers: &mut Transfers,
         now: Instant,
         datagram: &[u8],
         peer: SocketAddr,
-        active: &Shared,
         admission: &mut Admission,
         stopping: bool,
     ) {
@@ -279,14 +283,14 @@ impl<H: Handler> Server<H> {
             // A stranger's DATA, ACK or ERROR (a late duplicate, a forged source) is dropped
             // unanswered: an answer could be reflected at a victim.
             if transfers.running.contains_key(&peer) {
-                self.step(transfers, peer, active, |t| t.handle(now, datagram));
+                self.step(transfers, peer, |t| t.handle(now, datagram));
             }
             return;
         }
         if stopping {
             return;
         }
-        let (admitted, evicted) = self.admit(datagram, peer, active, admission);
+        let (admitted, evicted) = self.admit(datagram, peer, &transfers.endpoint, admission);
         if let Some(slot) = evicted
             && transfers.running.get(&slot.peer()).is_some_and(|r| r.slot == Some(slot))
         {
@@ -298,12 +302,12 @@ impl<H: Handler> Server<H> {
                 transfers
                     .running
                     .insert(peer, Running { transfer, slot: Some(slot), told: false, armed: None });
-                self.step(transfers, peer, active, |_| {});
+                self.step(transfers, peer, |_| {});
             }
             Admitted::Refused { datagram, slot, .. } => {
                 transfers.outbox.push(peer, &datagram);
                 if let Some(slot) = slot {
-                    lock(active).release(slot);
+                    lock(&transfers.endpoint).release(slot);
                 }
             }
             Admitted::Nothing => {}
@@ -312,13 +316,7 @@ impl<H: Handler> Server<H> {
 
     /// Runs `input` on `peer`'s transfer, then queues what it sends, reports its end and arms
     /// its timer.
-    fn step(
-        &self,
-        transfers: &mut Transfers,
-        peer: SocketAddr,
-        active: &Shared,
-        input: impl FnOnce(&mut Transfer),
-    ) {
+    fn step(&self, transfers: &mut Transfers, peer: SocketAddr, input: impl FnOnce(&mut Transfer)) {
         let Some(running) = transfers.running.get_mut(&peer) else { return };
         input(&mut running.transfer);
         transfers.outbox.take_from(peer, &mut running.transfer);
@@ -327,20 +325,20 @@ impl<H: Handler> Server<H> {
             && running.transfer.peer_answered()
         {
             running.told = true;
-            lock(active).answered(slot);
+            lock(&transfers.endpoint).answered(slot);
         }
         while let Some(event) = running.transfer.poll_event() {
             if let Event::Finished(summary) = event
                 && let Some(slot) = running.slot.take()
             {
-                lock(active).release(slot);
+                lock(&transfers.endpoint).release(slot);
                 self.ended(peer, summary);
             }
         }
         if running.transfer.is_done() {
             if let Some(slot) = running.slot.take() {
                 // Done without a result: counted as failed, as the task driver does.
-                lock(active).release(slot);
+                lock(&transfers.endpoint).release(slot);
                 self.ended(peer, unfinished(&running.transfer));
             }
             transfers.running.remove(&peer);
@@ -366,37 +364,32 @@ impl<H: Handler> Server<H> {
 
     /// After the grace period: every transfer still holding a slot is sent ERROR 0 and ends.
     /// How many were stopped.
-    async fn stop_all(&self, transfers: &mut Transfers, active: &Shared) -> usize {
+    async fn stop_all(&self, transfers: &mut Transfers) -> usize {
         let holding: Vec<SocketAddr> =
             transfers.running.iter().filter(|(_, r)| r.slot.is_some()).map(|(p, _)| *p).collect();
         self.stats.stopped.fetch_add(holding.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for peer in &holding {
-            self.step(transfers, *peer, active, |t| t.stop("Server shutting down"));
+            self.step(transfers, *peer, |t| t.stop("Server shutting down"));
         }
         transfers.outbox.flush(&self.socket).await;
         holding.len()
     }
-}
 
-/// Fires every deadline that has passed.
-fn on_timeouts<H: Handler>(
-    transfers: &mut Transfers,
-    now: Instant,
-    active: &Shared,
-    server: &Server<H>,
-) {
-    while let Some(Reverse((at, peer))) = transfers.deadlines.peek().copied() {
-        if at > now {
-            break;
+    /// Fires every deadline that has passed.
+    fn on_timeouts(&self, transfers: &mut Transfers, now: Instant) {
+        while let Some(Reverse((at, peer))) = transfers.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            transfers.deadlines.pop();
+            let Some(running) = transfers.running.get_mut(&peer) else { continue };
+            if running.armed != Some(at) {
+                // A newer transfer of the same peer, or a deadline already replaced.
+                continue;
+            }
+            running.armed = None;
+            // The engine moves its deadline later on every ACK; an early wake-up is re-armed.
+            self.step(transfers, peer, |t| t.handle_timeout(now));
         }
-        transfers.deadlines.pop();
-        let Some(running) = transfers.running.get_mut(&peer) else { continue };
-        if running.armed != Some(at) {
-            // A newer transfer of the same peer, or a deadline already replaced.
-            continue;
-        }
-        running.armed = None;
-        // The engine moves its deadline later on every ACK; an early wake-up is re-armed.
-        server.step(transfers, peer, active, |t| t.handle_timeout(now));
     }
 }
