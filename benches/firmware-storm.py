@@ -10,7 +10,8 @@ at the end.
 
 Per run: wall time from the first client's start to the last client's end, each client's time
 (p50, max), failures (a client that failed or fetched the wrong number of bytes; the first client
-of every run keeps its copy, which is compared byte for byte), and server CPU (user+system of
+of every run keeps its copy, which is compared byte for byte), the curl clients' CPU (together: with
+the server's, what bounds the wall on a small machine), and server CPU (user+system of
 everything the server runs: as root each server gets a control group of its own, so tftpd-hpa's
 child per transfer is counted). Transfers run in lockstep (no windowsize: curl asks for none),
 blksize as given.
@@ -19,7 +20,7 @@ Needs: `cargo build --release --example cnf-server`, the peers and curl (sudo ba
 peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
 from benchlib import CNF_SERVER, OURS, machine, start_servers
-import argparse, filecmp, os, random, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, filecmp, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 IMAGE = "SIP78xx.14-3-1-0001-89.sbn"
 
@@ -34,6 +35,7 @@ def storm(server, phones, blksize, size, image_path, limit, scratch):
     url = "tftp://%s:%s/%s" % (host, port, IMAGE)
     copy = os.path.join(scratch, "copy")
     cpu0 = server.cpu_seconds()
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     clients = []
     for i in range(phones):
@@ -53,6 +55,8 @@ def storm(server, phones, blksize, size, image_path, limit, scratch):
             continue
         times.append(float(fields[1]) * 1000)
     wall_ms = (time.monotonic() - started) * 1000
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clients_cpu_s = (children.ru_utime - children0.ru_utime) + (children.ru_stime - children0.ru_stime)
     # Without a control group, tftpd-hpa's children count once it has reaped them.
     time.sleep(0.3)
     cpu_s = server.cpu_seconds() - cpu0
@@ -62,7 +66,8 @@ def storm(server, phones, blksize, size, image_path, limit, scratch):
     if os.path.exists(copy):
         os.remove(copy)
     return {"wall_ms": wall_ms, "p50_ms": statistics.median(times) if times else float("nan"),
-            "max_ms": max(times) if times else float("nan"), "failures": failures, "cpu_s": cpu_s}
+            "max_ms": max(times) if times else float("nan"), "failures": failures, "cpu_s": cpu_s,
+            "clients_cpu_s": clients_cpu_s}
 
 
 def med(values):
@@ -71,14 +76,15 @@ def med(values):
 
 def table(title, results, names):
     print("\n" + title)
-    print("| server | wall ms (min-max) | client p50 ms | client max ms | failures | CPU s (min-max) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| server | wall ms (min-max) | client p50 ms | client max ms | failures | CPU s (min-max) | clients' CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         runs = results[name]
         walls, cpus = [r["wall_ms"] for r in runs], [r["cpu_s"] for r in runs]
-        print("| %s | %.0f (%.0f-%.0f) | %.0f | %.0f | %d | %.2f (%.2f-%.2f) |" % (
+        print("| %s | %.0f (%.0f-%.0f) | %.0f | %.0f | %d | %.2f (%.2f-%.2f) | %.2f |" % (
             name, med(walls), min(walls), max(walls), med([r["p50_ms"] for r in runs]),
-            med([r["max_ms"] for r in runs]), sum(r["failures"] for r in runs), med(cpus), min(cpus), max(cpus)))
+            med([r["max_ms"] for r in runs]), sum(r["failures"] for r in runs), med(cpus), min(cpus), max(cpus),
+            med([r["clients_cpu_s"] for r in runs])))
     ours = results.get("cnf-server")
     peers = {n: results[n] for n in names if n not in OURS and all(r["failures"] == 0 for r in results[n])}
     if ours and peers:
