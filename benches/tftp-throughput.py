@@ -7,9 +7,12 @@ blksize x windowsize, interleaving servers run by run, checking every byte, and 
 ratios against the best peer. A run that takes longer than --limit seconds counts as a stall.
 
     python3 benches/tftp-throughput.py [--size-mib 40] [--runs 5] [--limit 60] [--busy-poll-us 100]
+                                       [--single-port] [--baseline OLD_CNF_SERVER]
 
 With --busy-poll-us N a second cnf-server runs with `--busy-poll-us N` (an opt-in: it polls its
 socket instead of sleeping while a transfer runs alone) and gets a column and a ratio of its own.
+With --single-port another runs with `--single-port`. With --baseline BINARY another cnf-server
+build runs beside the current one (A/B of a change in one run), with a ratio current / baseline.
 
 Needs the peers (sudo bash peers/install.sh) and, for cnf-server,
 `cargo build --release --example cnf-server`. Loopback only; every process is stopped at the end.
@@ -22,14 +25,19 @@ REPO = os.path.dirname(HERE)
 SERVE = os.path.join(REPO, "peers", "serve.sh")
 CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
 POLLING = "cnf-server (busy-poll)"
+SINGLE_PORT = "cnf-server (single-port)"
+BASELINE = "baseline"
 
-def start(name, root, busy_poll_us):
+def start(name, root, busy_poll_us, baseline):
     port = free_port()
-    if name in ("cnf-server", POLLING):
-        argv = [CNF_SERVER, "--root", root, "--bind", f"127.0.0.1:{port}",
+    if name in ("cnf-server", POLLING, SINGLE_PORT, BASELINE):
+        binary = baseline if name == BASELINE else CNF_SERVER
+        argv = [binary, "--root", root, "--bind", f"127.0.0.1:{port}",
                 "--max-blksize", "65464", "--max-windowsize", "64"]
         if name == POLLING:
             argv += ["--busy-poll-us", str(busy_poll_us)]
+        if name == SINGLE_PORT:
+            argv += ["--single-port"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         return port, proc.pid
@@ -64,13 +72,19 @@ def main():
     ap.add_argument("--windowsizes", default="1,8,16,64")
     ap.add_argument("--busy-poll-us", type=int, default=0,
                     help="also run cnf-server with --busy-poll-us N (0: no such column)")
+    ap.add_argument("--single-port", action="store_true", help="also run cnf-server --single-port")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="another cnf-server build, run beside the current one (A/B in one run)")
     args = ap.parse_args()
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        sys.exit(f"--baseline {args.baseline}: not an executable")
     if not shutil.which("atftp"):
         sys.exit("atftp not installed: sudo bash peers/install.sh")
     servers = ["tftpd-hpa", "atftpd"]
     ours = []
     if os.path.exists(CNF_SERVER):
-        ours = ["cnf-server"] + ([POLLING] if args.busy_poll_us > 0 else [])
+        ours = (["cnf-server"] + ([POLLING] if args.busy_poll_us > 0 else [])
+                + ([SINGLE_PORT] if args.single_port else []) + ([BASELINE] if args.baseline else []))
         servers = ours + servers
     else:
         print("cnf-server not built (cargo build --release --example cnf-server): peers only", file=sys.stderr)
@@ -83,13 +97,14 @@ def main():
     running = {}
     try:
         for name in servers:
-            running[name] = start(name, root, args.busy_poll_us)
+            running[name] = start(name, root, args.busy_poll_us, args.baseline)
         out = os.path.join(tempfile.mkdtemp(prefix="cnfkit-out-"), "out.bin")
         grid = [(int(b), int(w)) for b in args.blksizes.split(",") for w in args.windowsizes.split(",")]
         print(f"{args.size_mib} MiB, {args.runs} runs, atftp client, median MB/s (10^6 B/s); "
               f"'stall' = over {args.limit:.0f} s"
               + (f"; busy-poll = --busy-poll-us {args.busy_poll_us}" if args.busy_poll_us else ""))
-        ratios = [f"{name} / best peer" for name in ours]
+        versus = [n for n in ours if n != BASELINE]
+        ratios = [f"{name} / best peer" for name in ours] + [f"{n} / baseline" for n in versus if args.baseline]
         print("| blksize | windowsize | " + " | ".join(servers + ratios) + " |")
         print("|---:|---:|" + "---:|" * (len(servers) + len(ratios)))
         for blksize, windowsize in grid:
@@ -117,6 +132,10 @@ def main():
             peers = [rates[n] for n in servers if n not in ours and n in rates]
             for name in ours:
                 cells.append(f"{rates[name] / max(peers):.2f}x" if name in rates and peers else "-")
+            if args.baseline:
+                for name in versus:
+                    cells.append(f"{rates[name] / rates[BASELINE]:.2f}x"
+                                 if name in rates and BASELINE in rates else "-")
             print(f"| {blksize} | {windowsize} | " + " | ".join(cells) + " |", flush=True)
     finally:
         for name, (_, pid) in running.items():
