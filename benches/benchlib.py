@@ -1,7 +1,7 @@
 """What the benchmark scripts in this folder share: free loopback ports, phone-sim's MACs, the
 CPU time of a server process, and starting a server under test (cnf-server and its variants, or a
 peer through peers/serve.sh). Imported by the scripts (this folder is on their path)."""
-import os, shutil, socket, subprocess, sys, tempfile, time
+import os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -203,6 +203,11 @@ def start_servers(wanted, root, baseline=None):
         except (RuntimeError, OSError) as e:
             print("%s skipped: %s" % (name, e), file=sys.stderr)
     return servers
+
+
+def med(values):
+    """The median, or NaN for no values (a cell where every run failed)."""
+    return statistics.median(values) if values else float("nan")
 
 
 def machine():

@@ -33,8 +33,8 @@ cnf-server.
 Needs: `cargo build --release --example cnf-server --example phone-sim`, the peers
 (sudo bash peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
-from benchlib import CNF_SERVER, OURS, PHONE_SIM, free_port, mac, machine, start_servers
-import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
+from benchlib import CNF_SERVER, OURS, PHONE_SIM, free_port, mac, machine, med, start_servers
+import argparse, json, os, random, shutil, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROXY = os.path.join(HERE, "udp-loss-proxy.py")
@@ -99,10 +99,6 @@ def measure(server, target, phones, concurrency, images, limit):
     s["rss_mib"] = server.peak_rss_mib()
     s["failures"] = s["stuck"] + s["failed"]
     return s
-
-
-def med(values):
-    return statistics.median(values) if values else float("nan")
 
 
 def spread(values):

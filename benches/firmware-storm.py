@@ -19,7 +19,7 @@ blksize as given.
 Needs: `cargo build --release --example cnf-server`, the peers and curl (sudo bash
 peers/install.sh), root for dnsmasq (its TFTP port is always 69).
 """
-from benchlib import CNF_SERVER, OURS, machine, start_servers
+from benchlib import CNF_SERVER, OURS, machine, med, start_servers
 import argparse, filecmp, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 IMAGE = "SIP78xx.14-3-1-0001-89.sbn"
@@ -68,10 +68,6 @@ def storm(server, phones, blksize, size, image_path, limit, scratch):
     return {"wall_ms": wall_ms, "p50_ms": statistics.median(times) if times else float("nan"),
             "max_ms": max(times) if times else float("nan"), "failures": failures, "cpu_s": cpu_s,
             "clients_cpu_s": clients_cpu_s}
-
-
-def med(values):
-    return statistics.median(values) if values else float("nan")
 
 
 def table(title, results, names):

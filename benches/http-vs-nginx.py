@@ -23,9 +23,7 @@ Needs nginx and curl (sudo bash peers/install.sh). Every process is stopped at t
 import benchlib
 import argparse, hashlib, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
+CNF_SERVER = benchlib.CNF_SERVER
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FIRMWARE_MIB = 40
 CONFIGS = 200

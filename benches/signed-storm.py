@@ -14,13 +14,9 @@ With --baseline the older build runs the same scenario, runs interleaved.
 
 Needs: `cargo build --release --example cnf-server --example phone-sim`, openssl.
 """
-from benchlib import cpu_seconds, free_port, mac
-import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+from benchlib import CNF_SERVER, PHONE_SIM, cpu_seconds, free_port, mac
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.path.join(os.path.dirname(HERE), "target", "release", "examples")
-CNF_SERVER = os.path.join(BIN, "cnf-server")
-PHONE_SIM = os.path.join(BIN, "phone-sim")
 LOAD = "SIP78xx.14-2-1-0001-14"
 
 

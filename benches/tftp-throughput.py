@@ -17,13 +17,9 @@ build runs beside the current one (A/B of a change in one run), with a ratio cur
 Needs the peers (sudo bash peers/install.sh) and, for cnf-server,
 `cargo build --release --example cnf-server`. Loopback only; every process is stopped at the end.
 """
-from benchlib import free_port
-import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+from benchlib import CNF_SERVER, SERVE, free_port, wait_until_it_answers
+import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-SERVE = os.path.join(REPO, "peers", "serve.sh")
-CNF_SERVER = os.path.join(REPO, "target", "release", "examples", "cnf-server")
 POLLING = "cnf-server (busy-poll)"
 SINGLE_PORT = "cnf-server (single-port)"
 BASELINE = "baseline"
@@ -39,7 +35,7 @@ def start(name, root, busy_poll_us, baseline):
         if name == SINGLE_PORT:
             argv += ["--single-port"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        wait_until_it_answers(port)
         return port, proc.pid
     out = subprocess.run(["bash", SERVE, name, root, str(port)], capture_output=True, text=True, check=True)
     return port, int(out.stdout.strip())
