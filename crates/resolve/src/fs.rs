@@ -7,17 +7,38 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::Directory;
+use crate::resolver::locate_by_lookups;
+use crate::{Directory, Found};
 
 /// Directories whose case-folded index is kept (the served tree rarely has more).
 const INDEXED_DIRS: usize = 64;
 
-/// Lower-case name -> the names on disk with that spelling, per directory.
-type Names = Arc<HashMap<String, Vec<String>>>;
+/// One entry of a directory as its listing saw it.
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    /// A regular file, not a symlink (the listing's file type: no `stat` of its own).
+    regular: bool,
+}
 
-/// Per directory: its modification time when it was read, when it was read, whether it had
-/// been still for a while then, and the names. A changed directory is read again.
-type CaseIndex = HashMap<PathBuf, (SystemTime, Instant, bool, Names)>;
+/// Lower-case name -> the entries on disk with that spelling, per directory.
+type Names = Arc<HashMap<String, Vec<Entry>>>;
+
+/// One directory's listing, kept while the directory's modification time stays the same.
+#[derive(Debug)]
+struct Listing {
+    /// The directory's modification time when it was read.
+    modified: SystemTime,
+    /// When it was read.
+    read: Instant,
+    /// Whether the directory had been still for a while when it was read, so the listing
+    /// holds every entry until the modification time moves.
+    settled: bool,
+    names: Names,
+}
+
+/// The listings, per canonical directory path.
+type CaseIndex = HashMap<PathBuf, Listing>;
 
 /// How long a listing taken right after a change is trusted.
 const UNSETTLED_TTL: Duration = Duration::from_millis(500);
@@ -81,7 +102,10 @@ pub enum Contents {
 ///
 /// Case-insensitive lookups answer from an index of each directory, rebuilt when the
 /// directory's modification time changes, so a miss costs a `stat` rather than a scan of
-/// thousands of SEP files.
+/// thousands of SEP files. A name at the top of the tree is looked up in the root's index
+/// first: once the root has been still for two seconds, its listing says whether the name is
+/// there, and a miss (most of a boot sequence: trust lists, the SEP file of a phone that falls
+/// back) costs that one `stat` of the root alone.
 ///
 /// Files up to [`CACHED_FILE_MAX`] bytes are served from memory by
 /// [`open_contents`](Self::open_contents) while their size, times and inode stay the same
@@ -254,6 +278,52 @@ impl FsDirectory {
     }
 }
 
+impl FsDirectory {
+    /// The names in the canonical directory `dir`, from the index while the directory's
+    /// modification time says it has not changed (read again otherwise), and whether the
+    /// listing is settled (see [`Listing::settled`]). `None` when `dir` cannot be read.
+    fn listing(&self, dir: &Path) -> Option<(Names, bool)> {
+        let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
+        {
+            let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(listing) = index.get(dir).filter(|l| {
+                l.modified == modified && (l.settled || l.read.elapsed() < UNSETTLED_TTL)
+            }) {
+                return Some((listing.names.clone(), listing.settled));
+            }
+        }
+        let mut names: HashMap<String, Vec<Entry>> = HashMap::new();
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            // A write in progress is never a match for anything.
+            if let Ok(name) = entry.file_name().into_string()
+                && !cnfkit_fs::is_temp_name(&name)
+            {
+                let regular = entry.file_type().is_ok_and(|t| t.is_file());
+                names.entry(name.to_ascii_lowercase()).or_default().push(Entry { name, regular });
+            }
+        }
+        let names = Arc::new(names);
+        // A listing taken in the same clock tick as the last change may miss a file added in
+        // that tick without the mtime moving (1 s granularity on some file systems): such a
+        // listing is trusted for UNSETTLED_TTL only, and never to say a name is absent; once
+        // the directory has been still for 2 s its listing is kept until it changes.
+        let settled = SystemTime::now().duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
+        let listing = Listing { modified, read: Instant::now(), settled, names: names.clone() };
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if index.len() >= INDEXED_DIRS {
+            index.clear();
+        }
+        index.insert(dir.to_owned(), listing);
+        Some((names, settled))
+    }
+
+    fn missed(&self, dir: &str, name: &str) {
+        if let Some(observer) = &self.observer {
+            observer.missed(dir, name);
+        }
+    }
+}
+
 fn not_found() -> std::io::Error {
     std::io::Error::from(std::io::ErrorKind::NotFound)
 }
@@ -283,53 +353,40 @@ impl Directory for FsDirectory {
         entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()
     }
 
+    /// A name at the top of the tree is answered from the root's listing when that listing is
+    /// settled: one `stat` of the root checks it, where a miss would otherwise cost an `lstat`
+    /// of the name and then that `stat`. Deeper paths, symlinks and listings taken right after
+    /// a change go the long way.
+    fn locate(&self, path: &str) -> Option<(String, Found)> {
+        if !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\'])
+            && let Some((names, true)) = self.listing(&self.root)
+        {
+            match names.get(&path.to_ascii_lowercase()) {
+                None => {
+                    self.missed("", path);
+                    return None;
+                }
+                // A regular file (not a symlink) directly under the canonical root cannot
+                // lead out, and any change of that entry moves the root's modification time.
+                Some(entries) if entries.iter().any(|e| e.regular && e.name == path) => {
+                    return Some((path.to_owned(), Found::Exact));
+                }
+                Some(_) => {}
+            }
+        }
+        locate_by_lookups(self, path)
+    }
+
     fn find_ignore_case(&self, dir: &str, name: &str) -> Option<String> {
         let dir_name = dir;
         let dir = if dir.is_empty() { Some(self.root.clone()) } else { self.confined(dir) }?;
-        let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?;
-        let cached = {
-            let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-            index
-                .get(&dir)
-                .filter(|(at, read, settled, _)| {
-                    *at == modified && (*settled || read.elapsed() < UNSETTLED_TTL)
-                })
-                .map(|(_, _, _, names)| names.clone())
-        };
-        let names = match cached {
-            Some(names) => names,
-            None => {
-                let mut names: HashMap<String, Vec<String>> = HashMap::new();
-                for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-                    // A write in progress is never a match for anything.
-                    if let Ok(name) = entry.file_name().into_string()
-                        && !cnfkit_fs::is_temp_name(&name)
-                    {
-                        names.entry(name.to_ascii_lowercase()).or_default().push(name);
-                    }
-                }
-                let names = Arc::new(names);
-                // A listing taken in the same clock tick as the last change may miss a file
-                // added in that tick without the mtime moving (1 s granularity on some file
-                // systems): such a listing is trusted for UNSETTLED_TTL only; once the
-                // directory has been still for 2 s its listing is kept until it changes.
-                let settled =
-                    SystemTime::now().duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
-                let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-                if index.len() >= INDEXED_DIRS {
-                    index.clear();
-                }
-                index.insert(dir, (modified, Instant::now(), settled, names.clone()));
-                names
-            }
-        };
-        let Some(spellings) = names.get(&name.to_ascii_lowercase()) else {
-            if let Some(observer) = &self.observer {
-                observer.missed(dir_name, name);
-            }
+        let (names, _) = self.listing(&dir)?;
+        let Some(entries) = names.get(&name.to_ascii_lowercase()) else {
+            self.missed(dir_name, name);
             return None;
         };
-        spellings.iter().find(|n| *n == name).or_else(|| spellings.first()).cloned()
+        let exact = entries.iter().find(|e| e.name == name);
+        exact.or_else(|| entries.first()).map(|e| e.name.clone())
     }
 
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {

@@ -37,6 +37,18 @@ pub trait Directory {
         let exact = entries.iter().find(|e| *e == name);
         exact.or_else(|| entries.iter().find(|e| e.eq_ignore_ascii_case(name))).cloned()
     }
+    /// The file at `path`, exactly or at a path differing only in ASCII letter case (component
+    /// by component, an exact match preferred), with how it was found; `None` when neither is
+    /// a regular file in the tree. Every request asks this first, so it is on the hot path of a
+    /// boot storm, where most names a phone asks for are missing (trust lists, the SEP file of
+    /// a phone that falls back). The default asks [`exists`](Self::exists), then
+    /// [`find_ignore_case`](Self::find_ignore_case) per component; [`FsDirectory`] answers a
+    /// name at the top of the tree from its index of the root.
+    ///
+    /// [`FsDirectory`]: crate::FsDirectory
+    fn locate(&self, path: &str) -> Option<(String, Found)> {
+        locate_by_lookups(self, path)
+    }
     /// A whole file, for the small files a resolver generates from (templates, signing input).
     ///
     /// # Errors
@@ -48,6 +60,26 @@ pub trait Directory {
     /// # Errors
     /// `AlreadyExists` when the name is taken; any other IO error. Nothing is left behind.
     fn create_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// [`Directory::locate`] from [`Directory::exists`] and [`Directory::find_ignore_case`]: what a
+/// directory that keeps no index of its own answers with.
+pub(crate) fn locate_by_lookups<D: Directory + ?Sized>(
+    dir: &D,
+    path: &str,
+) -> Option<(String, Found)> {
+    if dir.exists(path) {
+        return Some((path.to_owned(), Found::Exact));
+    }
+    let mut actual = String::new();
+    for component in path.split('/') {
+        let matched = dir.find_ignore_case(&actual, component)?;
+        if !actual.is_empty() {
+            actual.push('/');
+        }
+        actual.push_str(&matched);
+    }
+    dir.exists(&actual).then_some((actual, Found::CaseInsensitive))
 }
 
 /// Makes configuration files that are not on disk.
@@ -363,20 +395,8 @@ impl<D: Directory> Resolver<D> {
 
     /// The exact path, or one differing only in case (component by component).
     fn on_disk(&self, path: &SafePath) -> Option<Answer> {
-        if self.dir.exists(path.as_str()) {
-            return Some(Answer::File { path: path.as_str().to_owned(), found: Found::Exact });
-        }
-        let mut actual = String::new();
-        for component in path.components() {
-            let matched = self.dir.find_ignore_case(&actual, component)?;
-            if !actual.is_empty() {
-                actual.push('/');
-            }
-            actual.push_str(&matched);
-        }
-        self.dir
-            .exists(&actual)
-            .then_some(Answer::File { path: actual, found: Found::CaseInsensitive })
+        let (path, found) = self.dir.locate(path.as_str())?;
+        Some(Answer::File { path, found })
     }
 
     fn generated_for_device(&self, recognised: Recognised) -> Option<Vec<u8>> {

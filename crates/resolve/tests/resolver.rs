@@ -302,6 +302,53 @@ fn fs_directory_case_index_sees_files_added_and_removed_after_a_lookup() {
     );
 }
 
+/// Sets a directory's modification time `ago` in the past, as if it had been still since.
+fn still_since(dir: &std::path::Path, ago: std::time::Duration) {
+    let when = std::time::SystemTime::now() - ago;
+    std::fs::File::open(dir).unwrap().set_modified(when).unwrap();
+}
+
+#[test]
+fn fs_directory_answers_top_level_names_from_a_settled_listing_and_follows_every_change() {
+    use std::time::Duration;
+    let scratch = Scratch::new("settled-listing");
+    let root = scratch.0.join("tftp");
+    std::fs::create_dir_all(root.join("SEPDIR.cnf.xml")).unwrap();
+    std::fs::write(scratch.0.join("secret.txt"), b"outside").unwrap();
+    std::fs::write(root.join("SEP001122AABBCC.cnf.xml"), b"<device/>").unwrap();
+    std::os::unix::fs::symlink(root.join("SEP001122AABBCC.cnf.xml"), root.join("alias.cnf.xml"))
+        .unwrap();
+    std::os::unix::fs::symlink(scratch.0.join("secret.txt"), root.join("escape.cnf.xml")).unwrap();
+    still_since(&root, Duration::from_secs(60));
+    let resolver = Resolver::new(FsDirectory::new(&root).unwrap());
+    let label = |name: &str| resolver.resolve(name.as_bytes()).label();
+    assert_eq!(label("SEP001122AABBCC.cnf.xml"), "exact");
+    assert_eq!(label("sep001122aabbcc.CNF.XML"), "case-insensitive");
+    assert_eq!(label("CTLSEP001122AABBCC.tlv"), "not-found");
+    assert_eq!(label("SEPDIR.cnf.xml"), "not-found", "a directory is not a file");
+    assert_eq!(label("alias.cnf.xml"), "exact", "a symlink inside the tree is followed");
+    assert_eq!(label("escape.cnf.xml"), "not-found", "a symlink out of the tree is absent");
+
+    // The listing is what answers: a file that appeared without the root's modification time
+    // moving (a coarse clock, the same tick) is not seen yet...
+    let stamp = std::fs::metadata(&root).unwrap().modified().unwrap();
+    std::fs::write(root.join("SEP0011223344FF.cnf.xml"), b"<device/>").unwrap();
+    std::fs::File::open(&root).unwrap().set_modified(stamp).unwrap();
+    assert_eq!(label("SEP0011223344FF.cnf.xml"), "not-found");
+    // ...and is as soon as the time moves, as every creation, removal or rename makes it.
+    still_since(&root, Duration::from_secs(50));
+    assert_eq!(label("SEP0011223344FF.cnf.xml"), "exact");
+    // A file replaced by a symlink out of the tree (a rename over it) is absent at once.
+    std::os::unix::fs::symlink(scratch.0.join("secret.txt"), root.join("swap")).unwrap();
+    std::fs::rename(root.join("swap"), root.join("SEP0011223344FF.cnf.xml")).unwrap();
+    still_since(&root, Duration::from_secs(40));
+    assert_eq!(label("SEP0011223344FF.cnf.xml"), "not-found");
+    std::fs::remove_file(root.join("SEP001122AABBCC.cnf.xml")).unwrap();
+    assert_eq!(label("SEP001122AABBCC.cnf.xml"), "not-found", "removed, right after the change");
+    still_since(&root, Duration::from_secs(30));
+    assert_eq!(label("SEP001122AABBCC.cnf.xml"), "not-found");
+}
+
 fn memory(contents: Contents) -> Arc<[u8]> {
     match contents {
         Contents::Memory(bytes) => bytes,
