@@ -283,6 +283,8 @@ impl FsDirectory {
     /// modification time says it has not changed (read again otherwise), and whether the
     /// listing is settled (see [`Listing::settled`]). `None` when `dir` cannot be read.
     fn listing(&self, dir: &Path) -> Option<(Names, bool)> {
+        // Read before the `stat`, so that "still since" below holds for the whole listing.
+        let checked = SystemTime::now();
         let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
         {
             let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
@@ -303,11 +305,12 @@ impl FsDirectory {
             }
         }
         let names = Arc::new(names);
-        // A listing taken in the same clock tick as the last change may miss a file added in
-        // that tick without the mtime moving (1 s granularity on some file systems): such a
-        // listing is trusted for UNSETTLED_TTL only, and never to say a name is absent; once
-        // the directory has been still for 2 s its listing is kept until it changes.
-        let settled = SystemTime::now().duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
+        // File systems with coarse times (2 s on FAT, 1 s on ext3) give a change made in the
+        // same tick as the last one the same modification time, so a listing read in that tick
+        // may miss it for good. When the time was already 2 s old at the `stat`, every later
+        // change gets a later time and the listing is kept until the time moves; otherwise it
+        // is trusted for UNSETTLED_TTL only, and never to say a name is absent.
+        let settled = checked.duration_since(modified).is_ok_and(|d| d.as_secs() >= 2);
         let listing = Listing { modified, read: Instant::now(), settled, names: names.clone() };
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         if index.len() >= INDEXED_DIRS {
