@@ -175,7 +175,7 @@ impl FsDirectory {
     fn confined_with_metadata(&self, path: &str) -> Option<(PathBuf, Option<Metadata>)> {
         // Fast path for the common case, a file directly under the (canonical) root: when it
         // is not a symlink it cannot lead out, and one lstat replaces realpath's walk.
-        if !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\']) {
+        if is_plain_name(path) {
             let full = self.root.join(path);
             match std::fs::symlink_metadata(&full) {
                 Ok(meta) if !meta.file_type().is_symlink() => return Some((full, Some(meta))),
@@ -327,6 +327,11 @@ impl FsDirectory {
     }
 }
 
+/// A name directly under the root: one component, neither `.` nor `..`.
+fn is_plain_name(path: &str) -> bool {
+    !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\'])
+}
+
 fn not_found() -> std::io::Error {
     std::io::Error::from(std::io::ErrorKind::NotFound)
 }
@@ -361,7 +366,7 @@ impl Directory for FsDirectory {
     /// of the name and then that `stat`. Deeper paths, symlinks and listings taken right after
     /// a change go the long way.
     fn locate(&self, path: &str) -> Option<(String, Found)> {
-        if !path.is_empty() && path != "." && path != ".." && !path.contains(['/', '\\'])
+        if is_plain_name(path)
             && let Some((names, true)) = self.listing(&self.root)
         {
             match names.get(&path.to_ascii_lowercase()) {
