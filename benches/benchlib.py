@@ -75,6 +75,17 @@ class CpuGroup:
             text = next(l.split()[1] for l in text.splitlines() if l.startswith("usage_usec"))
         return int(text) * self.scale
 
+    def split(self):
+        """(user, system) CPU seconds of the group: `cpuacct.stat` (in clock ticks) or the
+        `user_usec` and `system_usec` lines of `cpu.stat`."""
+        if self.usage.endswith("cpu.stat"):
+            with open(self.usage) as f:
+                fields = dict(l.split() for l in f if l.strip())
+            return int(fields["user_usec"]) / 1e6, int(fields["system_usec"]) / 1e6
+        with open(os.path.join(self.path, "cpuacct.stat")) as f:
+            fields = dict(l.split() for l in f if l.strip())
+        return int(fields["user"]) / TICK, int(fields["system"]) / TICK
+
     def remove(self):
         """Once every process in it has ended."""
         for _ in range(50):
@@ -141,6 +152,15 @@ class Server:
     def cpu_seconds(self):
         """User and system CPU of the server and everything it forked."""
         return self.group.seconds() if self.group else cpu_seconds(self.pid)
+
+    def cpu_split(self):
+        """The same CPU as `cpu_seconds`, as (user, system) seconds."""
+        if self.group:
+            return self.group.split()
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        user = (int(fields[11]) + int(fields[13])) / TICK
+        return user, (int(fields[12]) + int(fields[14])) / TICK
 
     def reset_peak(self):
         try:

@@ -17,7 +17,8 @@ SEP<MAC>.cnf.xml (every other phone has one), XMLDefault.cnf.xml (14 KiB) for th
 retransmits (the phones' side), server CPU time (user+system, children included) and peak RSS
 (VmHWM, reset before each run; for tftpd-hpa that is the listening parent, its per-request
 children are not counted). As root, each server runs in a control group of its own, so its CPU
-counts every process it forks (tftpd-hpa's child per request included).
+counts every process it forks (tftpd-hpa's child per request included). The CPU is also shown
+split into user and system time, as the kernel accounts it (clock ticks: 10 ms steps each run).
 
 The loss runs put benches/udp-loss-proxy.py (seeded) between phones and server, dropping the
 given fraction of datagrams in both directions.
@@ -91,11 +92,13 @@ def storm(server_addr, phones, concurrency, images, limit):
 
 def measure(server, target, phones, concurrency, images, limit):
     server.reset_peak()
-    cpu0 = server.cpu_seconds()
+    cpu0, (user0, system0) = server.cpu_seconds(), server.cpu_split()
     s = storm(target, phones, concurrency, images, limit)
     if s is None:
         return None
     s["cpu_s"] = server.cpu_seconds() - cpu0
+    user1, system1 = server.cpu_split()
+    s["user_s"], s["system_s"] = user1 - user0, system1 - system0
     s["rss_mib"] = server.peak_rss_mib()
     s["failures"] = s["stuck"] + s["failed"]
     return s
@@ -107,19 +110,20 @@ def spread(values):
 
 def table(title, results, servers):
     print("\n" + title)
-    print("| server | wall ms (min-max) | p50 ms | p99 ms | max ms | failures | retransmits | CPU s | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | wall ms (min-max) | p50 ms | p99 ms | max ms | failures | retransmits | CPU s | user + system s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in servers:
         runs = results.get(name, [])
         ok = [r for r in runs if r]
         if not ok:
-            print("| %s | stalled or failed to run (%d runs) | | | | | | | |" % (name, len(runs)))
+            print("| %s | stalled or failed to run (%d runs) | | | | | | | | |" % (name, len(runs)))
             continue
-        print("| %s | %.0f (%s) | %.0f | %.0f | %.0f | %d | %d | %.2f | %.1f |" % (
+        print("| %s | %.0f (%s) | %.0f | %.0f | %.0f | %d | %d | %.2f | %.2f + %.2f | %.1f |" % (
             name, med([r["wall_ms"] for r in ok]), spread([r["wall_ms"] for r in ok]),
             med([r["p50_ms"] for r in ok]), med([r["p99_ms"] for r in ok]), med([r["max_ms"] for r in ok]),
             max(r["failures"] for r in ok) + (len(runs) - len(ok)), med([r["retransmits"] for r in ok]),
-            med([r["cpu_s"] for r in ok]), max(r["rss_mib"] for r in ok)))
+            med([r["cpu_s"] for r in ok]), med([r["user_s"] for r in ok]), med([r["system_s"] for r in ok]),
+            max(r["rss_mib"] for r in ok)))
     if any(r and "from_server" in r for rs in results.values() for r in rs):
         print("datagrams through the proxy (median per run): server sent / phones sent / dropped")
         for name in servers:
