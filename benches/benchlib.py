@@ -33,11 +33,16 @@ def mac(i):
     return "001122%02X%02X%02X" % (0x33 ^ b[1], b[2], b[3])
 
 
+def cpu_split(pid):
+    """(user, system) CPU seconds of process `pid` and its waited-for children."""
+    with open("/proc/%d/stat" % pid) as f:
+        utime, stime, cutime, cstime = (int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15])
+    return (utime + cutime) / TICK, (stime + cstime) / TICK
+
+
 def cpu_seconds(pid):
     """User and system CPU of process `pid` and its waited-for children, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
+    return sum(cpu_split(pid))
 
 
 class CpuGroup:
@@ -155,12 +160,7 @@ class Server:
 
     def cpu_split(self):
         """The same CPU as `cpu_seconds`, as (user, system) seconds."""
-        if self.group:
-            return self.group.split()
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        user = (int(fields[11]) + int(fields[13])) / TICK
-        return user, (int(fields[12]) + int(fields[14])) / TICK
+        return self.group.split() if self.group else cpu_split(self.pid)
 
     def reset_peak(self):
         try:
