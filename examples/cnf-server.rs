@@ -22,7 +22,7 @@ use cnfkit::server::http::{HttpConfig, HttpServer};
 use cnfkit::server::mirror::{Mirror, MirrorOptions};
 use cnfkit::server::{
     ConfigSigner, DefaultsSource, OpenFile, Presigner, ProvisioningHandler, Site, SiteOptions,
-    Writes, demo, log_boots, raise_open_file_limit, stop_on_signals, tls,
+    Uploads, Writes, demo, log_boots, raise_open_file_limit, stop_on_signals, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Limits, Policy};
@@ -79,12 +79,32 @@ struct Args {
     /// Largest windowsize granted (RFC 7440).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     max_windowsize: u16,
-    /// Accept write requests (into --root, atomically).
+    /// Accept write requests, atomically, into the upload areas only (--upload-dir,
+    /// --upload-name): never under a name the server answers to phones (configurations, trust
+    /// lists, signatures, firmware, defaults).
     #[arg(long, requires = "tree")]
     allow_write: bool,
-    /// With --allow-write, let a write replace an existing file.
+    /// With --allow-write: a directory inside the root that takes uploads (phone problem
+    /// reports, logs); repeatable.
+    #[arg(long, value_name = "DIR", requires = "allow_write")]
+    upload_dir: Vec<String>,
+    /// With --allow-write: a file-name pattern (`*`, `?`, any letter case; an optional literal
+    /// directory before it: `logs/*.txt`) that takes uploads; repeatable.
+    #[arg(long, value_name = "GLOB", requires = "allow_write")]
+    upload_name: Vec<String>,
+    /// With --allow-write, let a write replace an existing file of the upload areas.
     #[arg(long, requires = "allow_write")]
     allow_overwrite: bool,
+    /// Largest upload, in bytes (a larger one gets ERROR 3).
+    #[arg(long, default_value_t = cnfkit::server::Uploads::DEFAULT_MAX_FILE_BYTES, value_name = "BYTES")]
+    max_upload_bytes: u64,
+    /// Bytes all upload areas may hold together, files already there included (past it: ERROR 3).
+    #[arg(long, default_value_t = cnfkit::server::Uploads::DEFAULT_QUOTA_BYTES, value_name = "BYTES")]
+    upload_quota: u64,
+    /// With --source: publish landed uploads to the object store (every replica then serves
+    /// them). Without it they stay on this replica.
+    #[arg(long, requires_all = ["allow_write", "source"])]
+    publish_uploads: bool,
     /// Transfers at once, all clients together (over it, requests are dropped and retried).
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     max_transfers: u32,
@@ -177,6 +197,7 @@ fn run(args: Args) -> Result<(), String> {
             max_blksize: args.max_blksize,
             max_windowsize: args.max_windowsize,
             max_negotiated_timeout: args.max_timeout,
+            max_write_bytes: Some(args.max_upload_bytes),
             ..Policy::default()
         },
         limits: Limits {
@@ -287,11 +308,7 @@ fn run(args: Args) -> Result<(), String> {
             false => say!("cnf-server: {}", note.text),
         }
     }
-    let writes = if args.allow_write {
-        Writes::On { root: site.directory.clone(), overwrite: args.allow_overwrite }
-    } else {
-        Writes::Off
-    };
+    let writes = if args.allow_write { Writes::On(uploads(&args, &site)?) } else { Writes::Off };
     let served = args.source.unwrap_or_else(|| root.display().to_string());
     say!("cnf-server: serving {served} on {}", args.bind);
     // The mirror follows the store while the server runs, and stops with it.
@@ -299,6 +316,27 @@ fn run(args: Args) -> Result<(), String> {
     let _following = mirror.map(|m| m.spawn()).transpose().map_err(|e| format!("mirror: {e}"))?;
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
     runtime.block_on(serve(handler, listeners, config, grace))
+}
+
+/// The upload areas, cap and quota of --allow-write.
+fn uploads(args: &Args, site: &Site) -> Result<Uploads, String> {
+    let mut uploads = Uploads::new(site.directory.clone())
+        .overwrite(args.allow_overwrite)
+        .max_file_bytes(args.max_upload_bytes)
+        .quota_bytes(args.upload_quota)
+        .publish(args.publish_uploads);
+    for dir in &args.upload_dir {
+        uploads = uploads.into_directory(dir).map_err(|e| format!("--upload-dir: {e}"))?;
+    }
+    for pattern in &args.upload_name {
+        uploads = uploads.matching(pattern).map_err(|e| format!("--upload-name: {e}"))?;
+    }
+    if !uploads.has_areas() {
+        return Err("--allow-write takes uploads only where --upload-dir DIR or --upload-name \
+                    GLOB says (e.g. --upload-dir prt for phone problem reports)"
+            .to_owned());
+    }
+    Ok(uploads)
 }
 
 /// Where to listen.

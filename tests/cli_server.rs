@@ -89,7 +89,8 @@ fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
     let mut child = cnf_server()
         .arg("--root")
         .arg(&root)
-        .args(["--bind", &server_addr.to_string(), "--allow-write", "--shutdown-grace", "1"])
+        .args(["--bind", &server_addr.to_string(), "--allow-write", "--upload-name", "new-*"])
+        .args(["--shutdown-grace", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,7 +111,7 @@ fn sigterm_tells_unfinished_transfers_removes_unfinished_uploads_and_exits_0() {
     }
     let upload = UdpSocket::bind("127.0.0.1:0").unwrap();
     upload.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    upload.send_to(b"\x00\x02new.cnf.xml\x00octet\x00", server_addr).unwrap();
+    upload.send_to(b"\x00\x02new-upload.txt\x00octet\x00", server_addr).unwrap();
     let (_, from) = upload.recv_from(&mut buf).unwrap();
     assert_eq!(buf[..4], [0, 4, 0, 0]);
     upload.send_to(&[&[0u8, 3, 0, 1][..], &[b' '; 512]].concat(), from).unwrap();

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cnfkit::resolve::{FsDirectory, Resolver};
-use cnfkit::server::{ProvisioningHandler, Writes};
+use cnfkit::server::{ProvisioningHandler, Uploads, Writes};
 use cnfkit::tftp::driver::{Server, ServerConfig, ServerStats};
 use cnfkit_tftp_wire::{ErrorCode, Packet, netascii};
 use support::{Scratch, pseudo_random, require, require_tftpy, run};
@@ -30,8 +30,11 @@ fn serve_with(root: &std::path::Path, writes: bool, config: ServerConfig) -> Run
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = FsDirectory::new(root).unwrap();
-    let writes =
-        if writes { Writes::On { root: dir.clone(), overwrite: false } } else { Writes::Off };
+    let writes = if writes {
+        Writes::On(Uploads::new(dir.clone()).matching("up-*").unwrap())
+    } else {
+        Writes::Off
+    };
     let handler = ProvisioningHandler::new(Resolver::new(dir)).with_writes(writes);
     let server =
         runtime.block_on(Server::bind("127.0.0.1:0".parse().unwrap(), handler, config)).unwrap();
@@ -246,32 +249,46 @@ fn uploads_with_curl_and_atftp_land_whole_and_never_overwrite() {
         Command::new("curl")
             .args(["-sS", "-T"])
             .arg(&upload)
-            .arg(format!("tftp://{}/up-curl.bin", server.addr)),
+            .arg(format!("tftp://{}/up-curl.dat", server.addr)),
         LIMIT,
     );
     assert!(output.status.success(), "curl -T: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read(scratch.path().join("up-curl.bin")).unwrap(), binary);
+    assert_eq!(std::fs::read(scratch.path().join("up-curl.dat")).unwrap(), binary);
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
     let output = run(
         Command::new("atftp").args(["-p", "-l"]).arg(&upload).args([
             "-r",
-            "up-atftp.bin",
+            "up-atftp.dat",
             &host,
             &port,
         ]),
         LIMIT,
     );
     assert!(output.status.success(), "atftp -p: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read(scratch.path().join("up-atftp.bin")).unwrap(), binary);
+    assert_eq!(std::fs::read(scratch.path().join("up-atftp.dat")).unwrap(), binary);
     // An existing file is not replaced (ERROR 6), and no partial file is left anywhere.
     let output = run(
         Command::new("curl")
             .args(["-sS", "-T"])
             .arg(&upload)
-            .arg(format!("tftp://{}/file.bin", server.addr)),
+            .arg(format!("tftp://{}/up-curl.dat", server.addr)),
         LIMIT,
     );
     assert!(!output.status.success());
+    assert_eq!(std::fs::read(scratch.path().join("up-curl.dat")).unwrap(), binary);
+    // A name the server answers to phones is never taken, even when the upload pattern
+    // matches it.
+    for planted in ["up-SEP001122334455.cnf.xml", "up-ITLFile.tlv"] {
+        let output = run(
+            Command::new("curl")
+                .args(["-sS", "-T"])
+                .arg(&upload)
+                .arg(format!("tftp://{}/{planted}", server.addr)),
+            LIMIT,
+        );
+        assert!(!output.status.success(), "{planted} was taken");
+        assert!(!scratch.path().join(planted).exists(), "{planted}");
+    }
     let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

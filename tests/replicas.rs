@@ -382,12 +382,16 @@ fn a_rebuilt_default_never_overwrites_one_an_admin_put_meanwhile_and_the_stores_
     assert!(a.log().contains("another writer created it first"), "{}", a.log());
 }
 
+/// Uploads of phone logs, published to the store.
+const UPLOADS_PUBLISHED: [&str; 4] =
+    ["--allow-write", "--upload-name", "phone-log-*", "--publish-uploads"];
+
 #[test]
 fn an_upload_to_one_replica_goes_to_the_store_and_the_other_replica_serves_it() {
     let scratch = Scratch::new("replicas-upload");
     let Some(store) = S3Server::start(&scratch.path().join("store")) else { return };
     store.put("XMLDefault.cnf.xml", b"<Default/>\n");
-    let a = Replica::start_with(&store, scratch.path(), "a", 1, vec!["--allow-write"]);
+    let a = Replica::start_with(&store, scratch.path(), "a", 1, UPLOADS_PUBLISHED.to_vec());
     let b = Replica::start(&store, scratch.path(), "b");
     let upload = pseudo_random(100_000, 11);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -409,4 +413,37 @@ fn an_upload_to_one_replica_goes_to_the_store_and_the_other_replica_serves_it() 
     }
     assert_eq!(store.object("phone-log-001122334455.txt").unwrap(), upload);
     until_served(&[&a, &b], "phone-log-001122334455.txt", Some(&upload), Duration::from_secs(5));
+}
+
+#[test]
+fn an_upload_stays_on_its_replica_unless_publishing_is_configured() {
+    let scratch = Scratch::new("replicas-upload-local");
+    let Some(store) = S3Server::start(&scratch.path().join("store")) else { return };
+    store.put("XMLDefault.cnf.xml", b"<Default/>\n");
+    let a = Replica::start_with(
+        &store,
+        scratch.path(),
+        "a",
+        1,
+        vec!["--allow-write", "--upload-name", "phone-log-*"],
+    );
+    let upload = pseudo_random(10_000, 12);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let source: std::sync::Arc<[u8]> = upload.clone().into();
+    runtime
+        .block_on(driver::put(
+            a.addr,
+            b"phone-log-local.txt",
+            ClientOptions::default(),
+            Box::new(source),
+            Policy::default(),
+            |_| {},
+        ))
+        .unwrap_or_else(|e| panic!("upload: {e}\n{}", a.log()));
+    // The replica serves it; three listings later (refresh 1 s) the store still lacks it, and
+    // the replica has not removed it either.
+    until_served(&[&a], "phone-log-local.txt", Some(&upload), Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(store.object("phone-log-local.txt"), None, "published without --publish-uploads");
+    until_served(&[&a], "phone-log-local.txt", Some(&upload), Duration::from_secs(1));
 }

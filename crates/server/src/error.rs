@@ -57,6 +57,14 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
+    #[error("upload area {area}: {reason}")]
+    Uploads {
+        /// The directory or pattern as given.
+        area: String,
+        /// Why.
+        reason: String,
+    },
     /// A file named in the setup could not be used (which file, and why).
     #[error("{}: {source}", path.display())]
     InFile {

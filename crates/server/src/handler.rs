@@ -9,10 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cnfkit_fs::{Install, PendingFile};
 use cnfkit_resolve::{
-    Answer, BootLog, FileKind, FsDirectory, LoadsManifest, Mac, Recognised, Resolver, SafePath,
-    Transport,
+    Answer, BootLog, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
 };
 use cnfkit_tftp::driver::{Handler, OUT_OF_DESCRIPTORS, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
@@ -21,20 +19,15 @@ use tracing::{debug, error, info, warn};
 
 use crate::monitor::Monitor;
 use crate::registry::{AnswerKind, RequestSeen, loads_named};
-use crate::{FileSink, OpenFile, Served, open_file_limit};
+use crate::{OpenFile, Served, UploadRefusal, Uploads, open_file_limit};
 
 /// Whether and how write requests are taken.
 #[derive(Debug, Clone)]
 pub enum Writes {
     /// WRQ refused with "Access violation" (the default: a TFTP server faces hostile input).
     Off,
-    /// Writes land under `root`, through a temporary file renamed on success.
-    On {
-        /// The tree (a path inside it is checked like a read's).
-        root: FsDirectory,
-        /// Whether an existing file may be replaced (otherwise ERROR 6).
-        overwrite: bool,
-    },
+    /// Writes land in the upload areas only, atomically, within the cap and the quota.
+    On(Uploads),
 }
 
 /// The [`Handler`] of a provisioning server.
@@ -395,43 +388,42 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         peer: SocketAddr,
         request: &Incoming,
     ) -> Result<Box<dyn DataSink>, Refusal> {
-        let Writes::On { root, overwrite } = &self.writes else {
+        let Writes::On(uploads) = &self.writes else {
             return Err(Refusal::Error(
                 ErrorCode::ACCESS_VIOLATION,
                 "Writes are not allowed".to_owned(),
             ));
         };
-        let denied = || Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned());
-        let path = SafePath::new(request.filename()).map_err(|_| denied())?;
-        let (parent, name) = match path.as_str().rsplit_once('/') {
-            Some((parent, name)) => (root.confined(parent).ok_or_else(denied)?, name.to_owned()),
-            None => (root.root().to_owned(), path.as_str().to_owned()),
+        let name = String::from_utf8_lossy(request.filename());
+        let target = match uploads.check(request.filename(), request.announced_size()) {
+            Ok(target) => target,
+            Err(why) => {
+                info!(%peer, file = %name, %why, "upload refused");
+                return Err(match why {
+                    UploadRefusal::TooLarge | UploadRefusal::OverQuota => Refusal::Error(
+                        ErrorCode::DISK_FULL,
+                        "Disk full or allocation exceeded".to_owned(),
+                    ),
+                    _ => Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()),
+                });
+            }
         };
-        if !parent.is_dir() {
-            return Err(denied());
-        }
-        let install = if *overwrite { Install::Replace } else { Install::CreateOnly };
-        let pending = match PendingFile::create(&parent.join(&name), install) {
-            Ok(pending) => pending,
+        let path = target.path.as_str().to_owned();
+        match uploads.open(target) {
+            Ok(sink) => {
+                info!(%peer, file = %path, "receiving an upload");
+                Ok(sink)
+            }
+            // Create-only unless overwrites are enabled: of two phones writing one name, one
+            // installs its file and the other's finish fails with AlreadyExists.
             Err(cnfkit_fs::Error::Exists { .. }) => {
-                return Err(Refusal::Error(
-                    ErrorCode::FILE_EXISTS,
-                    "File already exists".to_owned(),
-                ));
+                Err(Refusal::Error(ErrorCode::FILE_EXISTS, "File already exists".to_owned()))
             }
             Err(error) => {
-                warn!(%peer, file = %path, %error, "cannot take a write");
-                return Err(denied());
+                warn!(%peer, file = %path, %error, "cannot take an upload");
+                Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
-        };
-        info!(%peer, file = %path, "receiving a write");
-        // Create-only unless overwrites are enabled: of two phones writing one name, one
-        // installs its file and the other's finish fails with AlreadyExists.
-        let sink = FileSink::new(pending);
-        Ok(Box::new(match root.observer().cloned() {
-            Some(observer) => sink.on_installed(move || observer.created(path.as_str())),
-            None => sink,
-        }))
+        }
     }
 
     fn transfer_ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {

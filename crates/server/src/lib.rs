@@ -47,6 +47,7 @@ mod source;
 pub mod state;
 pub mod storm_report;
 pub mod tls;
+mod uploads;
 
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
@@ -57,3 +58,4 @@ pub use shutdown::{StopSignal, stop_on_signals, stop_signal};
 pub use signing::{ConfigSigner, SignerStats};
 pub use site::{DefaultsNote, DefaultsSource, Site, SiteNote, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};
+pub use uploads::{UploadRefusal, UploadTarget, Uploads, is_provisioning_name};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cnfkit_server::{ProvisioningHandler, Writes, demo, raise_open_file_limit};
+use cnfkit_server::{ProvisioningHandler, Uploads, Writes, demo, raise_open_file_limit};
 use cnfkit_tftp::driver::{self, Server, ServerConfig, ServerStats};
 use cnfkit_tftp::{ClientOptions, Policy, SharedBuffer};
 use tokio::sync::oneshot;
@@ -145,8 +145,8 @@ async fn at_shutdown_unfinished_transfers_get_an_error_and_uploads_leave_no_temp
     std::fs::write(root.join("firmware.sbn"), vec![0x5a; 512 * 1024]).unwrap();
     std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
     let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
-    let writes = Writes::On { root: site.directory.clone(), overwrite: false };
-    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let uploads = Uploads::new(site.directory.clone()).matching("upload-*.txt").unwrap();
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(Writes::On(uploads));
     let grace = Duration::from_millis(300);
     let (server, stats, stop, task) = start(handler, ServerConfig::default(), grace).await;
 
@@ -163,7 +163,7 @@ async fn at_shutdown_unfinished_transfers_get_an_error_and_uploads_leave_no_temp
             assert_eq!(buf[..4], [0, 3, 0, 1], "DATA 1");
             socket.send_to(b"\x00\x04\x00\x01", from).unwrap();
         } else {
-            let wrq = format!("\x00\x02upload-{i}.bin\x00octet\x00");
+            let wrq = format!("\x00\x02upload-{i}.txt\x00octet\x00");
             socket.send_to(wrq.as_bytes(), server).unwrap();
             let (_, from) = socket.recv_from(&mut buf).unwrap();
             assert_eq!(buf[..4], [0, 4, 0, 0], "ACK 0");
@@ -190,7 +190,7 @@ async fn at_shutdown_unfinished_transfers_get_an_error_and_uploads_leave_no_temp
     }
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("the server stops").unwrap();
     assert_eq!(temps(), 0, "an unfinished upload leaves nothing");
-    assert!(!root.join("upload-40.bin").exists(), "nor is it installed");
+    assert!(!root.join("upload-40.txt").exists(), "nor is it installed");
     assert_eq!(stats.stopped.load(std::sync::atomic::Ordering::Relaxed), 50);
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -224,11 +224,11 @@ async fn of_two_uploads_of_one_name_one_lands_and_the_other_gets_error_6_never_a
     let root = scratch("uploads");
     std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
     let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
-    let writes = Writes::On { root: site.directory.clone(), overwrite: false };
-    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let uploads = Uploads::new(site.directory.clone()).matching("prt-*").unwrap();
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(Writes::On(uploads));
     let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
     for round in 0..20 {
-        let name = format!("SEP0000000000{round:02}.cnf.xml");
+        let name = format!("prt-0000000000{round:02}.tar.gz");
         let (a, b) =
             (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
         for s in [&a, &b] {
@@ -258,12 +258,12 @@ async fn the_temporary_file_of_an_upload_in_progress_can_be_neither_read_nor_wri
     std::fs::write(root.join("XMLDefault.cnf.xml"), b"<Default/>\n").unwrap();
     let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
     // Overwrites on: the most a hostile writer could hope for.
-    let writes = Writes::On { root: site.directory.clone(), overwrite: true };
-    let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
+    let uploads = Uploads::new(site.directory.clone()).matching("*.txt").unwrap().overwrite(true);
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(Writes::On(uploads));
     let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
     let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
     victim.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let to = upload_start(&victim, server, "SEP001122334455.cnf.xml");
+    let to = upload_start(&victim, server, "report.txt");
     let temp = std::fs::read_dir(&root)
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().into_string().ok())
@@ -282,7 +282,137 @@ async fn the_temporary_file_of_an_upload_in_progress_can_be_neither_read_nor_wri
         assert_eq!(buf[..2], [0, 5], "{request:?} is refused, got {:?}", &buf[..n]);
     }
     assert_eq!(upload_finish(&victim, to, b"<device/>"), Ok(()));
-    assert_eq!(std::fs::read(root.join("SEP001122334455.cnf.xml")).unwrap(), b"<device/>");
+    assert_eq!(std::fs::read(root.join("report.txt")).unwrap(), b"<device/>");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// The first answer to a raw write request: the transfer's address for ACK 0 or an OACK, the
+/// ERROR code otherwise.
+fn first_answer(socket: &UdpSocket, server: SocketAddr, request: &[u8]) -> Result<SocketAddr, u16> {
+    socket.send_to(request, server).unwrap();
+    let mut buf = [0u8; 516];
+    let (n, from) = socket.recv_from(&mut buf).unwrap();
+    match buf[..n.min(4)] {
+        [0, 4, 0, 0] | [0, 6, ..] => Ok(from),
+        [0, 5, hi, lo] => Err(u16::from_be_bytes([hi, lo])),
+        _ => panic!("unexpected answer {:?}", &buf[..n]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_can_never_plant_a_name_the_server_answers_to_phones_even_under_a_catch_all_pattern()
+ {
+    let root = scratch("plant");
+    std::fs::create_dir(root.join("prt")).unwrap();
+    let inventory = root.join("phones.csv");
+    std::fs::write(&inventory, "mac,model\n001122334455,CP-7942G\n").unwrap();
+    let defaults = root.join("defaults.toml");
+    std::fs::write(&defaults, "call_managers = [\"192.0.2.10\"]\n").unwrap();
+    let mut options = cnfkit_server::SiteOptions::new(&root);
+    options.inventory = Some(inventory);
+    options.defaults = Some(defaults);
+    let site = cnfkit_server::Site::load(options).unwrap();
+    // The widest areas an admin could name: every name at the top, and a directory.
+    let uploads = Uploads::new(site.directory.clone())
+        .matching("*")
+        .unwrap()
+        .into_directory("prt")
+        .unwrap()
+        .overwrite(true);
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(Writes::On(uploads));
+    let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    for name in [
+        "SEP001122334455.cnf.xml", // an inventory phone's configuration, not on disk
+        "sep001122334455.CNF.XML", // the same in another letter case
+        "SEP001122334455.cnf.xml.sgn", // its signature
+        "ITLFile.tlv",             // the trust list a phone without one takes
+        "CTLSEP001122334455.tlv",
+        "XMLDefault.cnf.xml", // the default, before any phone asked for it
+        "XMLDefault.cnf.xml.sgn",
+        "SIPDefault.cnf",
+        "term42.default.loads",
+        "cnu942.9-4-2-3.sbn",
+        "prt/SEP001122334455.cnf.xml", // inside an upload directory too
+        "Ringlist.xml",
+    ] {
+        let wrq = format!("\x00\x02{name}\x00octet\x00");
+        assert_eq!(first_answer(&socket, server, wrq.as_bytes()), Err(2), "{name}");
+        let lower = name.to_ascii_lowercase();
+        let on_disk: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_ascii_lowercase())
+            .collect();
+        assert!(!on_disk.contains(&lower), "{name} was created");
+    }
+    // A problem report in the upload directory lands.
+    let to = first_answer(&socket, server, b"\x00\x02prt/prt-001122334455.tar.gz\x00octet\x00")
+        .expect("ACK 0");
+    assert_eq!(upload_finish(&socket, to, b"report"), Ok(()));
+    assert_eq!(std::fs::read(root.join("prt/prt-001122334455.tar.gz")).unwrap(), b"report");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_past_the_cap_per_file_or_the_quota_get_error_3_and_leave_nothing() {
+    let root = scratch("quota");
+    std::fs::create_dir(root.join("logs")).unwrap();
+    // 1500 bytes already in the area count against its 4000-byte quota.
+    std::fs::write(root.join("logs/old.log"), vec![b'x'; 1500]).unwrap();
+    let site = cnfkit_server::Site::load(cnfkit_server::SiteOptions::new(&root)).unwrap();
+    let uploads = Uploads::new(site.directory.clone())
+        .into_directory("logs")
+        .unwrap()
+        .max_file_bytes(2000)
+        .quota_bytes(4000);
+    assert_eq!(uploads.used_bytes(), 1500);
+    let handler = ProvisioningHandler::new(site.resolver).with_writes(Writes::On(uploads));
+    let (server, _, stop, task) = start(handler, ServerConfig::default(), Duration::ZERO).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Announced too large: refused before any data.
+    let wrq = b"\x00\x02logs/big.log\x00octet\x00tsize\x003000\x00";
+    assert_eq!(first_answer(&socket, server, wrq), Err(3));
+    // Not announced, and larger than the cap: the block that passes it gets ERROR 3.
+    let to = first_answer(&socket, server, b"\x00\x02logs/big.log\x00octet\x00").unwrap();
+    let mut buf = [0u8; 516];
+    let mut answers = Vec::new();
+    for block in 1..=5u16 {
+        let data = [&[0, 3][..], &block.to_be_bytes(), &[b'y'; 512]].concat();
+        socket.send_to(&data, to).unwrap();
+        let (n, _) = socket.recv_from(&mut buf).unwrap();
+        answers.push(buf[..n.min(4)].to_vec());
+        if buf[1] == 5 {
+            break;
+        }
+    }
+    assert_eq!(answers.last().unwrap(), &[0, 5, 0, 3], "{answers:?}");
+    assert!(!root.join("logs/big.log").exists());
+    // The failed upload gave its bytes back. 1200 bytes fit the quota (1500 + 1200); 1400
+    // more would pass it (2700 + 1400 > 4000).
+    for (name, size, expect_ok) in [("logs/a.log", 1200, true), ("logs/b.log", 1400, false)] {
+        let wrq = format!("\x00\x02{name}\x00octet\x00tsize\x00{size}\x00");
+        let answer = first_answer(&socket, server, wrq.as_bytes());
+        if expect_ok {
+            let to = answer.unwrap_or_else(|code| panic!("{name}: ERROR {code}"));
+            socket.send_to(&[&[0u8, 3, 0, 1][..], &[b'z'; 512]].concat(), to).unwrap();
+            socket.recv_from(&mut buf).unwrap();
+            socket.send_to(&[&[0u8, 3, 0, 2][..], &[b'z'; 512]].concat(), to).unwrap();
+            socket.recv_from(&mut buf).unwrap();
+            socket.send_to(&[&[0u8, 3, 0, 3][..], &[b'z'; 176]].concat(), to).unwrap();
+            let (n, _) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!(buf[..n], [0, 4, 0, 3], "{name}");
+        } else {
+            assert_eq!(answer, Err(3), "{name}");
+        }
+    }
+    assert_eq!(std::fs::metadata(root.join("logs/a.log")).unwrap().len(), 1200);
+    assert!(!root.join("logs/b.log").exists());
     stop.send(()).unwrap();
     task.await.unwrap();
     std::fs::remove_dir_all(&root).unwrap();

@@ -117,6 +117,20 @@ impl Incoming {
         self.mode
     }
 
+    /// The size a write request announces in its RFC 2349 `tsize` option, when it does (a
+    /// read request's `tsize` is a question, not a size: `None`). A handler checks it against
+    /// its quota before any data is sent.
+    #[must_use]
+    pub fn announced_size(&self) -> Option<u64> {
+        if self.direction != Direction::Write {
+            return None;
+        }
+        match self.options().typed().tsize {
+            Some(Ok(size)) => Some(size),
+            _ => None,
+        }
+    }
+
     fn options(&self) -> cnfkit_tftp_wire::Options<'_> {
         match Packet::parse(&self.datagram) {
             Ok(Packet::Rrq(r) | Packet::Wrq(r)) => r.options,

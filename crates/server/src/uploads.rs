@@ -1,0 +1,500 @@
+//! What a TFTP client may upload, where, and how much.
+//!
+//! A provisioning server's tree is what phones trust: an upload that lands under a name the
+//! server answers as a configuration, a trust list, a signature, firmware or a default would
+//! reach every phone that asks for it next (a phone with no trust list trusts the first
+//! `ITLFile.tlv` it is given). So uploads go only into the areas the administrator names (a
+//! directory inside the root, or file-name patterns such as `*.log`), never under a
+//! provisioning name whether or not that file exists yet, up to a size per file and a quota for
+//! all the areas together, and they are not published to an object store unless asked.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use cnfkit_fs::{Install, PendingFile};
+use cnfkit_resolve::{FileKind, FsDirectory, Recognised, SafePath};
+use cnfkit_tftp::DataSink;
+
+use crate::{Error, FileSink};
+
+/// Where uploads may land and how much they may hold ([`Writes::On`](crate::Writes::On)).
+///
+/// ```
+/// use cnfkit_resolve::FsDirectory;
+/// use cnfkit_server::Uploads;
+///
+/// let root = std::env::temp_dir().join(format!("cnfkit-uploads-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(root.join("prt"))?;
+/// let uploads = Uploads::new(FsDirectory::new(&root)?)
+///     .into_directory("prt")?
+///     .matching("*.log")?
+///     .max_file_bytes(4 << 20)
+///     .quota_bytes(64 << 20);
+/// assert!(uploads.check(b"prt/prt-001122334455.tar.gz", None).is_ok());
+/// assert!(uploads.check(b"phone.log", Some(1000)).is_ok());
+/// // Outside the areas, or a name the server answers to phones: refused, in any letter case.
+/// assert!(uploads.check(b"notes.txt", None).is_err());
+/// assert!(uploads.check(b"prt/SEP001122334455.cnf.xml", None).is_err());
+/// assert!(uploads.check(b"prt/itlfile.TLV", None).is_err());
+/// // Larger than a file may be: refused before any data is sent.
+/// assert!(uploads.check(b"phone.log", Some(5 << 20)).is_err());
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    root: FsDirectory,
+    directories: Vec<String>,
+    patterns: Vec<NamePattern>,
+    overwrite: bool,
+    max_file_bytes: u64,
+    quota_bytes: u64,
+    publish: bool,
+    /// Bytes held in the areas: measured when an area is added, then kept as uploads land.
+    used: Arc<AtomicU64>,
+}
+
+/// Why an upload is refused ([`Uploads::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UploadRefusal {
+    /// The name could leave the tree, or its directory does not exist.
+    BadPath,
+    /// Not inside an upload directory and matching no upload pattern.
+    OutsideAreas,
+    /// A name the server answers to phones (configuration, trust list, signature, firmware,
+    /// default): never taken from a client.
+    ProvisioningName,
+    /// The announced size is over the cap per file.
+    TooLarge,
+    /// The announced size would take the areas over their quota.
+    OverQuota,
+}
+
+impl UploadRefusal {
+    /// Why, for the log.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadPath => "the name leaves the tree or its directory does not exist",
+            Self::OutsideAreas => "outside the upload directories and patterns",
+            Self::ProvisioningName => "a name the server answers to phones",
+            Self::TooLarge => "larger than the cap per upload",
+            Self::OverQuota => "over the upload quota",
+        }
+    }
+}
+
+impl std::fmt::Display for UploadRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A checked upload: where it goes ([`Uploads::check`]).
+#[derive(Debug)]
+pub struct UploadTarget {
+    /// The path inside the tree, as checked.
+    pub path: SafePath,
+    /// Where it is written.
+    full: PathBuf,
+}
+
+impl Uploads {
+    /// Cap per upload when none is set: 16 MiB (a phone's problem report is a few hundred KiB).
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 20;
+    /// Quota for all areas together when none is set: 256 MiB.
+    pub const DEFAULT_QUOTA_BYTES: u64 = 256 << 20;
+
+    /// Uploads into `root`, with no area yet: nothing is accepted until
+    /// [`into_directory`](Self::into_directory) or [`matching`](Self::matching) names one.
+    #[must_use]
+    pub fn new(root: FsDirectory) -> Self {
+        Self {
+            root,
+            directories: Vec::new(),
+            patterns: Vec::new(),
+            overwrite: false,
+            max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
+            quota_bytes: Self::DEFAULT_QUOTA_BYTES,
+            publish: false,
+            used: Arc::default(),
+        }
+    }
+
+    /// Accepts uploads anywhere under `dir`, a directory inside the root (not the root itself:
+    /// name patterns do that), into subdirectories that exist.
+    ///
+    /// # Errors
+    /// [`Error::Uploads`] when `dir` leaves the tree, is the root or is not a directory.
+    pub fn into_directory(mut self, dir: &str) -> Result<Self, Error> {
+        let refuse = |reason: &str| Error::Uploads { area: dir.to_owned(), reason: reason.into() };
+        let path =
+            SafePath::new(dir.as_bytes()).map_err(|_| refuse("not a path inside the root"))?;
+        let full = self.root.confined(path.as_str()).ok_or_else(|| refuse("not in the root"))?;
+        if full == self.root.root() {
+            return Err(refuse("the root itself: name file patterns instead (--upload-name)"));
+        }
+        if !full.is_dir() {
+            return Err(refuse("not a directory"));
+        }
+        self.directories.push(path.as_str().to_owned());
+        self.remeasure();
+        Ok(self)
+    }
+
+    /// Accepts uploads whose path matches `pattern`: `*` and `?` in the file name (ignoring
+    /// letter case), after an optional literal directory (`logs/*.txt`). A name the server
+    /// answers to phones is refused whatever the pattern says.
+    ///
+    /// # Errors
+    /// [`Error::Uploads`] for an empty pattern, one that leaves the tree, or a wildcard in its
+    /// directory part.
+    pub fn matching(mut self, pattern: &str) -> Result<Self, Error> {
+        let refuse =
+            |reason: &str| Error::Uploads { area: pattern.to_owned(), reason: reason.into() };
+        let (dir, name) = match pattern.rsplit_once('/') {
+            Some((dir, name)) => (dir, name),
+            None => ("", pattern),
+        };
+        if name.is_empty() {
+            return Err(refuse("no file name"));
+        }
+        if dir.contains(['*', '?']) {
+            return Err(refuse("wildcards are for the file name, not its directory"));
+        }
+        if !dir.is_empty() {
+            let safe = SafePath::new(dir.as_bytes()).map_err(|_| refuse("leaves the root"))?;
+            if safe.as_str() != dir {
+                return Err(refuse("write the directory as a plain relative path"));
+            }
+        }
+        // The name itself must be a plain component (no `..`, no control bytes).
+        let probe = name.replace(['*', '?'], "x");
+        if SafePath::new(probe.as_bytes()).map_or(true, |p| p.as_str() != probe) {
+            return Err(refuse("not a plain file name"));
+        }
+        self.patterns.push(NamePattern { dir: dir.to_owned(), name: name.to_ascii_lowercase() });
+        self.remeasure();
+        Ok(self)
+    }
+
+    /// Whether an upload may replace a file of the areas (default: no, ERROR 6).
+    #[must_use]
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    /// The cap per upload ([`DEFAULT_MAX_FILE_BYTES`](Self::DEFAULT_MAX_FILE_BYTES)).
+    #[must_use]
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// The quota for all areas together ([`DEFAULT_QUOTA_BYTES`](Self::DEFAULT_QUOTA_BYTES)),
+    /// files already there included.
+    #[must_use]
+    pub fn quota_bytes(mut self, bytes: u64) -> Self {
+        self.quota_bytes = bytes;
+        self
+    }
+
+    /// Whether a landed upload is handed to the tree's observer (a mirror publishes it to the
+    /// object store, and every replica serves it). Off by default.
+    #[must_use]
+    pub fn publish(mut self, yes: bool) -> Self {
+        self.publish = yes;
+        self
+    }
+
+    /// Whether any area is named.
+    #[must_use]
+    pub fn has_areas(&self) -> bool {
+        !(self.directories.is_empty() && self.patterns.is_empty())
+    }
+
+    /// Bytes the areas hold now (files there at start, plus uploads since).
+    #[must_use]
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+
+    /// The tree.
+    #[must_use]
+    pub fn root(&self) -> &FsDirectory {
+        &self.root
+    }
+
+    /// Checks an upload of `name` announcing `announced` bytes (its `tsize`, if any).
+    ///
+    /// # Errors
+    /// The [`UploadRefusal`].
+    pub fn check(
+        &self,
+        name: &[u8],
+        announced: Option<u64>,
+    ) -> Result<UploadTarget, UploadRefusal> {
+        let path = SafePath::new(name).map_err(|_| UploadRefusal::BadPath)?;
+        if is_provisioning_name(path.as_str()) {
+            return Err(UploadRefusal::ProvisioningName);
+        }
+        if !self.in_areas(path.as_str()) {
+            return Err(UploadRefusal::OutsideAreas);
+        }
+        let (parent, file) = match path.as_str().rsplit_once('/') {
+            Some((parent, file)) => {
+                (self.root.confined(parent).ok_or(UploadRefusal::BadPath)?, file.to_owned())
+            }
+            None => (self.root.root().to_owned(), path.as_str().to_owned()),
+        };
+        if !parent.is_dir() {
+            return Err(UploadRefusal::BadPath);
+        }
+        if let Some(size) = announced {
+            if size > self.max_file_bytes {
+                return Err(UploadRefusal::TooLarge);
+            }
+            if self.used_bytes().saturating_add(size) > self.quota_bytes {
+                return Err(UploadRefusal::OverQuota);
+            }
+        }
+        Ok(UploadTarget { full: parent.join(file), path })
+    }
+
+    /// Opens the sink an accepted upload is written to: atomic, create-only unless
+    /// [`overwrite`](Self::overwrite), counted against the cap and the quota as it arrives
+    /// (a block past either fails the transfer with ERROR 3, and nothing is installed).
+    ///
+    /// # Errors
+    /// [`cnfkit_fs::Error::Exists`] when the name is taken and overwrites are off; any other
+    /// error of the atomic writer.
+    pub fn open(&self, target: UploadTarget) -> Result<Box<dyn DataSink>, cnfkit_fs::Error> {
+        let install = if self.overwrite { Install::Replace } else { Install::CreateOnly };
+        let replaced = std::fs::symlink_metadata(&target.full)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map_or(0, |meta| meta.len());
+        let pending = PendingFile::create(&target.full, install)?;
+        let mut sink = FileSink::new(pending);
+        if self.publish
+            && let Some(observer) = self.root.observer().cloned()
+        {
+            let path = target.path;
+            sink = sink.on_installed(move || observer.created(path.as_str()));
+        }
+        Ok(Box::new(QuotaSink {
+            inner: sink,
+            used: self.used.clone(),
+            written: 0,
+            max_file: self.max_file_bytes,
+            quota: self.quota_bytes,
+            replaced,
+            settled: false,
+        }))
+    }
+
+    fn in_areas(&self, path: &str) -> bool {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        self.directories.iter().any(|area| {
+            path.len() > area.len()
+                && path.starts_with(area.as_str())
+                && path.as_bytes()[area.len()] == b'/'
+        }) || self.patterns.iter().any(|p| p.dir == dir && glob_match(&p.name, name))
+    }
+
+    /// Measures what the areas hold now (at start: the quota counts files already there).
+    fn remeasure(&mut self) {
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for dir in &self.directories {
+            if let Some(full) = self.root.confined(dir) {
+                total += tree_bytes(&full, &mut seen, 0);
+            }
+        }
+        for pattern in &self.patterns {
+            let Some(dir) = self.root.confined(&pattern.dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let (Some(name), Ok(meta)) = (name.to_str(), entry.metadata()) else { continue };
+                if meta.is_file() && glob_match(&pattern.name, name) && seen.insert(entry.path()) {
+                    total += meta.len();
+                }
+            }
+        }
+        self.used.store(total, Relaxed);
+    }
+}
+
+/// Whether a client must never create `path`, in any letter case and whether or not it exists:
+/// a name the server answers to phones as a configuration (`SEP<MAC>.cnf.xml`, `*.cnf`,
+/// `*.xml`), a trust list (`*.tlv`), a signature (`*.sgn`), firmware (`*.loads`, images, jars,
+/// packages) or a default (`XMLDefault.cnf.xml`, `SIPDefault.cnf`, `OS79XX.TXT`...).
+#[must_use]
+pub fn is_provisioning_name(path: &str) -> bool {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
+    if Recognised::parse(&name).kind != FileKind::Other {
+        return true;
+    }
+    const SUFFIXES: &[&str] = &[
+        ".sgn", ".tlv", ".cnf", ".xml", ".loads", ".sbn", ".sb2", ".bin", ".zz", ".jar", ".cop",
+        ".sha512", ".enc", ".pem", ".der", ".crt", ".cer",
+    ];
+    SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+}
+
+/// A file-name pattern of an upload area, lower case.
+#[derive(Debug, Clone)]
+struct NamePattern {
+    dir: String,
+    name: String,
+}
+
+/// `*` (any run) and `?` (one byte) against `name`, ignoring ASCII case; `pattern` is lower case.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == b'?' || p[i] == n[j].to_ascii_lowercase()) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&b| b == b'*')
+}
+
+/// Bytes of the regular files under `dir`, links not followed, each counted once.
+fn tree_bytes(dir: &Path, seen: &mut HashSet<PathBuf>, depth: usize) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() && depth < 16 {
+            total += tree_bytes(&entry.path(), seen, depth + 1);
+        } else if kind.is_file()
+            && let Ok(meta) = entry.metadata()
+            && seen.insert(entry.path())
+        {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+/// An upload's sink, counted against the cap per file and the areas' quota as blocks arrive.
+struct QuotaSink {
+    inner: FileSink,
+    used: Arc<AtomicU64>,
+    written: u64,
+    max_file: u64,
+    quota: u64,
+    /// The size of the file an overwrite replaces (freed once the new one is installed).
+    replaced: u64,
+    settled: bool,
+}
+
+impl DataSink for QuotaSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let n = data.len() as u64;
+        if self.written + n > self.max_file {
+            return Err(std::io::Error::other("upload larger than the cap per file"));
+        }
+        let before = self.used.fetch_add(n, Relaxed);
+        if before + n > self.quota {
+            self.used.fetch_sub(n, Relaxed);
+            return Err(std::io::Error::other("upload quota exceeded"));
+        }
+        self.written += n;
+        self.inner.write(data)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()?;
+        self.settled = true;
+        release(&self.used, self.replaced);
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.inner.abort();
+        self.release_written();
+    }
+}
+
+impl QuotaSink {
+    fn release_written(&mut self) {
+        if !self.settled {
+            self.settled = true;
+            release(&self.used, self.written);
+        }
+    }
+}
+
+impl Drop for QuotaSink {
+    fn drop(&mut self) {
+        // A transfer dropped without finish or abort (the server stopped) installed nothing.
+        self.release_written();
+    }
+}
+
+fn release(used: &AtomicU64, bytes: u64) {
+    let _ = used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_the_file_name_with_stars_and_question_marks_ignoring_case() {
+        assert!(glob_match("*.log", "phone.LOG"));
+        assert!(glob_match("prt-*.tar.gz", "prt-001122334455-20261206.tar.gz"));
+        assert!(glob_match("a?c", "abc") && !glob_match("a?c", "ac"));
+        assert!(glob_match("*", "anything") && glob_match("**x*", "yyx"));
+        assert!(!glob_match("*.log", "phone.log.sgn"));
+    }
+
+    #[test]
+    fn every_name_a_phone_is_served_from_is_a_provisioning_name_in_any_case() {
+        for name in [
+            "SEP001122334455.cnf.xml",
+            "sep001122334455.CNF.XML.SGN",
+            "SEP001122334455.cnf.xml.enc.sgn",
+            "SIP001122334455.cnf",
+            "ITLFile.tlv",
+            "ctlsep001122334455.tlv",
+            "XMLDefault.cnf.xml",
+            "xmldefault.cnf.xml.sgn",
+            "SIPDefault.cnf",
+            "OS79XX.TXT",
+            "term42.default.loads",
+            "SIP42.9-4-2SR4-3S.loads",
+            "cnu942.9-4-2-3.sbn",
+            "dsp9971.bin",
+            "Ringlist.xml",
+            "Desktops/320x212x16/List.xml",
+            "English_United_States/mk-sip.jar",
+            "new.cnf.xml",
+            "x.cop.sgn",
+        ] {
+            assert!(is_provisioning_name(name), "{name}");
+        }
+        for name in ["prt-001122334455.tar.gz", "phone.log", "report.txt", "crash.dmp"] {
+            assert!(!is_provisioning_name(name), "{name}");
+        }
+    }
+}
