@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use crate::{FileKind, Mac, PathRefusal, Protection, Recognised, SafePath};
@@ -105,16 +106,45 @@ pub trait Signer {
     /// Why signing failed: the resolver answers [`Answer::Failed`] with it, for the server's
     /// log.
     fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError>;
+
+    /// [`sign`](Self::sign) for a request from `requester` (`None`: the server's own, such as
+    /// signing ahead of the phones), so that a signer can bound what one network may make it
+    /// spend ([`SignError::over_budget`]). The default ignores the requester.
+    ///
+    /// # Errors
+    /// As [`sign`](Self::sign).
+    fn sign_for(
+        &self,
+        requester: Option<IpAddr>,
+        served_name: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, SignError> {
+        let _ = requester;
+        self.sign(served_name, payload)
+    }
 }
 
 /// A signer's error, kept whole (with its source chain) for the server's log.
 #[derive(Clone)]
-pub struct SignError(Arc<dyn std::error::Error + Send + Sync>);
+pub struct SignError(Arc<dyn std::error::Error + Send + Sync>, bool);
 
 impl SignError {
     /// Wraps the signer's own error.
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Arc::new(error))
+        Self(Arc::new(error), false)
+    }
+
+    /// The signer will not sign now: the requester, or everyone, has spent the CPU it may on
+    /// signatures. Not a failure of the key: a server leaves the request unanswered (the client
+    /// asks again) instead of saying the file is missing.
+    pub fn over_budget(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error), true)
+    }
+
+    /// Whether this is [`over_budget`](Self::over_budget).
+    #[must_use]
+    pub fn is_over_budget(&self) -> bool {
+        self.1
     }
 }
 
@@ -362,6 +392,12 @@ impl<D: Directory> Resolver<D> {
 
     /// Answers a requested name (the bytes of an RRQ's filename).
     pub fn resolve(&self, requested: &[u8]) -> Answer {
+        self.resolve_for(requested, None)
+    }
+
+    /// [`resolve`](Self::resolve) for a request from `requester`, which the signer is told of
+    /// ([`Signer::sign_for`]).
+    pub fn resolve_for(&self, requested: &[u8], requester: Option<IpAddr>) -> Answer {
         let path = match SafePath::new(requested) {
             Ok(path) => path,
             Err(crate::Error::PathRefused { reason }) => return Answer::Refused(reason),
@@ -379,7 +415,7 @@ impl<D: Directory> Resolver<D> {
             }
             FileKind::DeviceConfig(Protection::Signed)
             | FileKind::XmlDefault(Protection::Signed) => {
-                if let Some(answer) = self.signed_on_the_fly(&path, recognised.kind) {
+                if let Some(answer) = self.signed_on_the_fly(&path, recognised.kind, requester) {
                     return answer;
                 }
             }
@@ -404,7 +440,17 @@ impl<D: Directory> Resolver<D> {
     }
 
     /// `X.sgn` when only `X` exists (or can be generated) and a signer is configured.
-    fn signed_on_the_fly(&self, path: &SafePath, kind: FileKind) -> Option<Answer> {
+    ///
+    /// The signed header names the file as the tree spells it (or, for a generated file, as a
+    /// phone's boot names it), whatever letter case was asked for: one file is one signature
+    /// however many spellings reach it, and a signer that keeps what it signed answers every
+    /// spelling from one entry.
+    fn signed_on_the_fly(
+        &self,
+        path: &SafePath,
+        kind: FileKind,
+        requester: Option<IpAddr>,
+    ) -> Option<Answer> {
         let signer = self.signer.as_ref()?;
         // `.sgn` in any case, as the name recogniser reads it.
         let cut = path.as_str().len().checked_sub(4)?;
@@ -412,22 +458,30 @@ impl<D: Directory> Resolver<D> {
         if !path.as_str()[cut..].eq_ignore_ascii_case(".sgn") {
             return None;
         }
-        let source = self.resolve(plain_name.as_bytes());
-        let payload = match &source {
+        let source = self.resolve_for(plain_name.as_bytes(), requester);
+        let (payload, served) = match &source {
             Answer::File { path, .. } => match self.dir.read(path) {
-                Ok(bytes) => bytes,
+                Ok(bytes) => (bytes, format!("{}.sgn", file_name(path))),
                 Err(error) => {
                     let failure = Failure::Read { path: path.clone(), error: Arc::new(error) };
                     return Some(Answer::Failed { kind, failure });
                 }
             },
-            Answer::Generated { bytes, .. } => bytes.clone(),
+            Answer::Generated { bytes, .. } => {
+                let recognised = Recognised::parse(plain_name);
+                let served = match (recognised.kind, recognised.mac) {
+                    (FileKind::DeviceConfig(_), Some(mac)) => format!("SEP{mac}.cnf.xml.sgn"),
+                    (FileKind::XmlDefault(_), _) => "XMLDefault.cnf.xml.sgn".to_owned(),
+                    _ => path.file_name().to_owned(),
+                };
+                (bytes.clone(), served)
+            }
             Answer::Failed { failure, .. } => {
                 return Some(Answer::Failed { kind, failure: failure.clone() });
             }
             Answer::NotFound { .. } | Answer::Refused(_) => return None,
         };
-        Some(match signer.sign(path.file_name(), &payload) {
+        Some(match signer.sign_for(requester, &served, &payload) {
             Ok(bytes) => {
                 Answer::Generated { bytes, made: Made::SignedOnTheFly { source: Box::new(source) } }
             }
@@ -441,6 +495,11 @@ impl<D: Directory> Resolver<D> {
             self.write_back_default && self.dir.create_atomic(path.as_str(), &bytes).is_ok();
         Some(Answer::Generated { bytes, made: Made::RebuiltDefault { written_back } })
     }
+}
+
+/// The last component of a tree path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 fn not_found(kind: FileKind) -> Answer {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cnfkit_resolve::{
-    Answer, BootLog, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
+    Answer, BootLog, Failure, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
 };
 use cnfkit_tftp::driver::{Handler, OUT_OF_DESCRIPTORS, Refusal, is_out_of_descriptors};
 use cnfkit_tftp::{DataSink, DataSource, Incoming};
@@ -185,6 +185,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             Resolved::Generated(bytes) => HttpAnswer::Generated(bytes),
             Resolved::NotFound => HttpAnswer::NotFound,
             Resolved::Refused => HttpAnswer::Forbidden,
+            Resolved::Busy => HttpAnswer::Unavailable,
         };
         let bytes = match &result {
             HttpAnswer::File(served) => served.len,
@@ -206,7 +207,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         name: &[u8],
         transport: Transport,
     ) -> (Resolved, &'static str) {
-        let answer = self.resolver.resolve(name);
+        let answer = self.resolver.resolve_for(name, Some(peer));
         let label = answer.label();
         let resolved = match answer {
             Answer::File { path, found } => {
@@ -224,6 +225,11 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             Answer::Refused(reason) => {
                 info!(%peer, file = %text, %reason, %transport, "refused");
                 Resolved::Refused
+            }
+            Answer::Failed { failure: Failure::Signing(e), .. } if e.is_over_budget() => {
+                // Counted by the signer; a line per request would be the flood's own log.
+                debug!(%peer, file = %text, %e, %transport, "not signed now");
+                Resolved::Busy
             }
             Answer::Failed { failure, .. } => {
                 // A signing or read failure is the server's, and logged as such; the phone gets
@@ -315,7 +321,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 Err(_) => return,
             },
             Resolved::Generated(bytes) => bytes,
-            Resolved::NotFound | Resolved::Refused => return,
+            Resolved::NotFound | Resolved::Refused | Resolved::Busy => return,
         };
         if config {
             monitor.learn_config(name, loads_named(bytes));
@@ -337,6 +343,9 @@ enum Resolved {
     NotFound,
     /// A name that could leave the tree.
     Refused,
+    /// The server will not make it now (its signing budget is spent): no answer over TFTP, so
+    /// the client asks again; 503 over HTTP.
+    Busy,
 }
 
 /// What an HTTP request comes to ([`ProvisioningHandler::answer_http`]).
@@ -352,7 +361,8 @@ pub enum HttpAnswer {
     NotFound,
     /// 403 Forbidden: the name could leave the tree, or the file cannot be read.
     Forbidden,
-    /// 503 Service Unavailable: the server is out of file descriptors (a client retries).
+    /// 503 Service Unavailable: the server is out of file descriptors, or has spent its signing
+    /// budget (a client retries).
     Unavailable,
 }
 
@@ -374,6 +384,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
             }),
             Resolved::Generated(bytes) => Ok(Box::new(bytes) as Box<dyn DataSource>),
             Resolved::NotFound => Err(not_found()),
+            Resolved::Busy => Err(Refusal::Unanswered(SIGNING_BUDGET_SPENT)),
             Resolved::Refused => {
                 Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned()))
             }
@@ -438,6 +449,10 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         }
     }
 }
+
+/// Why a request for a signature went unanswered, in the server's summary of requests turned
+/// away.
+const SIGNING_BUDGET_SPENT: &str = "signing budget spent";
 
 fn not_found() -> Refusal {
     Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".to_owned())

@@ -55,7 +55,7 @@ pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots}
 pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp};
 pub use presign::{PresignPass, Presigner, presign};
 pub use shutdown::{StopSignal, stop_on_signals, stop_signal};
-pub use signing::{ConfigSigner, SignerStats};
+pub use signing::{ConfigSigner, SignerStats, SigningBudget};
 pub use site::{DefaultsNote, DefaultsSource, Site, SiteNote, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};
 pub use uploads::{UploadRefusal, UploadTarget, Uploads, is_provisioning_name};

@@ -4,12 +4,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cnfkit_repack::{Certificate, Error, HashAlgorithm, HeaderKind, PrivateKey, SignedFile};
 use cnfkit_resolve::SignError;
+use cnfkit_tftp::network_of;
 
 /// A [`Signer`](cnfkit_resolve::Signer) that signs with a TFTP-role key: the signed header
 /// names the certificate, the served name and the current time.
@@ -34,8 +37,110 @@ struct Inner {
     cert: Certificate,
     digest: HashAlgorithm,
     cache: Mutex<SignatureCache>,
+    budget: Mutex<Budget>,
     made: AtomicU64,
     hits: AtomicU64,
+    over_budget: AtomicU64,
+}
+
+/// How much time a [`ConfigSigner`] spends on signatures that requests ask for
+/// ([`ConfigSigner::with_budget`]): token buckets of signing time, one for everyone and one per
+/// network (an IPv4 /24, an IPv6 /64, as the TFTP limits group addresses). A signature from the
+/// cache costs nothing; signing ahead of the phones is not charged. Past a budget a request is
+/// not signed: the server leaves it unanswered over TFTP (the phone asks again a second later)
+/// and answers 503 over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SigningBudget {
+    /// Signing time all requesters together may spend per second, sustained (1.0: one core).
+    pub overall_per_second: f64,
+    /// Signing time all requesters together may spend at once.
+    pub overall_burst: Duration,
+    /// Signing time one network may spend per second, sustained.
+    pub network_per_second: f64,
+    /// Signing time one network may spend at once: a network of phones booting together signs
+    /// this much before the rate applies.
+    pub network_burst: Duration,
+}
+
+impl Default for SigningBudget {
+    /// Half a core for everyone (a burst of 4 s), a tenth of a core per network (a burst of 1 s:
+    /// about 250 RSA-4096 signatures, a /24 of phones booting cold).
+    fn default() -> Self {
+        Self {
+            overall_per_second: 0.5,
+            overall_burst: Duration::from_secs(4),
+            network_per_second: 0.1,
+            network_burst: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The buckets of a [`SigningBudget`], in seconds of signing time.
+#[derive(Debug)]
+struct Budget {
+    limits: SigningBudget,
+    overall: Bucket,
+    networks: HashMap<IpAddr, Bucket>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    seconds: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, per_second: f64, burst: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.seconds = (self.seconds + elapsed * per_second).min(burst);
+        self.at = now;
+        self.seconds
+    }
+}
+
+impl Budget {
+    /// Networks tracked at once; past it, networks whose bucket is full again are forgotten.
+    const MAX_NETWORKS: usize = 4096;
+
+    fn new(limits: SigningBudget, now: Instant) -> Self {
+        let overall = Bucket { seconds: limits.overall_burst.as_secs_f64(), at: now };
+        Self { limits, overall, networks: HashMap::new() }
+    }
+
+    /// Whether `network` may sign now.
+    fn allows(&mut self, network: IpAddr, now: Instant) -> bool {
+        let l = self.limits;
+        if self.overall.refill(now, l.overall_per_second, l.overall_burst.as_secs_f64()) <= 0.0 {
+            return false;
+        }
+        let burst = l.network_burst.as_secs_f64();
+        match self.networks.get_mut(&network) {
+            Some(bucket) => bucket.refill(now, l.network_per_second, burst) > 0.0,
+            None => true,
+        }
+    }
+
+    /// Charges `spent` to everyone and to `network`.
+    fn charge(&mut self, network: IpAddr, spent: Duration, now: Instant) {
+        let spent = spent.as_secs_f64();
+        self.overall.seconds -= spent;
+        let l = self.limits;
+        let burst = l.network_burst.as_secs_f64();
+        if !self.networks.contains_key(&network) && self.networks.len() >= Self::MAX_NETWORKS {
+            self.networks.retain(|_, b| b.refill(now, l.network_per_second, burst) < burst);
+        }
+        if self.networks.len() < Self::MAX_NETWORKS || self.networks.contains_key(&network) {
+            let bucket = self.networks.entry(network).or_insert(Bucket { seconds: burst, at: now });
+            bucket.seconds -= spent;
+        }
+    }
+}
+
+/// A request over its signing budget.
+#[derive(Debug, thiserror::Error)]
+#[error("signing budget spent (network {network})")]
+struct OverBudget {
+    network: IpAddr,
 }
 
 impl fmt::Debug for ConfigSigner {
@@ -57,6 +162,8 @@ pub struct SignerStats {
     pub cache_hits: u64,
     /// Signed files held in the cache now.
     pub cached: usize,
+    /// Requests not signed because their network, or everyone, had spent the budget.
+    pub over_budget: u64,
 }
 
 /// Signed files by what was signed: the served name (it is in the header) and the SHA-256 of
@@ -112,8 +219,10 @@ impl ConfigSigner {
             cert,
             digest,
             cache: Mutex::default(),
+            budget: Mutex::new(Budget::new(SigningBudget::default(), Instant::now())),
             made: AtomicU64::new(0),
             hits: AtomicU64::new(0),
+            over_budget: AtomicU64::new(0),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -132,6 +241,13 @@ impl ConfigSigner {
     /// [`Error::Io`] naming the file, and as [`ConfigSigner::from_pem`].
     pub fn from_pem_files(key: &Path, cert: &Path, digest: HashAlgorithm) -> Result<Self, Error> {
         Self::new(PrivateKey::from_pem_file(key)?, Certificate::from_pem_file(cert)?, digest)
+    }
+
+    /// Bounds the signing time requests may cost ([`SigningBudget::default`] otherwise).
+    #[must_use]
+    pub fn with_budget(self, budget: SigningBudget) -> Self {
+        *lock(&self.inner.budget) = Budget::new(budget, Instant::now());
+        self
     }
 
     /// The signing certificate (phones need it in their trust list with the TFTP or
@@ -155,23 +271,43 @@ impl ConfigSigner {
             made: self.inner.made.load(Relaxed),
             cache_hits: self.inner.hits.load(Relaxed),
             cached: lock(&self.inner.cache).files.len(),
+            over_budget: self.inner.over_budget.load(Relaxed),
         }
     }
 }
 
-fn lock(cache: &Mutex<SignatureCache>) -> std::sync::MutexGuard<'_, SignatureCache> {
-    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl cnfkit_resolve::Signer for ConfigSigner {
     /// Signs once per payload and name: an unchanged configuration is answered with the file
     /// signed the first time (its header keeps that time), a changed one is signed anew.
     fn sign(&self, served_name: &str, payload: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.sign_for(None, served_name, payload)
+    }
+
+    /// As [`sign`](Self::sign), within the [`SigningBudget`] of `requester`'s network when the
+    /// signature is not in the cache.
+    fn sign_for(
+        &self,
+        requester: Option<IpAddr>,
+        served_name: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, SignError> {
         let inner = &self.inner;
         let key = (served_name.to_owned(), HashAlgorithm::Sha256.digest(payload));
         if let Some(signed) = lock(&inner.cache).get(&key) {
             inner.hits.fetch_add(1, Relaxed);
             return Ok(signed.to_vec());
+        }
+        let network = requester.map(network_of);
+        let started = Instant::now();
+        if let Some(network) = network
+            && !lock(&inner.budget).allows(network, started)
+        {
+            inner.over_budget.fetch_add(1, Relaxed);
+            return Err(SignError::over_budget(OverBudget { network }));
         }
         let mut file = SignedFile::new(
             HeaderKind::Signed,
@@ -182,6 +318,10 @@ impl cnfkit_resolve::Signer for ConfigSigner {
         );
         file.sign(&inner.key, &inner.cert).map_err(SignError::new)?;
         let signed = file.to_bytes().map_err(SignError::new)?;
+        if let Some(network) = network {
+            let now = Instant::now();
+            lock(&inner.budget).charge(network, now.saturating_duration_since(started), now);
+        }
         inner.made.fetch_add(1, Relaxed);
         lock(&inner.cache).insert(key, Arc::from(signed.as_slice()));
         Ok(signed)

@@ -128,3 +128,90 @@ fn pre_signing_leaves_the_rebuild_of_a_missing_xml_default_to_the_first_phone() 
     assert!(root.join("XMLDefault.cnf.xml").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn every_letter_case_of_one_file_is_one_signature_under_the_name_the_tree_spells() {
+    let root = tree("spellings", 1);
+    let signer = signer();
+    let site = Site::load(SiteOptions { signer: Some(signer.clone()), ..SiteOptions::new(&root) })
+        .unwrap();
+    let handler = ProvisioningHandler::new(site.resolver);
+    let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    // 200 spellings of one file, as one spoofable request each would ask.
+    let plain = "SEP001122334400.cnf.xml.sgn";
+    for i in 0..200u32 {
+        let spelling: String = plain
+            .chars()
+            .enumerate()
+            .map(|(j, c)| if i >> (j % 24) & 1 == 1 { c.to_ascii_lowercase() } else { c })
+            .collect();
+        let answer = handler.answer_http(
+            peer,
+            spelling.as_bytes(),
+            cnfkit_resolve::Transport::Http,
+            None,
+            None,
+        );
+        let cnfkit_server::HttpAnswer::Generated(bytes) = answer else {
+            panic!("{spelling}: {answer:?}")
+        };
+        let file = SignedFile::parse(&bytes).unwrap();
+        assert_eq!(
+            file.filename().as_deref(),
+            Some(plain),
+            "{spelling}: the tree's spelling is signed"
+        );
+    }
+    assert_eq!(signer.stats().made, 1, "one signature for every spelling");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_network_past_its_signing_budget_is_not_signed_for_while_others_and_pre_signing_are() {
+    let root = tree("budget", 8);
+    // One signature's worth of time per network, no refill; plenty for everyone.
+    let budget = cnfkit_server::SigningBudget {
+        network_burst: Duration::from_nanos(1),
+        network_per_second: 0.0,
+        ..cnfkit_server::SigningBudget::default()
+    };
+    let signer = signer().with_budget(budget);
+    let site = Site::load(SiteOptions { signer: Some(signer.clone()), ..SiteOptions::new(&root) })
+        .unwrap();
+    let handler = ProvisioningHandler::new(site.resolver);
+    let http = |ip: [u8; 4], name: &str| {
+        handler.answer_http(
+            (ip, 5000).into(),
+            name.as_bytes(),
+            cnfkit_resolve::Transport::Http,
+            None,
+            None,
+        )
+    };
+    use cnfkit_server::HttpAnswer;
+    assert!(matches!(
+        http([127, 1, 1, 1], "SEP001122334400.cnf.xml.sgn"),
+        HttpAnswer::Generated(_)
+    ));
+    // The same network (another address of its /24) has spent its budget: 503, not 404.
+    assert!(matches!(http([127, 1, 1, 2], "SEP001122334401.cnf.xml.sgn"), HttpAnswer::Unavailable));
+    // ...but what is signed already costs nothing.
+    assert!(matches!(
+        http([127, 1, 1, 2], "SEP001122334400.cnf.xml.sgn"),
+        HttpAnswer::Generated(_)
+    ));
+    // Another network has its own budget.
+    assert!(matches!(
+        http([127, 1, 2, 1], "SEP001122334401.cnf.xml.sgn"),
+        HttpAnswer::Generated(_)
+    ));
+    // The server's own pre-signing is not charged to anyone.
+    let pass = cnfkit_server::presign(handler.resolver(), 1, || false);
+    assert_eq!(pass.failed, 0);
+    assert!(matches!(
+        http([127, 1, 1, 3], "SEP001122334405.cnf.xml.sgn"),
+        HttpAnswer::Generated(_)
+    ));
+    assert_eq!(signer.stats().over_budget, 1);
+    std::fs::remove_dir_all(&root).unwrap();
+}
