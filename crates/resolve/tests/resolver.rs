@@ -149,10 +149,15 @@ fn signed_variants_are_signed_on_the_fly_from_the_plain_file_or_the_inventory() 
     let Answer::Generated { made: Made::SignedOnTheFly { source }, .. } = answer else { panic!() };
     assert_eq!(source.label(), "inventory");
     assert!(matches!(resolver.resolve(b"SEP0011223344EE.cnf.xml.sgn"), Answer::NotFound { .. }));
-    // The suffix in any letter case, as the name recogniser reads it.
+    // The suffix in any letter case, as the name recogniser reads it; the signed header names
+    // the file as the tree spells it, so every spelling is one signature.
+    for spelling in ["SEP0011223344FF.cnf.xml.Sgn", "sep0011223344ff.CNF.xml.sgn"] {
+        assert_eq!(bytes(&resolver, spelling), b"SIGNED SEP0011223344FF.cnf.xml.sgn\n<device/>");
+    }
+    // A generated configuration is signed under the name a phone's boot gives it.
     assert_eq!(
-        bytes(&resolver, "SEP0011223344FF.cnf.xml.Sgn"),
-        b"SIGNED SEP0011223344FF.cnf.xml.Sgn\n<device/>"
+        bytes(&resolver, "sep001122aabbcc.cnf.xml.SGN"),
+        b"SIGNED SEP001122AABBCC.cnf.xml.sgn\n<device>DeviceConfig(Plain)</device>"
     );
 }
 
