@@ -148,9 +148,14 @@ struct Args {
     /// 127.0.0.1:6980.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
-    /// The admin bearer token's file (one line, 16+ characters); needed beyond loopback.
+    /// The admin bearer token's file (one line, 16+ characters of letters, digits and
+    /// `-._~+/=`); needed beyond loopback.
     #[arg(long, requires = "admin")]
     admin_token_file: Option<PathBuf>,
+    /// A name admins reach the admin listener by (`Host`); IP addresses, and `localhost` on
+    /// loopback, are always answered, other names refused (DNS rebinding). Repeatable.
+    #[arg(long, value_name = "NAME", requires = "admin")]
+    admin_host: Vec<String>,
     /// Keep the phone registry in this file across restarts (JSON lines, saved every second).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
@@ -246,6 +251,7 @@ fn run(args: Args) -> Result<(), String> {
         admin: AdminSetup {
             listen: args.admin.or(demo.then(|| SocketAddr::from(([127, 0, 0, 1], 6980)))),
             token_file: args.admin_token_file.clone(),
+            hosts: args.admin_host.clone(),
             listen_optional: demo && args.admin.is_none(),
             state: args.state.clone(),
             signer: signer.clone(),

@@ -109,8 +109,13 @@ async fn storm(tftp: SocketAddr) -> Vec<PhoneBoot> {
 fn get(addr: SocketAddr, target: &str, headers: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n{headers}\r\n")
-        .unwrap();
+    // The Host a browser sends, unless the caller gives its own.
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        String::new()
+    } else {
+        format!("Host: {addr}\r\n")
+    };
+    write!(stream, "GET {target} HTTP/1.1\r\n{host}Connection: close\r\n{headers}\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
@@ -272,7 +277,7 @@ async fn fifty_phones_behind_one_address_are_listed_by_mac_with_the_missing_imag
     let feed = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(admin).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(stream, "GET /api/events HTTP/1.1\r\nHost: admin\r\n\r\n").unwrap();
+        write!(stream, "GET /api/events HTTP/1.1\r\nHost: {admin}\r\n\r\n").unwrap();
         let mut lines = BufReader::new(stream);
         let mut line = String::new();
         // Headers, then the ": connected" comment: from here on events are delivered.
@@ -316,6 +321,19 @@ async fn the_admin_listener_wants_its_token() {
     )
     .await;
     assert!(matches!(short, Err(AdminError::BadToken { .. })));
+    // A token of spaces, or with a space inside, is no token (RFC 6750 b64token).
+    for (name, text) in
+        [("blank", "                    \n"), ("spaced", "s3cret token of 32 characters xx\n")]
+    {
+        std::fs::write(dir.join(name), text).unwrap();
+        let bad = AdminServer::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            monitor.clone(),
+            Some(&dir.join(name)),
+        )
+        .await;
+        assert!(matches!(bad, Err(AdminError::BadToken { .. })), "{name}");
+    }
 
     let running = start(Some(&file)).await;
     let admin = running.admin;
@@ -326,11 +344,14 @@ async fn the_admin_listener_wants_its_token() {
             get(admin, "/api/phones", "Authorization: Bearer s3cret-token-of-32-characters-xx\r\n")
                 .0,
             get(admin, "/metrics?access_token=s3cret-token-of-32-characters-xx", "").0,
+            // RFC 7235: the scheme in any letter case.
+            get(admin, "/metrics", "Authorization: bearer s3cret-token-of-32-characters-xx\r\n").0,
+            get(admin, "/metrics", "Authorization: BEARER  s3cret-token-of-32-characters-xx\r\n").0,
         ]
     })
     .await
     .unwrap();
-    assert_eq!(answers, [401, 401, 200, 200]);
+    assert_eq!(answers, [401, 401, 200, 200, 200, 200]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -489,4 +510,91 @@ fn base64_decode(text: &str) -> Vec<u8> {
             bytes[1..chunk.len()].to_vec()
         })
         .collect()
+}
+
+/// DNS rebinding: a page on `evil.example` whose name now resolves to the admin's address
+/// makes the visitor's browser send `Host: evil.example`; the listener answers only its
+/// addresses, `localhost` on loopback, and the names it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_answers_only_its_own_host_names() {
+    let monitor = Monitor::new(RegistryLimits::default(), None);
+    let admin = AdminServer::bind("127.0.0.1:0".parse().unwrap(), monitor, None)
+        .await
+        .unwrap()
+        .with_hosts(vec!["Admin.Example".into()]);
+    let addr = admin.local_addr().unwrap();
+    tokio::spawn(admin.run(std::future::pending()));
+    let port = addr.port();
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            format!("Host: evil.example:{port}\r\n"),
+            "Host: evil.example\r\n".to_owned(),
+            format!("Host: 127.0.0.1:{port}\r\n"),
+            format!("Host: localhost:{port}\r\n"),
+            format!("Host: admin.example:{port}\r\n"),
+            format!("Host: [::1]:{port}\r\n"),
+        ]
+        .map(|host| get(addr, "/api/phones", &host).0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers, [421, 421, 200, 200, 200, 200]);
+}
+
+/// The admin's 64 connections: idle unauthenticated sockets hold at most a quarter of them,
+/// the oldest giving way to a new connection, so every authenticated scrape gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_unauthenticated_connections_cannot_starve_authenticated_scrapes() {
+    let dir = std::env::temp_dir().join(format!("cnfkit-admin-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "s3cret-token-of-32-characters-xx\n").unwrap();
+    let running = start(Some(&file)).await;
+    let admin = running.admin;
+    let ok = tokio::task::spawn_blocking(move || {
+        // 100 sockets that connect and never speak (the old listener held 64 of them).
+        let idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(admin).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let auth = "Authorization: Bearer s3cret-token-of-32-characters-xx\r\n";
+        let ok = (0..30).filter(|_| get(admin, "/metrics", auth).0 == 200).count();
+        drop(idle);
+        ok
+    })
+    .await
+    .unwrap();
+    assert_eq!(ok, 30, "authenticated scrapes served");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_list_pages_with_its_total() {
+    let running = start(None).await;
+    let tftp = running.tftp;
+    storm(tftp).await;
+    let admin = running.admin;
+    let (first, second, total) = tokio::task::spawn_blocking(move || {
+        let page = |target: &str| {
+            let mut stream = TcpStream::connect(admin).unwrap();
+            write!(stream, "GET {target} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            let (head, body) = response.split_once("\r\n\r\n").unwrap();
+            let total = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("x-total-count: ").map(str::to_owned)
+                })
+                .unwrap();
+            (serde_json::from_str::<Vec<serde_json::Value>>(body).unwrap(), total)
+        };
+        let (first, total) = page("/api/phones?limit=20");
+        let (second, _) = page("/api/phones?limit=20&offset=20");
+        (first, second, total)
+    })
+    .await
+    .unwrap();
+    assert_eq!(total, PHONES.to_string());
+    assert_eq!((first.len(), second.len()), (20, 20));
+    assert!(first.iter().all(|p| !second.contains(p)), "pages do not overlap");
 }

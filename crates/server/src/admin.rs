@@ -3,19 +3,29 @@
 //! - `/`: the dashboard (phone table, stuck phones first, a live feed, a phone's request
 //!   timeline), one HTML page embedded in the binary;
 //! - `/metrics`: the Prometheus text exposition (version 0.0.4);
-//! - `/api/phones` (`?state=stuck`, `?limit=N`), `/api/phones/{mac}`: JSON;
+//! - `/api/phones` (`?state=stuck`, `?limit=N`, `?offset=K`; the count of matching phones in
+//!   `X-Total-Count`), `/api/phones/{mac}`: JSON;
 //! - `/api/events`: server-sent events, one per request (`event: request`) and per state
 //!   change (`event: state`).
 //!
 //! Bound beyond loopback it requires a bearer token (RFC 6750): `Authorization: Bearer T`, or
 //! `?access_token=T` for what a browser cannot give a header to (the page and its
-//! `EventSource`). [`AdminServer::bind`] refuses to listen beyond loopback without one.
+//! `EventSource`). [`AdminServer::bind`] refuses to listen beyond loopback without one, and
+//! a token that is blank or holds characters a bearer token cannot (RFC 6750, section 2.1).
+//!
+//! A request whose `Host` is a name other than `localhost` (on loopback) or one the admin
+//! configured ([`AdminServer::with_hosts`]) is refused: a web page that rebinds its own DNS name
+//! to this address (DNS rebinding) cannot read the API through a visitor's browser. Connections
+//! that have not yet made an authorized request hold at most a quarter of the slots, and the
+//! oldest of them gives its slot to a new connection: idle sockets cannot starve scrapes.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,7 +39,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info};
 
 use crate::monitor::Monitor;
@@ -42,6 +52,12 @@ const DASHBOARD: &str = include_str!("admin/dashboard.html");
 
 /// Connections at once (dashboards, scrapers, feed clients).
 const MAX_CONNECTIONS: usize = 64;
+
+/// Of those, connections that have not yet made an authorized request.
+const MAX_UNAUTHENTICATED: usize = MAX_CONNECTIONS / 4;
+
+/// `/api/phones` answers at most this many phones per request (`?offset=` pages on).
+const MAX_PAGE: usize = 10_000;
 
 /// A live-feed client hears at least this often (a comment line), so that a proxy keeps the
 /// stream open and a client that went away is noticed.
@@ -70,8 +86,12 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
-    /// The token file is empty or holds more than one line.
-    #[error("{}: the admin token must be one line of at least 16 characters", path.display())]
+    /// The token file is empty, blank, holds more than one line, or characters a bearer token
+    /// cannot hold.
+    #[error(
+        "{}: the admin token must be one line of at least 16 characters, letters, digits and - . _ ~ + / = only (RFC 6750)",
+        path.display()
+    )]
     BadToken {
         /// The file.
         path: std::path::PathBuf,
@@ -92,6 +112,7 @@ pub struct AdminServer {
     listener: TcpListener,
     monitor: Arc<Monitor>,
     token: Option<Arc<str>>,
+    hosts: Vec<String>,
 }
 
 impl AdminServer {
@@ -112,7 +133,7 @@ impl AdminServer {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| AdminError::TokenFile { path: path.to_owned(), source })?;
                 let token = text.trim_end_matches(['\n', '\r']);
-                if token.len() < 16 || token.contains(['\n', '\r']) {
+                if !is_bearer_token(token) {
                     return Err(AdminError::BadToken { path: path.to_owned() });
                 }
                 Some(Arc::<str>::from(token))
@@ -122,7 +143,15 @@ impl AdminServer {
         };
         let listener =
             TcpListener::bind(addr).await.map_err(|source| AdminError::Bind { addr, source })?;
-        Ok(Self { listener, monitor, token })
+        Ok(Self { listener, monitor, token, hosts: Vec::new() })
+    }
+
+    /// Also answers requests whose `Host` is one of `hosts` (the names admins reach it by),
+    /// besides IP addresses and, on loopback, `localhost`.
+    #[must_use]
+    pub fn with_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.hosts = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        self
     }
 
     /// The address it listens on.
@@ -141,7 +170,16 @@ impl AdminServer {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
-        let this = Arc::new(Routes { monitor: self.monitor, token: self.token, stopped });
+        let loopback = self.listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        let this = Arc::new(Routes {
+            monitor: self.monitor,
+            token: self.token,
+            hosts: self.hosts,
+            loopback,
+            stopped,
+        });
+        // Connections that have not made an authorized request yet, oldest first.
+        let mut unauthenticated: VecDeque<(Arc<AtomicBool>, AbortHandle)> = VecDeque::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -152,15 +190,32 @@ impl AdminServer {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     };
-                    if connections.len() >= MAX_CONNECTIONS {
-                        debug!(%peer, "admin connection over the limit: closed");
-                        continue;
+                    unauthenticated
+                        .retain(|(authed, task)| !authed.load(Relaxed) && !task.is_finished());
+                    if connections.len() >= MAX_CONNECTIONS
+                        || unauthenticated.len() >= MAX_UNAUTHENTICATED
+                    {
+                        // The connection that has waited longest without an authorized
+                        // request gives its slot; when every slot is an admin's, the new one
+                        // is closed.
+                        match unauthenticated.pop_front() {
+                            Some((_, oldest)) => {
+                                debug!(%peer, "admin connections full: the oldest unauthenticated one closed");
+                                oldest.abort();
+                            }
+                            None => {
+                                debug!(%peer, "admin connection over the limit: closed");
+                                continue;
+                            }
+                        }
                     }
                     let routes = this.clone();
-                    connections.spawn(async move {
+                    let authed = Arc::new(AtomicBool::new(false));
+                    let flag = authed.clone();
+                    let task = connections.spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
-                            let routes = routes.clone();
-                            async move { Ok::<_, Infallible>(routes.respond(&request)) }
+                            let (routes, flag) = (routes.clone(), flag.clone());
+                            async move { Ok::<_, Infallible>(routes.respond(&request, &flag)) }
                         });
                         let mut builder = hyper::server::conn::http1::Builder::new();
                         builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
@@ -168,6 +223,7 @@ impl AdminServer {
                             debug!(%peer, error = %e, "admin connection ended");
                         }
                     });
+                    unauthenticated.push_back((authed, task));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -187,11 +243,19 @@ impl AdminServer {
 struct Routes {
     monitor: Arc<Monitor>,
     token: Option<Arc<str>>,
+    /// Names besides IP addresses that `Host` may give, lower case.
+    hosts: Vec<String>,
+    /// Whether the listener is on loopback (`localhost` is then a name of its own).
+    loopback: bool,
     stopped: watch::Receiver<bool>,
 }
 
 impl Routes {
-    fn respond(&self, request: &Request<Incoming>) -> Response<AdminBody> {
+    /// Answers a request; marks the connection as authenticated once one is authorized.
+    fn respond(&self, request: &Request<Incoming>, authed: &AtomicBool) -> Response<AdminBody> {
+        if !self.host_allowed(request) {
+            return text(StatusCode::MISDIRECTED_REQUEST, "Misdirected Request: unknown Host\n");
+        }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
         }
@@ -204,6 +268,7 @@ impl Routes {
             );
             return response;
         }
+        authed.store(true, Relaxed);
         let path = request.uri().path();
         let query = request.uri().query().unwrap_or("");
         match path {
@@ -214,8 +279,13 @@ impl Routes {
             ),
             "/api/phones" => {
                 let state = param(query, "state");
-                let limit = param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(10_000);
-                json(self.monitor.phones_json(state.as_deref(), limit))
+                let limit = param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(MAX_PAGE);
+                let offset = param(query, "offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+                let (body, total) =
+                    self.monitor.phones_page(state.as_deref(), offset, limit.min(MAX_PAGE));
+                let mut response = json(body);
+                response.headers_mut().insert("x-total-count", HeaderValue::from(total));
+                response
             }
             "/api/events" => self.feed(),
             _ => match path.strip_prefix("/api/phones/").map(Mac::parse) {
@@ -229,14 +299,34 @@ impl Routes {
         }
     }
 
+    /// Whether `Host` names this listener: an IP address (a rebinding page has a DNS name),
+    /// `localhost` on loopback, or a configured name; no `Host` at all (HTTP/1.0) is allowed,
+    /// as browsers always send one.
+    fn host_allowed(&self, request: &Request<Incoming>) -> bool {
+        let Some(host) = request.headers().get(header::HOST) else { return true };
+        let Ok(host) = host.to_str() else { return false };
+        let host = host.trim().to_ascii_lowercase();
+        // Without its port: `[::1]:6980`, `127.0.0.1:6980`, `admin.example:6980`.
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split_once(']').map_or(rest, |(ip, _)| ip),
+            None => host.rsplit_once(':').map_or(host.as_str(), |(name, _)| name),
+        };
+        let name = name.trim_end_matches('.');
+        name.parse::<std::net::IpAddr>().is_ok()
+            || (self.loopback && name == "localhost")
+            || self.hosts.iter().any(|h| h == name)
+    }
+
     fn authorized(&self, request: &Request<Incoming>) -> bool {
         let Some(token) = &self.token else { return true };
+        // RFC 7235: the scheme is case-insensitive.
         let bearer = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned());
         let given = bearer.or_else(|| param(request.uri().query().unwrap_or(""), "access_token"));
         given.is_some_and(|given| same_secret(given.as_bytes(), token.as_bytes()))
     }
@@ -293,6 +383,15 @@ impl Body for FeedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.rx.poll_recv(cx).map(|item| item.map(|bytes| Ok(Frame::data(bytes))))
     }
+}
+
+/// Whether `token` may be a bearer token: at least 16 characters of RFC 6750's `b64token`
+/// (letters, digits, `-._~+/`, then `=` padding), so never blank and never with a space.
+fn is_bearer_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    token.len() >= 16
+        && !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 /// Compares two secrets in time that depends on their lengths only.
@@ -352,6 +451,8 @@ pub struct AdminSetup {
     pub store: Option<Arc<crate::mirror::MirrorStats>>,
     /// The registry's bounds.
     pub limits: RegistryLimits,
+    /// Names the listener answers to besides IP addresses ([`AdminServer::with_hosts`]).
+    pub hosts: Vec<String>,
 }
 
 /// The registry, its state file and its admin listener, started ([`AdminSetup::start`]).
@@ -392,7 +493,7 @@ impl AdminSetup {
         let (server, not_listening) = match self.listen {
             Some(addr) => {
                 match AdminServer::bind(addr, monitor.clone(), self.token_file.as_deref()).await {
-                    Ok(server) => (Some(server), None),
+                    Ok(server) => (Some(server.with_hosts(self.hosts)), None),
                     Err(e) if self.listen_optional => (None, Some(e)),
                     Err(e) => return Err(Error::Admin(Box::new(e))),
                 }
@@ -446,6 +547,21 @@ mod tests {
         assert!(same_secret(b"0123456789abcdef", b"0123456789abcdef"));
         assert!(!same_secret(b"0123456789abcdeF", b"0123456789abcdef"));
         assert!(!same_secret(b"0123456789abcde", b"0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_token_is_rfc_6750_b64token_of_16_characters_never_blank() {
+        assert!(is_bearer_token("s3cret-token-of-32-characters-xx"));
+        assert!(is_bearer_token("c2VjcmV0LXRva2VuLWZvcg=="));
+        for bad in [
+            "                ",
+            "short",
+            "spaces in a long token",
+            "tab\tinside-a-token-x",
+            "================",
+        ] {
+            assert!(!is_bearer_token(bad), "{bad:?}");
+        }
     }
 
     #[test]

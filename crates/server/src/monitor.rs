@@ -426,13 +426,21 @@ impl Monitor {
     /// last seen, newest first; at most `limit`, and only those in `state` when given.
     #[must_use]
     pub fn phones_json(&self, state: Option<&str>, limit: usize) -> String {
+        self.phones_page(state, 0, limit).0
+    }
+
+    /// One page of [`phones_json`](Self::phones_json): the `limit` summaries after the first
+    /// `offset`, and how many phones match in all.
+    #[must_use]
+    pub fn phones_page(&self, state: Option<&str>, offset: usize, limit: usize) -> (String, usize) {
         let registry = self.lock();
         let mut phones: Vec<&Phone> =
             registry.phones().filter(|p| state.is_none_or(|s| p.state.as_str() == s)).collect();
+        let total = phones.len();
         phones.sort_by_key(|p| (rank(&p.state), std::cmp::Reverse(p.last_seen), p.key()));
         let summaries: Vec<PhoneSummary<'_>> =
-            phones.into_iter().take(limit).map(PhoneSummary::of).collect();
-        serde_json::to_string(&summaries).unwrap_or_else(|_| "[]".to_owned())
+            phones.into_iter().skip(offset).take(limit).map(PhoneSummary::of).collect();
+        (serde_json::to_string(&summaries).unwrap_or_else(|_| "[]".to_owned()), total)
     }
 
     /// One phone's whole record (its request timeline included), by MAC.

@@ -16,9 +16,14 @@
 //! which of two identical phones got which image is not knowable from the wire and does not
 //! matter to the admin.
 //!
-//! Memory is bounded: at most [`RegistryLimits::max_phones`] records (the least recently seen
-//! tenth is dropped when full), each keeping its last [`RegistryLimits::requests_per_phone`]
-//! requests, and records unseen for [`RegistryLimits::max_age`] are dropped by [`Registry::tick`].
+//! Memory is bounded whatever the requests: at most [`RegistryLimits::max_phones`] records (the
+//! least recently seen tenth is dropped when full), records unseen for
+//! [`RegistryLimits::max_age`] dropped by [`Registry::tick`], and within a record every field:
+//! names, models and loads are kept to their first [`MAX_TEXT`] bytes, a boot's configuration
+//! misses to two names and a count, and the requests to the last
+//! [`RegistryLimits::requests_per_phone`] within [`OWN_NAME_BYTES`] of names of their own (names
+//! without a MAC are one copy for all phones). A record stays under 1.5 KiB under any request
+//! pattern (tested).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -265,10 +270,10 @@ pub struct RequestEntry {
     pub transport: Transport,
     /// Payload bytes sent (0 until a TFTP transfer ends).
     pub bytes: u64,
-    /// How long the transfer took.
-    pub duration_ms: u64,
-    /// Datagrams the server sent again.
-    pub retransmits: u64,
+    /// How long the transfer took (saturating at about 49 days).
+    pub duration_ms: u32,
+    /// Datagrams the server sent again (saturating).
+    pub retransmits: u32,
     /// `None` while the transfer runs (or when nothing was sent); then whether it completed.
     pub completed: Option<bool>,
 }
@@ -315,13 +320,17 @@ pub struct Phone {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct BootFacts {
     /// A manifest the phone asked for that the server does not have.
-    missing_manifest: Option<String>,
+    missing_manifest: Option<Box<str>>,
     /// A firmware image the phone asked for that the server does not have.
-    missing_image: Option<String>,
+    missing_image: Option<Box<str>>,
     /// The last transfer that failed, and why.
-    failed_transfer: Option<String>,
-    /// Own and default configuration names that were not found, comma separated.
+    failed_transfer: Option<Box<str>>,
+    /// Own and default configuration names that were not found, comma separated: the first two
+    /// distinct ones.
     config_misses: String,
+    /// Configuration misses past those two.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    more_config_misses: u32,
     /// Whether the phone's manifest was served (it fetches images next).
     manifest_served: bool,
     /// Fingerprint of this boot's requests (name and answer), to see a repeat.
@@ -339,6 +348,24 @@ impl BootFacts {
     fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Notes a configuration name that was not found: the first two distinct names, then a
+    /// count.
+    fn missed_config(&mut self, name: &str) {
+        let known = self.config_misses.split(", ").any(|n| n == name);
+        if known {
+            return;
+        }
+        if self.config_misses.is_empty() {
+            self.config_misses.push_str(name);
+        } else if !self.config_misses.contains(", ") {
+            self.config_misses.push_str(", ");
+            self.config_misses.push_str(name);
+        } else {
+            self.more_config_misses = self.more_config_misses.saturating_add(1);
+        }
+        self.config_misses.shrink_to_fit();
+    }
 }
 
 /// The registry's bounds and timing.
@@ -346,7 +373,8 @@ impl BootFacts {
 pub struct RegistryLimits {
     /// Records kept (default 100 000).
     pub max_phones: usize,
-    /// Requests kept per phone (default 32).
+    /// Requests kept per phone (default 16), fewer when their names are long
+    /// ([`OWN_NAME_BYTES`]).
     pub requests_per_phone: usize,
     /// A record unseen this long is dropped (default 30 days).
     pub max_age: Duration,
@@ -363,7 +391,7 @@ impl Default for RegistryLimits {
     fn default() -> Self {
         Self {
             max_phones: 100_000,
-            requests_per_phone: 32,
+            requests_per_phone: 16,
             max_age: Duration::from_secs(30 * 24 * 3600),
             quiet: Duration::from_secs(10),
             repeats_stuck: 3,
@@ -452,6 +480,32 @@ const MAX_MANIFESTS: usize = 1024;
 
 /// Names without a MAC kept once for all phones; a site has a few hundred.
 const MAX_SHARED_NAMES: usize = 4096;
+
+/// What a record keeps of a text a client chose (a name, a model, a load): its first bytes,
+/// cut at a character boundary. Real names are shorter (`SEP001122334455.cnf.xml.enc.sgn`:
+/// 31 bytes; a load with its family: under 40).
+pub const MAX_TEXT: usize = 48;
+
+/// Bytes of request names a record holds of its own (names with its MAC; names without one are
+/// shared by all phones): past this the oldest requests go, whatever the count allows.
+pub const OWN_NAME_BYTES: usize = 160;
+
+/// `text` cut to at most [`MAX_TEXT`] bytes, at a character boundary.
+fn cut(text: &str) -> &str {
+    if text.len() <= MAX_TEXT {
+        return text;
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 /// Waiting lists are bounded like this per address; the oldest entry goes first.
 const MAX_WAITING: usize = 4096;
@@ -553,8 +607,8 @@ impl Registry {
         };
         self.make_room(key);
         let name = match recognised.mac {
-            None => self.shared_name(seen.name),
-            Some(_) => Arc::from(seen.name),
+            None => self.shared_name(cut(seen.name)),
+            Some(_) => Arc::from(cut(seen.name)),
         };
         let limits = self.limits.clone();
         if !self.phones.contains_key(&key) {
@@ -568,7 +622,9 @@ impl Registry {
             phone.address = ip;
             self.addresses.entry(ip).or_default().phones += 1;
         }
-        if let Some(model) = seen.model {
+        if let Some(model) = seen.model.map(cut)
+            && phone.model.as_deref() != Some(model)
+        {
             phone.model = Some(model.to_owned());
         }
         let boot = phone.note(now, seen, recognised.kind, &limits, name);
@@ -625,12 +681,13 @@ impl Registry {
             phone.requests.iter_mut().rev().find(|r| r.at == at && r.completed.is_none())
         {
             entry.bytes = bytes;
-            entry.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-            entry.retransmits = retransmits;
+            entry.duration_ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+            entry.retransmits = u32::try_from(retransmits).unwrap_or(u32::MAX);
             entry.completed = Some(completed);
             if !completed {
-                phone.facts.failed_transfer =
-                    Some(format!("the transfer of {} stopped after {bytes} bytes", entry.name));
+                phone.facts.failed_transfer = Some(
+                    format!("the transfer of {} stopped after {bytes} bytes", entry.name).into(),
+                );
             }
         }
         let change = self.settle(key, now);
@@ -1070,6 +1127,7 @@ impl Phone {
         let facts = &mut self.facts;
         facts.signature = fingerprint(facts.signature, seen.name, seen.answer);
         let served = seen.answer.served();
+        let asked = cut(seen.name);
         match kind {
             FileKind::DeviceConfig(_) | FileKind::SipDeviceConfig if served => {
                 let source = if seen.answer == AnswerKind::Generated {
@@ -1077,39 +1135,44 @@ impl Phone {
                 } else {
                     ConfigSource::Own
                 };
-                self.config = Some(ConfigUsed { name: seen.name.to_owned(), source });
+                self.config = Some(ConfigUsed { name: asked.to_owned(), source });
             }
             FileKind::XmlDefault(_) | FileKind::SipDefault if served && self.config.is_none() => {
                 self.config =
-                    Some(ConfigUsed { name: seen.name.to_owned(), source: ConfigSource::Default });
+                    Some(ConfigUsed { name: asked.to_owned(), source: ConfigSource::Default });
             }
             FileKind::DeviceConfig(_)
             | FileKind::SipDeviceConfig
             | FileKind::XmlDefault(_)
-            | FileKind::SipDefault => {
-                if !facts.config_misses.is_empty() {
-                    facts.config_misses.push_str(", ");
-                }
-                facts.config_misses.push_str(seen.name);
-            }
+            | FileKind::SipDefault => facts.missed_config(asked),
             FileKind::Loads | FileKind::TermDefaultLoads { .. } => {
-                let file = seen.name.rsplit(['/', '\\']).next().unwrap_or(seen.name);
+                let file = cut(seen.name.rsplit(['/', '\\']).next().unwrap_or(seen.name));
                 let load = LoadName::new(file);
-                self.family = load.family().map(str::to_owned).or(self.family.take());
+                if let Some(family) = load.family().filter(|f| self.family.as_deref() != Some(*f)) {
+                    self.family = Some(family.to_owned());
+                }
                 self.load = Some(load.as_str().to_owned());
                 if served {
                     facts.manifest_served = true;
                 } else {
-                    facts.missing_manifest = Some(file.to_owned());
+                    facts.missing_manifest = Some(file.into());
                 }
             }
             FileKind::FirmwareImage if !served && facts.missing_image.is_none() => {
-                facts.missing_image = Some(seen.name.to_owned());
+                facts.missing_image = Some(asked.into());
             }
             _ => {}
         }
-        if self.requests.len() >= limits.requests_per_phone.max(1) {
-            self.requests.pop_front();
+        let own = |name: &Arc<str>| if Arc::strong_count(name) == 1 { name.len() } else { 0 };
+        let mut own_bytes: usize = self.requests.iter().map(|r| own(&r.name)).sum::<usize>();
+        let new_own = own(&name);
+        while !self.requests.is_empty()
+            && (self.requests.len() >= limits.requests_per_phone.max(1)
+                || own_bytes + new_own > OWN_NAME_BYTES)
+        {
+            if let Some(gone) = self.requests.pop_front() {
+                own_bytes -= own(&gone.name);
+            }
             self.dropped_requests += 1;
         }
         let immediate = seen.bytes.is_some() || !served;
@@ -1198,7 +1261,7 @@ impl Phone {
             };
         }
         if let Some(failed) = &facts.failed_transfer {
-            return PhoneState::Failed(failed.clone());
+            return PhoneState::Failed(failed.to_string());
         }
         match self.config.as_ref().map(|c| c.source) {
             Some(ConfigSource::Own | ConfigSource::Generated) => PhoneState::Booted,
@@ -1206,6 +1269,10 @@ impl Phone {
             None if facts.config_misses.is_empty() => {
                 PhoneState::Failed("asked for no configuration".to_owned())
             }
+            None if facts.more_config_misses > 0 => PhoneState::Failed(format!(
+                "no configuration: {} and {} more not found",
+                facts.config_misses, facts.more_config_misses
+            )),
             None => {
                 PhoneState::Failed(format!("no configuration: {} not found", facts.config_misses))
             }
