@@ -360,9 +360,19 @@ async fn serve<D: OpenFile>(
     config: ServerConfig,
     grace: Duration,
 ) -> Result<(), String> {
-    let admin = listeners.admin.start().await.map_err(|e| e.to_string())?;
-    if let Some(l) = admin.as_ref().and_then(|a| a.loaded) {
-        say!("cnf-server: {} phones restored ({} torn lines skipped)", l.phones, l.torn_lines);
+    let mut admin = listeners.admin.start().await.map_err(|e| e.to_string())?;
+    // The state file loads while phones are answered; its line comes when it is done.
+    if let Some(restored) = admin.as_mut().and_then(|a| a.restored.take()) {
+        tokio::spawn(async move {
+            if let Ok(l) = restored.await {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "cnf-server: {} phones restored ({} torn lines skipped)",
+                    l.phones,
+                    l.torn_lines
+                );
+            }
+        });
     }
     if let Some(addr) = admin.as_ref().and_then(Admin::local_addr) {
         say!("cnf-server: admin (dashboard, /metrics, /api/phones) on http://{addr}/");

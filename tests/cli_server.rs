@@ -231,7 +231,8 @@ fn phones_listed(admin: SocketAddr) -> Vec<serde_json::Value> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(admin).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET /api/phones HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    write!(stream, "GET /api/phones HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()

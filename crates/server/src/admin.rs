@@ -38,7 +38,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info};
 
@@ -461,16 +461,17 @@ pub struct Admin {
     /// and give it the TFTP driver's counts ([`Monitor::attach_tftp`]).
     pub monitor: Arc<Monitor>,
     server: Option<AdminServer>,
-    state: Option<StateFile>,
-    /// What the state file held, when there is one.
-    pub loaded: Option<StateLoaded>,
+    state: Option<(StateFile, oneshot::Sender<StateLoaded>)>,
+    /// What the state file held, once it is loaded: [`Admin::run`] loads it while the phones
+    /// are already answered.
+    pub restored: Option<oneshot::Receiver<StateLoaded>>,
     /// Why the optional listener is not there.
     pub not_listening: Option<AdminError>,
 }
 
 impl AdminSetup {
-    /// Restores the registry from the state file and binds the listener; `None` when there is
-    /// neither.
+    /// Checks the state file ([`StateFile::prepare`]; [`Admin::run`] loads it) and binds the
+    /// listener; `None` when there is neither.
     ///
     /// # Errors
     /// The state file's [`Error`]; a listener that cannot start ([`Error::Admin`]) unless
@@ -483,10 +484,10 @@ impl AdminSetup {
         if let Some(store) = self.store {
             monitor.attach_store(store);
         }
-        let (state, loaded) = match &self.state {
+        let (state, restored) = match &self.state {
             Some(path) => {
-                let (file, loaded) = StateFile::open(path, &mut monitor.lock())?;
-                (Some(file), Some(loaded))
+                let (tell, told) = oneshot::channel();
+                (Some((StateFile::prepare(path)?, tell)), Some(told))
             }
             None => (None, None),
         };
@@ -500,7 +501,7 @@ impl AdminSetup {
             }
             None => (None, None),
         };
-        Ok(Some(Admin { monitor, server, state, loaded, not_listening }))
+        Ok(Some(Admin { monitor, server, state, restored, not_listening }))
     }
 }
 
@@ -511,8 +512,8 @@ impl Admin {
         self.server.as_ref().and_then(|s| s.local_addr().ok())
     }
 
-    /// Settles phones every second, saves the registry every second and serves the listener,
-    /// until `stop()` resolves; then saves once more.
+    /// Settles phones every second, loads the state file then saves the registry every second,
+    /// and serves the listener, until `stop()` resolves; then saves once more.
     ///
     /// # Errors
     /// The listener's.
@@ -528,8 +529,8 @@ impl Admin {
                 }
             },
             async {
-                if let Some(state) = self.state {
-                    state.run(monitor, every, stop()).await;
+                if let Some((state, loaded)) = self.state {
+                    state.run(monitor, every, stop(), Some(loaded)).await;
                 }
             },
         );

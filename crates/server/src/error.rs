@@ -57,6 +57,15 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// A state file the server will not use ([`StateFile::prepare`](crate::state::StateFile::prepare)):
+    /// a symbolic link, a read-only file, a file that is not the registry's.
+    #[error("{}: {reason}", path.display())]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
     #[error("upload area {area}: {reason}")]
     Uploads {
