@@ -474,9 +474,21 @@ fn http_requests_join_the_boot_log_with_the_mac_from_a_multiplatform_user_agent(
 }
 
 #[test]
-fn connections_over_the_per_address_limit_are_closed_and_other_addresses_still_served() {
+fn connections_over_the_per_address_limit_are_closed_once_each_has_sent_a_request() {
     let served = serve(HttpConfig { max_per_address: 4, ..HttpConfig::default() });
-    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(served.http).unwrap()).collect();
+    // Four kept-alive connections that each got an answer: none is waiting for its first head,
+    // so none gives its slot away.
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = TcpStream::connect(served.http).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            write!(stream, "HEAD /XMLDefault.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            stream
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(100));
     // A fifth from the same address is closed without an answer.
     let (code, response) = raw_get(served.http, "/XMLDefault.cnf.xml");

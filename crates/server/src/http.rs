@@ -9,10 +9,12 @@
 //! bound connections in all and per address, the time to send a request head (slowloris), its
 //! size (431) and the URL's length (414).
 
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -27,7 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::{HttpAnswer, OpenFile, ProvisioningHandler, Served, ServedBody};
@@ -35,12 +37,20 @@ use crate::{HttpAnswer, OpenFile, ProvisioningHandler, Served, ServedBody};
 /// Limits of an HTTP listener.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Connections open at once, all clients together; one more is closed at once.
+    /// Connections open at once, all clients together. When they are all taken, a new
+    /// connection takes the slot of the one that has waited longest without sending a whole
+    /// request head (a phone's connection sends its head at once); when every connection has,
+    /// the new one is closed.
     pub max_connections: usize,
-    /// Connections open at once from one address (a branch office behind NAT is one address).
+    /// Connections open at once from one address (a branch office behind NAT is one address);
+    /// past it, as for [`max_connections`](Self::max_connections), within the address.
     pub max_per_address: usize,
-    /// Time a client has to send a whole request head, and to start the next one on a kept-alive
-    /// connection; then the connection is closed (slowloris).
+    /// Connections open at once from one network, an IPv4 /24 or an IPv6 /64 (one host holds
+    /// a whole /64); past it, the same, within the network.
+    pub max_per_network: usize,
+    /// Time a client has to send its first whole request head, counted from the accept (a TLS
+    /// handshake included) and never renewed; and to start each next one on a kept-alive
+    /// connection. Then the connection is closed (slowloris).
     pub header_timeout: Duration,
     /// Largest request head (request line and headers); larger gets 431. At least 8 KiB.
     pub max_header_bytes: usize,
@@ -53,6 +63,7 @@ impl Default for HttpConfig {
         Self {
             max_connections: 4096,
             max_per_address: 128,
+            max_per_network: 512,
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 16 << 10,
             max_url_bytes: 1024,
@@ -203,7 +214,7 @@ impl<D: OpenFile> HttpServer<D> {
         grace: Duration,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
+        let slots = Arc::new(Mutex::new(Slots::default()));
         let mut connections = JoinSet::new();
         let transport = if self.tls.is_some() { Transport::Https } else { Transport::Http };
         tokio::pin!(shutdown);
@@ -221,8 +232,9 @@ impl<D: OpenFile> HttpServer<D> {
                         Err(e) if is_per_connection(&e) => continue,
                         Err(e) => return Err(e),
                     };
-                    let Some(guard) = ConnectionCounts::admit(&counts, peer.ip(), &self.config) else {
-                        debug!(%peer, "connection over the limits: closed");
+                    let accepted = tokio::time::Instant::now();
+                    let Some(guard) = Slots::admit(&slots, peer.ip(), &self.config) else {
+                        debug!(%peer, "connection over the limits, every slot sending: closed");
                         continue;
                     };
                     let ctx = Connection {
@@ -230,13 +242,16 @@ impl<D: OpenFile> HttpServer<D> {
                         config: self.config.clone(),
                         transport,
                         peer,
+                        waiting: guard.waiting.clone(),
                     };
                     let tls = self.tls.clone();
                     let stopped = stopped.clone();
-                    connections.spawn(async move {
+                    let id = guard.id;
+                    let task = connections.spawn(async move {
                         let _guard = guard;
-                        ctx.serve(stream, tls, stopped).await;
+                        ctx.serve(stream, tls, stopped, accepted).await;
                     });
+                    Slots::started(&slots, id, task);
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -268,40 +283,115 @@ fn is_per_connection(error: &std::io::Error) -> bool {
     )
 }
 
+/// The open connections, by age, with their counts per address and per network.
 #[derive(Default)]
-struct ConnectionCounts {
-    total: usize,
-    per_address: std::collections::HashMap<IpAddr, usize>,
+struct Slots {
+    next_id: u64,
+    /// By id, which grows with each accept: the first waiting one is the oldest.
+    open: BTreeMap<u64, Slot>,
+    per_address: HashMap<IpAddr, usize>,
+    per_network: HashMap<IpAddr, usize>,
 }
 
-struct CountGuard {
-    counts: Arc<Mutex<ConnectionCounts>>,
+struct Slot {
     ip: IpAddr,
+    /// Whether no whole request head has come yet.
+    waiting: Arc<AtomicBool>,
+    /// Its task, once spawned: aborted when it loses its slot.
+    task: Option<AbortHandle>,
 }
 
-impl ConnectionCounts {
-    fn admit(counts: &Arc<Mutex<Self>>, ip: IpAddr, config: &HttpConfig) -> Option<CountGuard> {
-        let mut c = counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let here = c.per_address.get(&ip).copied().unwrap_or(0);
-        if c.total >= config.max_connections || here >= config.max_per_address {
+/// A connection's hold on its slot; released when the connection ends.
+struct SlotGuard {
+    slots: Arc<Mutex<Slots>>,
+    id: u64,
+    waiting: Arc<AtomicBool>,
+}
+
+impl Slots {
+    /// A slot for a connection from `ip`: a free one, or the slot of the connection that has
+    /// waited longest for its first request head in the scope that is full (the address, its
+    /// network, then all); `None` when every connection of that scope has sent one.
+    fn admit(slots: &Arc<Mutex<Self>>, ip: IpAddr, config: &HttpConfig) -> Option<SlotGuard> {
+        let mut s = slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let network = cnfkit_tftp::network_of(ip);
+        let full_address = s.per_address.get(&ip).copied().unwrap_or(0) >= config.max_per_address;
+        let full_network =
+            s.per_network.get(&network).copied().unwrap_or(0) >= config.max_per_network;
+        let full = s.open.len() >= config.max_connections;
+        for (scope_full, in_scope) in [
+            (full_address, &(|other: IpAddr| other == ip) as &dyn Fn(IpAddr) -> bool),
+            (full_network, &|other| cnfkit_tftp::network_of(other) == network),
+            (full, &|_| true),
+        ] {
+            if !scope_full {
+                continue;
+            }
+            let oldest = s
+                .open
+                .iter()
+                .find(|(_, slot)| slot.waiting.load(Relaxed) && in_scope(slot.ip))
+                .map(|(id, _)| *id)?;
+            if let Some(slot) = s.release(oldest)
+                && let Some(task) = slot.task
+            {
+                task.abort();
+            }
+            // One eviction frees a slot in every scope that holds the evicted connection: the
+            // smaller scopes were checked first, so the larger ones are checked again below.
+            if s.per_address.get(&ip).copied().unwrap_or(0) < config.max_per_address
+                && s.per_network.get(&network).copied().unwrap_or(0) < config.max_per_network
+                && s.open.len() < config.max_connections
+            {
+                break;
+            }
+        }
+        if s.per_address.get(&ip).copied().unwrap_or(0) >= config.max_per_address
+            || s.per_network.get(&network).copied().unwrap_or(0) >= config.max_per_network
+            || s.open.len() >= config.max_connections
+        {
             return None;
         }
-        c.total += 1;
-        *c.per_address.entry(ip).or_insert(0) += 1;
-        Some(CountGuard { counts: counts.clone(), ip })
+        let id = s.next_id;
+        s.next_id += 1;
+        let waiting = Arc::new(AtomicBool::new(true));
+        s.open.insert(id, Slot { ip, waiting: waiting.clone(), task: None });
+        *s.per_address.entry(ip).or_insert(0) += 1;
+        *s.per_network.entry(network).or_insert(0) += 1;
+        Some(SlotGuard { slots: slots.clone(), id, waiting })
+    }
+
+    /// Records the task of slot `id`, so that it can be evicted.
+    fn started(slots: &Mutex<Self>, id: u64, task: AbortHandle) {
+        let mut s = slots.lock().unwrap_or_else(PoisonError::into_inner);
+        match s.open.get_mut(&id) {
+            Some(slot) => slot.task = Some(task),
+            // Ended already (or evicted before it was recorded).
+            None => task.abort(),
+        }
+    }
+
+    /// Frees slot `id` (the connection ended, or is evicted); its record, if still held.
+    fn release(&mut self, id: u64) -> Option<Slot> {
+        let slot = self.open.remove(&id)?;
+        for (map, key) in [
+            (&mut self.per_address, slot.ip),
+            (&mut self.per_network, cnfkit_tftp::network_of(slot.ip)),
+        ] {
+            if let Some(n) = map.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+        Some(slot)
     }
 }
 
-impl Drop for CountGuard {
+impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        c.total -= 1;
-        if let Some(n) = c.per_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_address.remove(&self.ip);
-            }
-        }
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).release(self.id);
     }
 }
 
@@ -311,6 +401,8 @@ struct Connection<D> {
     config: HttpConfig,
     transport: Transport,
     peer: SocketAddr,
+    /// Cleared by its first whole request head.
+    waiting: Arc<AtomicBool>,
 }
 
 impl<D: OpenFile> Connection<D> {
@@ -319,14 +411,20 @@ impl<D: OpenFile> Connection<D> {
         stream: TcpStream,
         tls: Option<tokio_rustls::TlsAcceptor>,
         stopped: watch::Receiver<bool>,
+        accepted: tokio::time::Instant,
     ) {
         let _ = stream.set_nodelay(true);
         let peer = self.peer;
         let header_timeout = self.config.header_timeout;
+        // The first head is due this long after the accept, the handshake included, whatever
+        // the client sends meanwhile.
+        let first_head =
+            FirstHead { waiting: self.waiting.clone(), due: accepted + header_timeout };
         let max_header = self.config.max_header_bytes.max(8192);
         let this = Arc::new(self);
         let service = hyper::service::service_fn(move |request| {
             let this = this.clone();
+            this.waiting.store(false, Relaxed);
             async move { Ok::<_, Infallible>(this.respond(&request)) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -337,19 +435,15 @@ impl<D: OpenFile> Connection<D> {
             .keep_alive(true);
         match tls {
             None => {
-                drive(builder.serve_connection(TokioIo::new(stream), service), stopped, peer).await;
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                drive(connection, stopped, peer, first_head).await;
             }
             Some(acceptor) => {
-                // The handshake is bounded like a request head.
-                let accepted = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
-                match accepted {
+                let handshake = tokio::time::timeout_at(first_head.due, acceptor.accept(stream));
+                match handshake.await {
                     Ok(Ok(stream)) => {
-                        drive(
-                            builder.serve_connection(TokioIo::new(stream), service),
-                            stopped,
-                            peer,
-                        )
-                        .await;
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        drive(connection, stopped, peer, first_head).await;
                     }
                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -421,14 +515,35 @@ impl<D: OpenFile> Connection<D> {
     }
 }
 
-/// Serves one connection until it ends, closing it gracefully once `stopped` says so.
-async fn drive<C>(connection: C, mut stopped: watch::Receiver<bool>, peer: SocketAddr)
-where
+/// When a connection's first request head is due.
+struct FirstHead {
+    waiting: Arc<AtomicBool>,
+    due: tokio::time::Instant,
+}
+
+/// Serves one connection until it ends, closing it gracefully once `stopped` says so, and at
+/// once when its first request head is not there in time.
+async fn drive<C>(
+    connection: C,
+    mut stopped: watch::Receiver<bool>,
+    peer: SocketAddr,
+    first_head: FirstHead,
+) where
     C: Future<Output = Result<(), hyper::Error>> + GracefulConnection,
 {
     tokio::pin!(connection);
+    let late = async {
+        tokio::time::sleep_until(first_head.due).await;
+        if !first_head.waiting.load(Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
     let result = tokio::select! {
         result = connection.as_mut() => result,
+        () = late => {
+            debug!(%peer, "no request head in time: closed");
+            return;
+        }
         () = async { let _ = stopped.wait_for(|stop| *stop).await; } => {
             connection.as_mut().shutdown_gracefully();
             connection.as_mut().await
