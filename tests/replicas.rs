@@ -447,3 +447,24 @@ fn an_upload_stays_on_its_replica_unless_publishing_is_configured() {
     assert_eq!(store.object("phone-log-local.txt"), None, "published without --publish-uploads");
     until_served(&[&a], "phone-log-local.txt", Some(&upload), Duration::from_secs(1));
 }
+
+/// A key object_store cannot parse (here a control character) fails the S3 listing page that
+/// holds it: the replica leaves that one object out, with a warning naming it, and mirrors the
+/// rest, at a cold start and while it runs.
+#[test]
+fn an_object_whose_key_cannot_be_mirrored_is_left_out_and_the_rest_followed() {
+    let scratch = Scratch::new("replicas-odd-key");
+    let Some(store) = S3Server::start(&scratch.path().join("store")) else { return };
+    store.put("XMLDefault.cnf.xml", b"<Default/>\n");
+    store.put("bad\u{1}name.txt", b"odd");
+    store.put("zz-after.txt", b"listed after the odd key");
+    let a = Replica::start(&store, scratch.path(), "a");
+    until_served(&[&a], "XMLDefault.cnf.xml", Some(b"<Default/>\n"), Duration::from_secs(5));
+    until_served(&[&a], "zz-after.txt", Some(b"listed after the odd key"), Duration::from_secs(5));
+    // A new object while it runs is followed too.
+    store.put("zz-later.txt", b"later");
+    until_served(&[&a], "zz-later.txt", Some(b"later"), Duration::from_secs(10));
+    let log = a.log();
+    assert_eq!(log.matches("left out of the mirror").count(), 1, "one warning: {log}");
+    assert!(log.contains(r"bad\u{1}name.txt"), "{log}");
+}

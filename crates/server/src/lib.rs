@@ -36,6 +36,7 @@ mod error;
 mod handler;
 pub mod http;
 pub mod mirror;
+mod mirror_list;
 pub mod monitor;
 mod phone;
 mod presign;

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::Error;
+use crate::mirror_list::S3Lister;
 
 /// The default interval between two listings of the store.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10);
@@ -168,6 +169,8 @@ pub struct Mirror {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn ObjectStore>,
+    /// An S3 source's own lister (object_store's fails a page on one odd key).
+    lister: Option<S3Lister>,
     prefix: StorePath,
     /// A `file://` source's directory: when it is gone (an unmounted share), the listing
     /// fails rather than reading as "every object deleted".
@@ -206,7 +209,7 @@ impl Mirror {
     /// [`Error::Source`] for a source URL that cannot be used; [`Error::Io`] for a cache
     /// directory that cannot be made.
     pub fn open(options: MirrorOptions) -> Result<Self, Error> {
-        let (store, prefix) = open_store(&options)?;
+        let (store, lister, prefix) = open_store(&options)?;
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| Error::Io { path, source }
@@ -238,6 +241,7 @@ impl Mirror {
             inner: Arc::new(Inner {
                 local_root: options.source.strip_prefix("file://").map(PathBuf::from),
                 store,
+                lister,
                 prefix,
                 files,
                 index_path,
@@ -373,8 +377,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The store and prefix of a source URL.
-fn open_store(options: &MirrorOptions) -> Result<(Arc<dyn ObjectStore>, StorePath), Error> {
+/// What a source URL opens: the store, an S3 source's own lister, and the prefix.
+type OpenedStore = (Arc<dyn ObjectStore>, Option<S3Lister>, StorePath);
+
+/// The store, an S3 source's lister, and the prefix of a source URL.
+fn open_store(options: &MirrorOptions) -> Result<OpenedStore, Error> {
     let refused = |reason: String| Error::Source { source_url: options.source.clone(), reason };
     if let Some(rest) = options.source.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -394,14 +401,20 @@ fn open_store(options: &MirrorOptions) -> Result<(Arc<dyn ObjectStore>, StorePat
             ..object_store::RetryConfig::default()
         };
         install_crypto_provider();
-        let store = object_store::aws::AmazonS3Builder::from_env()
+        let builder = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_client_options(client)
-            .with_retry(retry)
-            .build()
-            .map_err(|e| refused(e.to_string()))?;
+            .with_retry(retry);
+        let store = Arc::new(builder.clone().build().map_err(|e| refused(e.to_string()))?);
+        let lister = S3Lister::new(
+            &builder,
+            store.clone(),
+            bucket,
+            options.request_timeout,
+            &options.source,
+        )?;
         let prefix = StorePath::parse(prefix).map_err(|e| refused(e.to_string()))?;
-        Ok((Arc::new(store), prefix))
+        Ok((store, Some(lister), prefix))
     } else if let Some(path) = options.source.strip_prefix("file://") {
         if !path.starts_with('/') {
             return Err(refused("a file:// source needs an absolute path".to_owned()));
@@ -411,7 +424,7 @@ fn open_store(options: &MirrorOptions) -> Result<(Arc<dyn ObjectStore>, StorePat
         // share is unmounted.
         let prefix =
             StorePath::parse(path.trim_start_matches('/')).map_err(|e| refused(e.to_string()))?;
-        Ok((Arc::new(object_store::local::LocalFileSystem::new()), prefix))
+        Ok((Arc::new(object_store::local::LocalFileSystem::new()), None, prefix))
     } else {
         Err(refused("the source is s3://BUCKET/PREFIX/ or file:///PATH".to_owned()))
     }
@@ -462,6 +475,63 @@ impl Inner {
         Error::Store { source_url: self.options.source.clone(), source: Box::new(e) }
     }
 
+    /// Every object under the prefix: its key below the prefix and its metadata, or (`Err`) a
+    /// key object_store cannot represent, as the store spells it.
+    async fn list(
+        &self,
+        prefix: Option<&StorePath>,
+    ) -> Result<Vec<Result<(String, object_store::ObjectMeta), String>>, Error> {
+        let mut found = Vec::new();
+        if let Some(lister) = &self.lister {
+            let below = match prefix {
+                Some(prefix) => format!("{}/", prefix.as_ref()),
+                None => String::new(),
+            };
+            for listed in lister.list(&below).await.inspect_err(|_| {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            })? {
+                let Some(relative) = listed.key.strip_prefix(&below) else { continue };
+                // A key with an empty segment or a `.` may still strip to a parsable path:
+                // it is not one the mirror can hold under its own name.
+                match listed.meta {
+                    Some(meta) if meta.location.as_ref() == listed.key.trim_end_matches('/') => {
+                        if let Some(key) = self.key_of(&meta.location) {
+                            found.push(Ok((key, meta)));
+                        }
+                    }
+                    // `dir/`: object_store lists a directory marker without its slash.
+                    Some(meta) if listed.key.ends_with('/') => {
+                        if let Some(key) = self.key_of(&meta.location) {
+                            found.push(Ok((key, meta)));
+                        }
+                    }
+                    _ if relative.is_empty() => {}
+                    _ => found.push(Err(relative.to_owned())),
+                }
+            }
+            return Ok(found);
+        }
+        let mut listing = self.store.list(prefix);
+        loop {
+            match listing.try_next().await {
+                Ok(Some(meta)) => {
+                    if let Some(key) = self.key_of(&meta.location) {
+                        found.push(Ok((key, meta)));
+                    }
+                }
+                Ok(None) => return Ok(found),
+                // A file object_store cannot name (a `file://` source): that one is left out.
+                Err(object_store::Error::InvalidPath { source }) => match unparsable_key(&source) {
+                    Some(key) => found.push(Err(key)),
+                    None => {
+                        return Err(self.store_error(object_store::Error::InvalidPath { source }));
+                    }
+                },
+                Err(e) => return Err(self.store_error(e)),
+            }
+        }
+    }
+
     fn key_of(&self, location: &StorePath) -> Option<String> {
         let parts: Vec<_> = location.prefix_match(&self.prefix)?.collect();
         let key = parts.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join("/");
@@ -479,11 +549,20 @@ impl Inner {
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        let mut listing = self.store.list(prefix);
         let mut listed = BTreeMap::new();
         let mut report = SyncReport::default();
-        while let Some(meta) = listing.try_next().await.map_err(|e| self.store_error(e))? {
-            let Some(key) = self.key_of(&meta.location) else { continue };
+        for item in self.list(prefix).await? {
+            let (key, meta) = match item {
+                Ok(found) => found,
+                Err(key) => {
+                    let why = "a key with an empty segment, a control character, . or ..";
+                    if lock(&self.warned).insert(key.clone()) {
+                        warn!(object = %key.escape_debug(), why, "left out of the mirror");
+                    }
+                    report.skipped.push((key, why));
+                    continue;
+                }
+            };
             let last = key.rsplit('/').next().unwrap_or(&key);
             let why = if !SafePath::new(key.as_bytes()).is_ok_and(|p| p.as_str() == key)
                 || cnfkit_fs::is_temp_name(last)
@@ -509,6 +588,7 @@ impl Inner {
                 });
             }
         }
+        drop_directory_markers(&mut listed, |meta| meta.size);
         self.stats.listings.fetch_add(1, Ordering::Relaxed);
         report.objects = listed.len();
         let unpublished = lock(&self.unpublished).clone();
@@ -699,5 +779,63 @@ impl TreeObserver for Observer {
     fn created(&self, path: &str) {
         lock(&self.0.unpublished).insert(path.to_owned());
         self.0.wake.notify_one();
+    }
+}
+/// The key a listing could not parse, from object_store's error.
+fn unparsable_key(error: &object_store::path::Error) -> Option<String> {
+    match error {
+        object_store::path::Error::EmptySegment { path }
+        | object_store::path::Error::BadSegment { path, .. } => Some(path.clone()),
+        _ => None,
+    }
+}
+
+/// Drops S3 "directory markers": the empty object `dir/` that consoles create for a folder,
+/// which object_store lists as `dir`, beside the objects under `dir/`. Mirrored as a file it
+/// would stand where the folder must be, and fail at every listing.
+fn drop_directory_markers<M>(listed: &mut BTreeMap<String, M>, size: impl Fn(&M) -> u64) {
+    let markers: Vec<String> = listed
+        .iter()
+        .filter(|(key, meta)| {
+            size(meta) == 0
+                && listed
+                    .range::<str, _>((
+                        std::ops::Bound::Excluded(key.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(other, _)| other.starts_with(key.as_str()))
+                    .any(|(other, _)| other.as_bytes().get(key.len()) == Some(&b'/'))
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in markers {
+        listed.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_object_named_like_a_folder_of_other_objects_is_a_directory_marker() {
+        let mut listed: BTreeMap<String, u64> = [
+            ("Desktops", 0),
+            ("Desktops-old.txt", 3),
+            ("Desktops/320x212x16/List.xml", 120),
+            ("Desktops/320x212x16", 0),
+            ("empty.txt", 0),
+            ("ring", 0),
+            ("ring0.raw", 10),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        drop_directory_markers(&mut listed, |size| *size);
+        let kept: Vec<&str> = listed.keys().map(String::as_str).collect();
+        assert_eq!(
+            kept,
+            ["Desktops-old.txt", "Desktops/320x212x16/List.xml", "empty.txt", "ring", "ring0.raw"]
+        );
     }
 }
