@@ -506,3 +506,40 @@ fn connections_over_the_per_address_limit_are_closed_once_each_has_sent_a_reques
     assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
     drop(held);
 }
+
+/// The first request head is due `header_timeout` after the accept, the TLS handshake included:
+/// a client that takes most of that time to shake hands does not get a second allowance for its
+/// head (it used to: one for the handshake, then one for the head).
+#[test]
+fn the_first_head_is_due_from_the_accept_tls_handshake_included() {
+    if !require("python3") || !require("openssl") {
+        return;
+    }
+    let served =
+        serve(HttpConfig { header_timeout: Duration::from_millis(1500), ..HttpConfig::default() });
+    let script = format!(
+        r#"
+import socket, ssl, time
+raw = socket.create_connection(("127.0.0.1", {port}))
+start = time.monotonic()
+time.sleep(0.9)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+tls = context.wrap_socket(raw)
+tls.sendall(b"GET /XMLDefault.cnf.xml HTTP/1.1\r\nHost: x\r\n")
+tls.settimeout(10)
+try:
+    while tls.recv(1024):
+        pass
+except (ssl.SSLError, OSError):
+    pass
+print(round(time.monotonic() - start, 2))
+"#,
+        port = served.https.port()
+    );
+    let out = run(Command::new("python3").args(["-c", &script]), Duration::from_secs(30));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let closed_after: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!((1.4..2.2).contains(&closed_after), "closed {closed_after} s after the accept");
+}
