@@ -87,6 +87,11 @@ struct Args {
     /// axis, each request a bar coloured by its answer, and a histogram of boot times.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Each phone asks once for its own SEP<MAC>.cnf.xml (.sgn with --trust-list) over TFTP
+    /// and nothing more, discarding the bytes: a storm that measures what one request costs the
+    /// server. The summary counts a phone whose file did not arrive as failed.
+    #[arg(long, conflicts_with_all = ["report", "http", "factory_reset"])]
+    only_config: bool,
 }
 
 /// A phone's boot, with the MAC it booted as.
@@ -95,21 +100,50 @@ struct PhoneResult {
     boot: PhoneBoot,
 }
 
-async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, String> {
-    // Distinct peers on loopback: 127.1.0.1, 127.1.0.2, ...
-    let local = (args.server.ip().is_loopback() && args.server.is_ipv4() && !args.same_address)
-        .then(|| {
-            let [_, b, c, d] = (index + 1).to_be_bytes();
-            std::net::IpAddr::from([127, 1 + b, c, d])
-        });
-    let mut setup = PhoneSetup::new(mac, &args.model, args.protocol);
-    setup.factory_reset = args.factory_reset;
-    setup.has_trust_list = args.trust_list;
-    let options = ClientOptions {
+/// The phone's own address: distinct peers on loopback (127.1.0.1, 127.1.0.2, ...).
+fn local_address(args: &Args, index: u32) -> Option<std::net::IpAddr> {
+    (args.server.ip().is_loopback() && args.server.is_ipv4() && !args.same_address).then(|| {
+        let [_, b, c, d] = (index + 1).to_be_bytes();
+        std::net::IpAddr::from([127, 1 + b, c, d])
+    })
+}
+
+fn client_options(args: &Args) -> ClientOptions {
+    ClientOptions {
         blksize: (!args.no_blksize).then_some(args.blksize),
         windowsize: (args.windowsize > 1).then_some(args.windowsize),
         ..ClientOptions::default()
-    };
+    }
+}
+
+/// `--only-config`: one request, its time and retransmits, or why it failed.
+async fn fetch_own_config(
+    args: Arc<Args>,
+    mac: Mac,
+    index: u32,
+) -> Result<(Duration, u64), String> {
+    let name = format!("SEP{mac}.cnf.xml{}", if args.trust_list { ".sgn" } else { "" });
+    let asked = Instant::now();
+    let got = cnfkit::tftp::driver::get_from(
+        local_address(&args, index),
+        args.server,
+        name.as_bytes(),
+        client_options(&args),
+        Box::new(Vec::new()),
+        cnfkit::tftp::Policy::default(),
+        |_| {},
+    )
+    .await
+    .map_err(|e| format!("{name}: {e}"))?;
+    Ok((asked.elapsed(), got.retransmits))
+}
+
+async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, String> {
+    let local = local_address(&args, index);
+    let mut setup = PhoneSetup::new(mac, &args.model, args.protocol);
+    setup.factory_reset = args.factory_reset;
+    setup.has_trust_list = args.trust_list;
+    let options = client_options(&args);
     let client = PhoneClient { local, options, keep_files: false, http_port: args.http };
     let boot = boot_over_tftp(
         &ModelTable::builtin(),
@@ -177,25 +211,11 @@ fn main() -> ExitCode {
         ProgressStyle::with_template("{bar:40} {pos}/{len} phones {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    if args.only_config {
+        return only_config(&args, macs, &runtime, &bar);
+    }
     let started = Instant::now();
-    let results: Vec<Result<PhoneResult, String>> = runtime.block_on(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, mac) in (0u32..).zip(macs) {
-            let args = args.clone();
-            let gate = gate.clone();
-            tasks.spawn(async move {
-                let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
-                boot_one(args, mac, index).await
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            results.push(joined.unwrap_or_else(|e| Err(e.to_string())));
-            bar.inc(1);
-        }
-        results
-    });
+    let results = runtime.block_on(storm(&args, macs, &bar, boot_one));
     bar.finish_and_clear();
     let wall = started.elapsed();
     match report(&args, results, wall, started) {
@@ -275,6 +295,78 @@ fn report(
         .map_err(stdout)?;
     }
     Ok(s)
+}
+
+/// Runs `phone` for every MAC, `--concurrency` at a time; the results in the order they end.
+async fn storm<T, F>(
+    args: &Arc<Args>,
+    macs: Vec<Mac>,
+    bar: &ProgressBar,
+    phone: fn(Arc<Args>, Mac, u32) -> F,
+) -> Vec<Result<T, String>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, String>> + Send + 'static,
+{
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, mac) in (0u32..).zip(macs) {
+        let (args, gate) = (args.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
+            phone(args, mac, index).await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.unwrap_or_else(|e| Err(e.to_string())));
+        bar.inc(1);
+    }
+    results
+}
+
+/// `--only-config`: the storm, then its summary (the same fields as a boot storm's).
+fn only_config(
+    args: &Arc<Args>,
+    macs: Vec<Mac>,
+    runtime: &tokio::runtime::Runtime,
+    bar: &ProgressBar,
+) -> ExitCode {
+    let started = Instant::now();
+    let results = runtime.block_on(storm(args, macs, bar, fetch_own_config));
+    let wall = started.elapsed();
+    bar.finish_and_clear();
+    let mut times: Vec<Duration> = results.iter().flatten().map(|(t, _)| *t).collect();
+    times.sort();
+    let failed = results.len() - times.len();
+    for e in results.iter().filter_map(|r| r.as_ref().err()).take(5) {
+        eprintln!("phone-sim: {e}");
+    }
+    let pct = |p: usize| times.get(times.len().saturating_sub(1) * p / 100).copied();
+    let (p50, p99) = (pct(50).unwrap_or_default(), pct(99).unwrap_or_default());
+    let retransmits: u64 = results.iter().flatten().map(|(_, r)| *r).sum();
+    let line = if args.json {
+        serde_json::json!({ "summary": {
+            "phones": results.len(), "ok": times.len(), "stuck": 0, "failed": failed, "fallback": 0,
+            "wall_ms": ms(wall), "p50_ms": ms(p50), "p99_ms": ms(p99),
+            "max_ms": ms(times.last().copied().unwrap_or_default()), "retransmits": retransmits,
+        }})
+        .to_string()
+    } else {
+        format!(
+            "{} phones fetched their own configuration in {:.3} s: {} failed; p50 {:.1} ms, p99 {:.1} ms; {retransmits} retransmits",
+            results.len(),
+            wall.as_secs_f64(),
+            failed,
+            p50.as_secs_f64() * 1000.0,
+            p99.as_secs_f64() * 1000.0,
+        )
+    };
+    if let Err(e) = writeln!(std::io::stdout(), "{line}") {
+        eprintln!("phone-sim: standard output: {e}");
+        return ExitCode::from(2);
+    }
+    if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn ms(d: Duration) -> u64 {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::resolver::locate_by_lookups;
-use crate::{Directory, Found};
+use crate::{Directory, FileVersion, Found};
 
 /// Directories whose case-folded index is kept (the served tree rarely has more).
 const INDEXED_DIRS: usize = 64;
@@ -63,6 +63,16 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// The token of this version: its length, and a digest of the rest of the `stat`.
+    fn version(self) -> FileVersion {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.modified.hash(&mut hasher);
+        #[cfg(unix)]
+        (self.changed, self.inode).hash(&mut hasher);
+        FileVersion::new(u128::from(self.len) << 64 | u128::from(hasher.finish()))
+    }
+
     fn of(meta: &Metadata) -> Self {
         #[cfg(unix)]
         use std::os::unix::fs::MetadataExt;
@@ -232,6 +242,15 @@ impl FsDirectory {
         &self,
         path: &str,
     ) -> std::io::Result<(Contents, Option<SystemTime>)> {
+        self.open_contents_stamped(path).map(|(contents, modified, _)| (contents, modified))
+    }
+
+    /// [`open_contents_modified`](Self::open_contents_modified), with the stamp the bytes in
+    /// memory were checked against (none for a file read from disk).
+    fn open_contents_stamped(
+        &self,
+        path: &str,
+    ) -> std::io::Result<(Contents, Option<SystemTime>, Option<Stamp>)> {
         let (canonical, meta) = self.confined_with_metadata(path).ok_or_else(not_found)?;
         let meta = match meta {
             Some(meta) => meta,
@@ -242,19 +261,19 @@ impl FsDirectory {
         }
         if meta.len() > CACHED_FILE_MAX {
             let (file, opened) = open_regular(&canonical)?;
-            return Ok((Contents::File(file, opened.len()), opened.modified().ok()));
+            return Ok((Contents::File(file, opened.len()), opened.modified().ok(), None));
         }
         let stamp = Stamp::of(&meta);
         {
             let cache = self.files.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, bytes)) = cache.files.get(&canonical).filter(|(s, _)| *s == stamp) {
-                return Ok((Contents::Memory(bytes.clone()), stamp.modified));
+                return Ok((Contents::Memory(bytes.clone()), stamp.modified, Some(stamp)));
             }
         }
         let (mut file, opened) = open_regular(&canonical)?;
         let len = opened.len();
         if len > CACHED_FILE_MAX {
-            return Ok((Contents::File(file, len), opened.modified().ok()));
+            return Ok((Contents::File(file, len), opened.modified().ok(), None));
         }
         let modified = opened.modified().ok();
         let opened = Stamp::of(&opened);
@@ -263,7 +282,8 @@ impl FsDirectory {
         let bytes: Arc<[u8]> = bytes.into();
         // Kept only when what was read is the version that was checked: the same stamp
         // before and after opening, and as many bytes as it says.
-        if opened == stamp && bytes.len() as u64 == stamp.len {
+        let whole = opened == stamp && bytes.len() as u64 == stamp.len;
+        if whole {
             let mut cache = self.files.lock().unwrap_or_else(PoisonError::into_inner);
             if cache.bytes + bytes.len() > CACHED_BYTES_MAX {
                 cache.files.clear();
@@ -274,7 +294,7 @@ impl FsDirectory {
             }
             cache.bytes += bytes.len();
         }
-        Ok((Contents::Memory(bytes), modified))
+        Ok((Contents::Memory(bytes), modified, whole.then_some(stamp)))
     }
 }
 
@@ -395,6 +415,17 @@ impl Directory for FsDirectory {
         };
         let exact = entries.iter().find(|e| e.name == name);
         exact.or_else(|| entries.first()).map(|e| e.name.clone())
+    }
+
+    fn read_versioned(&self, path: &str) -> std::io::Result<(Arc<[u8]>, Option<FileVersion>)> {
+        match self.open_contents_stamped(path)? {
+            (Contents::Memory(bytes), _, stamp) => Ok((bytes, stamp.map(Stamp::version))),
+            (Contents::File(mut file, len), ..) => {
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut bytes)?;
+                Ok((bytes.into(), None))
+            }
+        }
     }
 
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {

@@ -55,12 +55,37 @@ pub trait Directory {
     /// # Errors
     /// The IO error, when the file cannot be read.
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
+    /// [`read`](Self::read), shared, with a token of the version read when the directory can
+    /// tell one: two reads with the same token read the same bytes, so a signer that kept what
+    /// it made of that version need not even hash them again. The default reads and gives no
+    /// token; [`FsDirectory`] answers a small file from memory with its `stat` as the token.
+    ///
+    /// [`FsDirectory`]: crate::FsDirectory
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    fn read_versioned(&self, path: &str) -> std::io::Result<(Arc<[u8]>, Option<FileVersion>)> {
+        Ok((self.read(path)?.into(), None))
+    }
     /// Creates a file atomically, only if no file has that name: readers see no file or the
     /// whole new one, never a part, and an existing file is never replaced.
     ///
     /// # Errors
     /// `AlreadyExists` when the name is taken; any other IO error. Nothing is left behind.
     fn create_atomic(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// One version of a file, as its [`Directory`] tells them apart ([`Directory::read_versioned`]):
+/// equal tokens of one path mean equal content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileVersion(u128);
+
+impl FileVersion {
+    /// A token the directory chose (a digest of the file's `stat`, a generation counter).
+    #[must_use]
+    pub const fn new(token: u128) -> Self {
+        Self(token)
+    }
 }
 
 /// [`Directory::locate`] from [`Directory::exists`] and [`Directory::find_ignore_case`]: what a
@@ -121,6 +146,23 @@ pub trait Signer {
     ) -> Result<Vec<u8>, SignError> {
         let _ = requester;
         self.sign(served_name, payload)
+    }
+
+    /// [`sign_for`](Self::sign_for) a file the directory read as `version`: a signer that
+    /// keeps what it signed may answer the same name and version without hashing the payload
+    /// again. The default ignores the version.
+    ///
+    /// # Errors
+    /// As [`sign`](Self::sign).
+    fn sign_version(
+        &self,
+        requester: Option<IpAddr>,
+        served_name: &str,
+        version: Option<FileVersion>,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, SignError> {
+        let _ = version;
+        self.sign_for(requester, served_name, payload)
     }
 }
 
@@ -459,9 +501,9 @@ impl<D: Directory> Resolver<D> {
             return None;
         }
         let source = self.resolve_for(plain_name.as_bytes(), requester);
-        let (payload, served) = match &source {
-            Answer::File { path, .. } => match self.dir.read(path) {
-                Ok(bytes) => (bytes, format!("{}.sgn", file_name(path))),
+        let (payload, version, served): (Arc<[u8]>, _, _) = match &source {
+            Answer::File { path, .. } => match self.dir.read_versioned(path) {
+                Ok((bytes, version)) => (bytes, version, format!("{}.sgn", file_name(path))),
                 Err(error) => {
                     let failure = Failure::Read { path: path.clone(), error: Arc::new(error) };
                     return Some(Answer::Failed { kind, failure });
@@ -474,14 +516,14 @@ impl<D: Directory> Resolver<D> {
                     (FileKind::XmlDefault(_), _) => "XMLDefault.cnf.xml.sgn".to_owned(),
                     _ => path.file_name().to_owned(),
                 };
-                (bytes.clone(), served)
+                (bytes.as_slice().into(), None, served)
             }
             Answer::Failed { failure, .. } => {
                 return Some(Answer::Failed { kind, failure: failure.clone() });
             }
             Answer::NotFound { .. } | Answer::Refused(_) => return None,
         };
-        Some(match signer.sign_for(requester, &served, &payload) {
+        Some(match signer.sign_version(requester, &served, version, &payload) {
             Ok(bytes) => {
                 Answer::Generated { bytes, made: Made::SignedOnTheFly { source: Box::new(source) } }
             }

@@ -388,6 +388,15 @@ fn fs_directory_serves_a_small_file_from_memory_until_it_changes() {
         b"<Default>three</Default>"
     );
     assert_eq!(tree.read("XMLDefault.cnf.xml").unwrap(), b"<Default>three</Default>");
+    // Each version has a token of its own, the same for as long as it is unchanged: what a
+    // signer keys its work on instead of hashing the bytes again.
+    let (three, token) = tree.read_versioned("XMLDefault.cnf.xml").unwrap();
+    assert_eq!(&*three, b"<Default>three</Default>");
+    assert_eq!(tree.read_versioned("XMLDefault.cnf.xml").unwrap().1, token);
+    assert!(token.is_some(), "a small file from memory has a version");
+    std::fs::write(&path, b"<Default>four!</Default>").unwrap();
+    let (four, changed) = tree.read_versioned("XMLDefault.cnf.xml").unwrap();
+    assert_eq!((&*four, changed == token), (&b"<Default>four!</Default>"[..], false));
 
     std::fs::remove_file(&path).unwrap();
     let gone = tree.open_contents("XMLDefault.cnf.xml").unwrap_err();

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cnfkit_repack::{Certificate, Error, HashAlgorithm, HeaderKind, PrivateKey, SignedFile};
-use cnfkit_resolve::SignError;
+use cnfkit_resolve::{FileVersion, SignError};
 use cnfkit_tftp::network_of;
 
 /// A [`Signer`](cnfkit_resolve::Signer) that signs with a TFTP-role key: the signed header
@@ -174,6 +174,9 @@ struct SignatureCache {
     files: HashMap<(String, Vec<u8>), Arc<[u8]>>,
     order: VecDeque<(String, Vec<u8>)>,
     bytes: usize,
+    /// The last version of each served name's file that was signed, and the signed file (the
+    /// same bytes as in `files`): an unchanged file is answered without hashing it again.
+    versions: HashMap<String, (FileVersion, Arc<[u8]>)>,
 }
 
 impl SignatureCache {
@@ -199,8 +202,25 @@ impl SignatureCache {
             let Some(oldest) = self.order.pop_front() else { break };
             if let Some(old) = self.files.remove(&oldest) {
                 self.bytes -= old.len();
+                self.versions.remove(&oldest.0);
             }
         }
+    }
+
+    /// The signed file of `name` as it was at `version`, when that is the version signed last.
+    fn by_version(&self, name: &str, version: FileVersion) -> Option<Arc<[u8]>> {
+        self.versions.get(name).filter(|(v, _)| *v == version).map(|(_, signed)| signed.clone())
+    }
+
+    /// Remembers that `name` at `version` is signed as `signed` (held in `files` too).
+    fn remember(&mut self, name: &str, version: FileVersion, signed: Arc<[u8]>) {
+        if signed.len() > Self::MAX_BYTES / 16 {
+            return; // not kept in `files` either
+        }
+        if self.versions.len() >= Self::MAX_FILES && !self.versions.contains_key(name) {
+            self.versions.clear();
+        }
+        self.versions.insert(name.to_owned(), (version, signed));
     }
 }
 
@@ -295,10 +315,31 @@ impl cnfkit_resolve::Signer for ConfigSigner {
         served_name: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, SignError> {
+        self.sign_version(requester, served_name, None, payload)
+    }
+
+    /// As [`sign_for`](Self::sign_for); an unchanged `version` of the file signed before is
+    /// answered from the cache without hashing the payload again.
+    fn sign_version(
+        &self,
+        requester: Option<IpAddr>,
+        served_name: &str,
+        version: Option<FileVersion>,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, SignError> {
         let inner = &self.inner;
+        if let Some(version) = version
+            && let Some(signed) = lock(&inner.cache).by_version(served_name, version)
+        {
+            inner.hits.fetch_add(1, Relaxed);
+            return Ok(signed.to_vec());
+        }
         let key = (served_name.to_owned(), HashAlgorithm::Sha256.digest(payload));
         if let Some(signed) = lock(&inner.cache).get(&key) {
             inner.hits.fetch_add(1, Relaxed);
+            if let Some(version) = version {
+                lock(&inner.cache).remember(served_name, version, signed.clone());
+            }
             return Ok(signed.to_vec());
         }
         let network = requester.map(network_of);
@@ -323,7 +364,12 @@ impl cnfkit_resolve::Signer for ConfigSigner {
             lock(&inner.budget).charge(network, now.saturating_duration_since(started), now);
         }
         inner.made.fetch_add(1, Relaxed);
-        lock(&inner.cache).insert(key, Arc::from(signed.as_slice()));
+        let shared: Arc<[u8]> = Arc::from(signed.as_slice());
+        let mut cache = lock(&inner.cache);
+        cache.insert(key, shared.clone());
+        if let Some(version) = version {
+            cache.remember(served_name, version, shared);
+        }
         Ok(signed)
     }
 }

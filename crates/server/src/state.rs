@@ -271,14 +271,8 @@ impl StateFile {
         loaded: Option<tokio::sync::oneshot::Sender<StateLoaded>>,
     ) {
         let started = Instant::now();
-        let monitor_for_load = monitor.clone();
-        let (state, result) = tokio::task::spawn_blocking(move || {
-            let result = self.load(&monitor_for_load);
-            (self, result)
-        })
-        .await
-        .expect("loading the state file does not panic");
-        self = state;
+        let result;
+        (self, result) = self.off_thread(&monitor, Self::load).await;
         match result {
             Ok(found) => {
                 tracing::info!(
@@ -305,14 +299,8 @@ impl StateFile {
                 () = &mut stop => true,
                 _ = tick.tick() => false,
             };
-            let monitor_for_io = monitor.clone();
-            let (state, result) = tokio::task::spawn_blocking(move || {
-                let result = self.flush(&monitor_for_io);
-                (self, result)
-            })
-            .await
-            .expect("the state flush does not panic");
-            self = state;
+            let result;
+            (self, result) = self.off_thread(&monitor, Self::flush).await;
             match result {
                 Ok(()) => failing = false,
                 Err(error) if !failing => {
@@ -325,6 +313,23 @@ impl StateFile {
                 return;
             }
         }
+    }
+}
+
+impl StateFile {
+    /// Runs `work` (a load or a flush: file IO) on a blocking thread, off the async ones.
+    async fn off_thread<T: Send + 'static>(
+        mut self,
+        monitor: &Arc<Monitor>,
+        work: fn(&mut Self, &Monitor) -> T,
+    ) -> (Self, T) {
+        let monitor = monitor.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&mut self, &monitor);
+            (self, result)
+        })
+        .await
+        .expect("the state file's work does not panic")
     }
 }
 

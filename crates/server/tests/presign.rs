@@ -215,3 +215,29 @@ fn a_network_past_its_signing_budget_is_not_signed_for_while_others_and_pre_sign
     assert_eq!(signer.stats().over_budget, 1);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// The signer answers an unchanged file by its version without hashing it again; a file
+/// rewritten under the same name, even at the same size, is a new version and is signed anew.
+#[test]
+fn a_file_rewritten_at_the_same_size_is_signed_again_never_served_stale() {
+    let root = tree("same-size", 1);
+    let signer = signer();
+    let site = Site::load(SiteOptions { signer: Some(signer.clone()), ..SiteOptions::new(&root) })
+        .unwrap();
+    let resolver = site.resolver;
+    let name = b"SEP001122334400.cnf.xml.sgn";
+    let first = signed_payload(&resolver.resolve(name));
+    for _ in 0..5 {
+        assert_eq!(signed_payload(&resolver.resolve(name)), first);
+    }
+    assert_eq!((signer.stats().made, signer.stats().cache_hits), (1, 5));
+    // Same length, other bytes, written atomically (a new inode), as an editor or cnf-edit does.
+    let changed: Vec<u8> = first.iter().map(|b| if *b == b'0' { b'9' } else { *b }).collect();
+    assert_eq!(changed.len(), first.len());
+    assert_ne!(changed, first);
+    cnfkit_fs::write(&root.join("SEP001122334400.cnf.xml"), &changed, cnfkit_fs::Install::Replace)
+        .unwrap();
+    assert_eq!(signed_payload(&resolver.resolve(name)), changed);
+    assert_eq!(signer.stats().made, 2);
+    std::fs::remove_dir_all(&root).unwrap();
+}
