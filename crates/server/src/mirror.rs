@@ -2,7 +2,7 @@
 //! through the same code, a local directory (`file:///srv/tftp`).
 //!
 //! The resolver stays pure and fast: it reads a **local mirror** of the store, an ordinary
-//! [`FsDirectory`] under `--cache-dir`, so a boot storm costs the store nothing. A background
+//! [`FsDirectory`](cnfkit_resolve::FsDirectory) under `--cache-dir`, so a boot storm costs the store nothing. A background
 //! thread keeps the mirror current:
 //!
 //! - The store is listed every refresh interval (10 s by default), and at once after a look-up

@@ -307,7 +307,7 @@ impl cnfkit_resolve::Signer for ConfigSigner {
         self.sign_for(None, served_name, payload)
     }
 
-    /// As [`sign`](Self::sign), within the [`SigningBudget`] of `requester`'s network when the
+    /// As [`sign`](cnfkit_resolve::Signer::sign), within the [`SigningBudget`] of `requester`'s network when the
     /// signature is not in the cache.
     fn sign_for(
         &self,
@@ -318,7 +318,7 @@ impl cnfkit_resolve::Signer for ConfigSigner {
         self.sign_version(requester, served_name, None, payload)
     }
 
-    /// As [`sign_for`](Self::sign_for); an unchanged `version` of the file signed before is
+    /// As [`sign_for`](cnfkit_resolve::Signer::sign_for); an unchanged `version` of the file signed before is
     /// answered from the cache without hashing the payload again.
     fn sign_version(
         &self,

@@ -128,7 +128,7 @@ impl StateFile {
     /// Restores the file's records into `monitor`'s registry (a record the registry holds
     /// already, newer, is kept: a phone that booted during the load), rewrites the file
     /// compacted, and opens it for appending. The file is read with no lock held; the registry
-    /// is locked for [`CHUNK`] records at a time.
+    /// is locked for 256 records at a time.
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read or opened, [`Error::Write`] when it cannot
@@ -221,7 +221,7 @@ impl StateFile {
     }
 
     /// Rewrites the file with the header and one line per record, atomically (mode 0600),
-    /// locking the registry for [`CHUNK`] records at a time; then reopens it for appending.
+    /// locking the registry for 256 records at a time; then reopens it for appending.
     /// What changes while it runs is appended by the next flush.
     fn compact(&mut self, monitor: &Monitor) -> Result<(), Error> {
         let keys: Vec<PhoneKey> = {
