@@ -114,7 +114,7 @@ pub fn write(path: &Path, content: &[u8], install: Install) -> Result<Written, E
 /// Writes `path` atomically with the content `fill` produces (streamed, never held whole).
 ///
 /// # Errors
-/// As [`write`]; an error from `fill` is an [`Error::Io`] too.
+/// As [`write`](fn@write); an error from `fill` is an [`Error::Io`] too.
 pub fn write_with(
     path: &Path,
     install: Install,
