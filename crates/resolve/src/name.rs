@@ -97,9 +97,23 @@ impl Recognised {
     #[must_use]
     pub fn parse(requested: &str) -> Self {
         let name = requested.rsplit(['/', '\\']).next().unwrap_or(requested);
-        let lower = name.to_ascii_lowercase();
+        // Lowered on the stack: every miss of a boot storm comes through here.
+        let mut buf = [0u8; 64];
+        let owned;
+        let lower: &str = match buf.get_mut(..name.len()) {
+            Some(bytes) => {
+                bytes.copy_from_slice(name.as_bytes());
+                bytes.make_ascii_lowercase();
+                // ASCII lowering keeps UTF-8 valid, so this is never the fallback.
+                std::str::from_utf8(bytes).unwrap_or(name)
+            }
+            None => {
+                owned = name.to_ascii_lowercase();
+                &owned
+            }
+        };
         let fixed = |kind| Self { kind, mac: None };
-        match lower.as_str() {
+        match lower {
             "xmldefault.cnf.xml" => return fixed(FileKind::XmlDefault(Protection::Plain)),
             "xmldefault.cnf.xml.sgn" => return fixed(FileKind::XmlDefault(Protection::Signed)),
             "sipdefault.cnf" => return fixed(FileKind::SipDefault),
@@ -109,7 +123,7 @@ impl Recognised {
             "os79xx.txt" => return fixed(FileKind::Os79xx),
             _ => {}
         }
-        if let Some(recognised) = Self::per_device(name, &lower) {
+        if let Some(recognised) = Self::per_device(name, lower) {
             return recognised;
         }
         if let Some(family) = lower

@@ -105,7 +105,10 @@ impl SafePath {
                     return Err(PathRefusal::ParentComponent);
                 }
                 // In any letter case: lookups ignore case, so `.X.CNFKIT-1-0.TMP` finds the file.
-                name if cnfkit_fs::is_temp_name(&name.to_ascii_lowercase()) => {
+                // A temporary name starts with a dot: other names are not lowered to check.
+                name if name.starts_with('.')
+                    && cnfkit_fs::is_temp_name(&name.to_ascii_lowercase()) =>
+                {
                     return Err(PathRefusal::TempFile);
                 }
                 name => {
@@ -120,6 +123,36 @@ impl SafePath {
             return Err(PathRefusal::Empty);
         }
         Ok(Self(normal))
+    }
+
+    /// This path without `suffix` (matched ignoring ASCII case), when what is left is still a
+    /// safe path: `SEP001122334455.cnf.xml` from `SEP001122334455.cnf.xml.sgn`, with no second
+    /// check of the whole name.
+    ///
+    /// ```
+    /// use cnfkit_resolve::SafePath;
+    ///
+    /// let signed = SafePath::new(b"Desktops/SEP001122334455.cnf.xml.SGN")?;
+    /// let plain = signed.strip_suffix_ignore_case(".sgn").unwrap();
+    /// assert_eq!(plain.as_str(), "Desktops/SEP001122334455.cnf.xml");
+    /// // What is left must be a name: not empty, not dots (a parent), not a temporary file.
+    /// for name in [&b".sgn"[..], b"a/..sgn", b"...sgn", b".x.cnfkit-1-0.tmp.sgn", b"x.cnf"] {
+    ///     assert_eq!(SafePath::new(name)?.strip_suffix_ignore_case(".sgn"), None);
+    /// }
+    /// # Ok::<(), cnfkit_resolve::Error>(())
+    /// ```
+    #[must_use]
+    pub fn strip_suffix_ignore_case(&self, suffix: &str) -> Option<Self> {
+        let cut = self.0.len().checked_sub(suffix.len())?;
+        if !self.0.is_char_boundary(cut) || !self.0[cut..].eq_ignore_ascii_case(suffix) {
+            return None;
+        }
+        let rest = &self.0[..cut];
+        let last = rest.rsplit('/').next().unwrap_or(rest);
+        let fine = !last.is_empty()
+            && !last.bytes().all(|b| b == b'.')
+            && !(last.starts_with('.') && cnfkit_fs::is_temp_name(&last.to_ascii_lowercase()));
+        fine.then(|| Self(rest.to_owned()))
     }
 
     /// The normalised path, `/`-separated, never starting with `/`.

@@ -440,12 +440,16 @@ impl<D: Directory> Resolver<D> {
     /// [`resolve`](Self::resolve) for a request from `requester`, which the signer is told of
     /// ([`Signer::sign_for`]).
     pub fn resolve_for(&self, requested: &[u8], requester: Option<IpAddr>) -> Answer {
-        let path = match SafePath::new(requested) {
-            Ok(path) => path,
-            Err(crate::Error::PathRefused { reason }) => return Answer::Refused(reason),
-            Err(_) => return Answer::Refused(PathRefusal::Empty),
-        };
-        if let Some(found) = self.on_disk(&path) {
+        match SafePath::new(requested) {
+            Ok(path) => self.resolve_path(&path, requester),
+            Err(crate::Error::PathRefused { reason }) => Answer::Refused(reason),
+            Err(_) => Answer::Refused(PathRefusal::Empty),
+        }
+    }
+
+    /// [`resolve_for`](Self::resolve_for) a path already checked.
+    fn resolve_path(&self, path: &SafePath, requester: Option<IpAddr>) -> Answer {
+        if let Some(found) = self.on_disk(path) {
             return found;
         }
         let recognised = Recognised::parse(path.as_str());
@@ -457,12 +461,12 @@ impl<D: Directory> Resolver<D> {
             }
             FileKind::DeviceConfig(Protection::Signed)
             | FileKind::XmlDefault(Protection::Signed) => {
-                if let Some(answer) = self.signed_on_the_fly(&path, recognised.kind, requester) {
+                if let Some(answer) = self.signed_on_the_fly(path, recognised.kind, requester) {
                     return answer;
                 }
             }
             FileKind::XmlDefault(Protection::Plain) => {
-                if let Some(answer) = self.rebuilt_default(&path) {
+                if let Some(answer) = self.rebuilt_default(path) {
                     return answer;
                 }
             }
@@ -495,12 +499,9 @@ impl<D: Directory> Resolver<D> {
     ) -> Option<Answer> {
         let signer = self.signer.as_ref()?;
         // `.sgn` in any case, as the name recogniser reads it.
-        let cut = path.as_str().len().checked_sub(4)?;
-        let plain_name = path.as_str().get(..cut)?;
-        if !path.as_str()[cut..].eq_ignore_ascii_case(".sgn") {
-            return None;
-        }
-        let source = self.resolve_for(plain_name.as_bytes(), requester);
+        let plain = path.strip_suffix_ignore_case(".sgn")?;
+        let plain_name = plain.as_str();
+        let source = self.resolve_path(&plain, requester);
         let (payload, version, served): (Arc<[u8]>, _, _) = match &source {
             Answer::File { path, .. } => match self.dir.read_versioned(path) {
                 Ok((bytes, version)) => (bytes, version, format!("{}.sgn", file_name(path))),
