@@ -149,10 +149,10 @@ impl SafePath {
         }
         let rest = &self.0[..cut];
         let last = rest.rsplit('/').next().unwrap_or(rest);
-        let fine = !last.is_empty()
-            && !last.bytes().all(|b| b == b'.')
-            && !(last.starts_with('.') && cnfkit_fs::is_temp_name(&last.to_ascii_lowercase()));
-        fine.then(|| Self(rest.to_owned()))
+        // Empty and all dots (`..`) are the cases `bytes().all` covers together.
+        let refused = last.bytes().all(|b| b == b'.')
+            || (last.starts_with('.') && cnfkit_fs::is_temp_name(&last.to_ascii_lowercase()));
+        (!refused).then(|| Self(rest.to_owned()))
     }
 
     /// The normalised path, `/`-separated, never starting with `/`.
