@@ -89,14 +89,17 @@ impl StateFile {
             Ok(meta) if meta.permissions().readonly() => {
                 return Err(refuse("read-only: the server rewrites it"));
             }
-            Ok(_) => {
+            Ok(meta) => {
                 let mut first = Vec::new();
                 let file = open_no_follow(path, OFlags::RDONLY, Mode::empty())?;
                 let mut reader = BufReader::new(file);
                 let torn = read_line_bounded(&mut reader, &mut first)
-                    .map_err(|source| Error::Io { path: path.to_owned(), source })?;
-                let first = first.trim_ascii();
-                let ours = first.is_empty() || first == HEADER.as_bytes();
+                    .map_err(|source| Error::Io { path: path.to_owned(), source })?
+                    .unwrap_or(false);
+                // Only a file with nothing in it is taken without the header: a first line
+                // that is blank is someone else's file (the registry never writes one).
+                let first = first.trim_ascii_end();
+                let ours = meta.len() == 0 || first == HEADER.as_bytes();
                 let earlier_version = !torn && parse_line(first).is_some();
                 if !(ours || earlier_version) {
                     return Err(refuse(
@@ -146,10 +149,9 @@ impl StateFile {
                 let mut line = Vec::new();
                 loop {
                     line.clear();
-                    let torn = read_line_bounded(&mut reader, &mut line).map_err(io)?;
-                    if line.is_empty() && !torn {
+                    let Some(torn) = read_line_bounded(&mut reader, &mut line).map_err(io)? else {
                         break;
-                    }
+                    };
                     let text = line.trim_ascii();
                     if text.is_empty() || text == HEADER.as_bytes() {
                         continue;
@@ -342,14 +344,20 @@ fn open_no_follow(path: &Path, flags: OFlags, mode: Mode) -> Result<File, Error>
 }
 
 /// Reads one line (without its `\n`) into `line`, keeping at most [`MAX_LINE`] bytes of it;
-/// returns whether the line was longer (the rest is read and dropped, never held).
-fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<bool> {
+/// returns whether the line was longer (the rest is read and dropped, never held), or `None`
+/// at the end of the file (an empty line is `Some`).
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
     let mut torn = false;
+    let mut any = false;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
-            return Ok(torn);
+            return Ok(any.then_some(torn));
         }
+        any = true;
         let (chunk, done) = match buffer.iter().position(|&b| b == b'\n') {
             Some(at) => (&buffer[..at], Some(at + 1)),
             None => (buffer, None),
@@ -362,7 +370,7 @@ fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::
         let used = done.unwrap_or(buffer.len());
         reader.consume(used);
         if done.is_some() {
-            return Ok(torn);
+            return Ok(Some(torn));
         }
     }
 }
@@ -388,15 +396,21 @@ mod tests {
     fn a_line_longer_than_the_cap_is_cut_and_marked_never_held_whole() {
         let mut text = vec![b'x'; MAX_LINE * 3];
         text.extend(b"\nshort\n");
+        // A blank line is a line, not the end.
+        let mut blank = BufReader::new(&b"\n\nlast"[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line_bounded(&mut blank, &mut line).unwrap(), Some(false));
+        assert_eq!(read_line_bounded(&mut blank, &mut line).unwrap(), Some(false));
+        assert_eq!(read_line_bounded(&mut blank, &mut line).unwrap(), Some(false));
+        assert_eq!(line, b"last");
         let mut reader = BufReader::with_capacity(4096, &text[..]);
         let mut line = Vec::new();
-        assert!(read_line_bounded(&mut reader, &mut line).unwrap());
+        assert_eq!(read_line_bounded(&mut reader, &mut line).unwrap(), Some(true));
         assert_eq!(line.len(), MAX_LINE);
         line.clear();
-        assert!(!read_line_bounded(&mut reader, &mut line).unwrap());
+        assert_eq!(read_line_bounded(&mut reader, &mut line).unwrap(), Some(false));
         assert_eq!(line, b"short");
         line.clear();
-        assert!(!read_line_bounded(&mut reader, &mut line).unwrap());
-        assert!(line.is_empty(), "the end");
+        assert_eq!(read_line_bounded(&mut reader, &mut line).unwrap(), None, "the end");
     }
 }

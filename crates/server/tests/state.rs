@@ -131,6 +131,10 @@ fn a_state_path_that_is_a_link_or_read_only_or_someone_elses_file_is_refused_and
     let error = StateFile::prepare(&path).unwrap_err();
     assert!(error.to_string().contains("not a cnfkit registry"), "{error}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious = yes\n");
+    // ...even one that starts with a blank line.
+    std::fs::write(&path, "\n[notes]\nprecious = yes\n").unwrap();
+    let error = StateFile::prepare(&path).unwrap_err();
+    assert!(error.to_string().contains("not a cnfkit registry"), "{error}");
     // A read-only state file is the admin's way of saying "do not touch".
     std::fs::write(&path, format!("{HEADER}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
@@ -155,6 +159,19 @@ fn a_new_state_file_is_private_and_a_file_of_an_earlier_version_is_taken() {
     let (_, loaded) = StateFile::open(&path, &restored).unwrap();
     assert_eq!(loaded.phones, 2);
     assert_eq!(lines(&path)[0], HEADER, "rewritten with the header");
+}
+
+#[test]
+fn a_blank_line_in_the_middle_ends_nothing() {
+    let path = scratch("blank-line");
+    let (monitor, mut file) = monitor_with(&path, 3);
+    file.flush(&monitor).unwrap();
+    let mut text = lines(&path);
+    text.insert(2, String::new());
+    std::fs::write(&path, text.join("\n") + "\n").unwrap();
+    let restored = Monitor::new(RegistryLimits::default(), None);
+    let (_, loaded) = StateFile::open(&path, &restored).unwrap();
+    assert_eq!(loaded, StateLoaded { phones: 3, torn_lines: 0 });
 }
 
 #[test]
