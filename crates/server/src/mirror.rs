@@ -491,21 +491,18 @@ impl Inner {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
             })? {
                 let Some(relative) = listed.key.strip_prefix(&below) else { continue };
-                // A key with an empty segment or a `.` may still strip to a parsable path:
-                // it is not one the mirror can hold under its own name.
+                // `dir/`: a folder's marker (an S3 console makes one per folder), never a file.
+                if relative.is_empty() || relative.ends_with('/') {
+                    continue;
+                }
+                // A key object_store normalises into another (`/a`) is not one the mirror can
+                // hold under its own name.
                 match listed.meta {
-                    Some(meta) if meta.location.as_ref() == listed.key.trim_end_matches('/') => {
+                    Some(meta) if meta.location.as_ref() == listed.key => {
                         if let Some(key) = self.key_of(&meta.location) {
                             found.push(Ok((key, meta)));
                         }
                     }
-                    // `dir/`: object_store lists a directory marker without its slash.
-                    Some(meta) if listed.key.ends_with('/') => {
-                        if let Some(key) = self.key_of(&meta.location) {
-                            found.push(Ok((key, meta)));
-                        }
-                    }
-                    _ if relative.is_empty() => {}
                     _ => found.push(Err(relative.to_owned())),
                 }
             }

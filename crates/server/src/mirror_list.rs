@@ -59,7 +59,10 @@ impl S3Lister {
             // With virtual-hosted requests the endpoint names the bucket already.
             Some(endpoint) if virtual_hosted => endpoint.trim_end_matches('/').to_owned(),
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            // As object_store reaches AWS: path-style unless virtual-hosted requests are asked
+            // for (a bucket name with dots has no certificate as a host name).
+            None if virtual_hosted => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            None => format!("https://s3.{region}.amazonaws.com/{bucket}"),
         };
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -86,7 +89,11 @@ impl S3Lister {
             let page = parse_page(&body).map_err(|reason| self.refused(reason))?;
             listed.extend(page.objects);
             match page.next {
-                Some(next) if page.truncated => token = Some(next),
+                // A server that hands back the token it was given would list forever.
+                Some(next) if page.truncated && token.as_ref() != Some(&next) => token = Some(next),
+                Some(_) if page.truncated => {
+                    return Err(self.refused("listing: the same continuation token twice".into()));
+                }
                 _ => return Ok(listed),
             }
         }
@@ -134,68 +141,87 @@ struct Page {
     next: Option<String>,
 }
 
-/// Reads a ListObjectsV2 answer (`encoding-type=url`: keys are percent-encoded, `+` a space).
+/// Reads a ListObjectsV2 answer. Anything else (another root element, no `IsTruncated`, a
+/// truncated page with no token) is an error, never an empty listing: the mirror would read
+/// that as every object deleted. Keys are decoded when the page says `EncodingType` `url`.
 fn parse_page(xml: &[u8]) -> Result<Page, String> {
+    let bad = |what: &str| format!("listing: {what}");
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut page = Page::default();
-    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    // The text of the element being read: fragments and references, joined.
+    let mut text = String::new();
+    let mut truncated = None;
+    let mut url_encoded = false;
     let mut object: Option<(String, u64, String, Option<String>)> = None;
+    let mut objects = Vec::new();
     let mut buf = Vec::new();
     loop {
-        match reader.read_event_into(&mut buf).map_err(|e| format!("listing: {e}"))? {
+        match reader.read_event_into(&mut buf).map_err(|e| bad(&e.to_string()))? {
             Event::Start(start) => {
-                let name = start.local_name().as_ref().as_bytes().to_vec();
-                if name == b"Contents" {
+                let name = start.local_name().as_ref().to_owned();
+                if path.is_empty() && name != "ListBucketResult" {
+                    return Err(bad(&format!("a {name} where ListBucketResult was expected")));
+                }
+                if path.len() == 1 && name == "Contents" {
                     object = Some((String::new(), 0, String::new(), None));
                 }
                 path.push(name);
+                text.clear();
             }
             Event::End(_) => {
-                if path.pop().as_deref() == Some(b"Contents")
-                    && let Some((key, size, modified, e_tag)) = object.take()
-                {
-                    page.objects.push(listed(key, size, &modified, e_tag));
-                }
-            }
-            Event::Text(text) => {
-                // Entities come as references of their own; a text event holds none.
-                let text: &str = text.as_ref();
-                let text = text.trim();
-                match (path.len(), path.last().map(Vec::as_slice), &mut object) {
-                    (2, Some(b"IsTruncated"), _) => page.truncated = text == "true",
-                    (2, Some(b"NextContinuationToken"), _) => {
-                        page.next.get_or_insert_default().push_str(text);
+                let value = text.trim();
+                match (path.len(), path.last().map(String::as_str), &mut object) {
+                    (2, Some("IsTruncated"), _) => truncated = Some(value == "true"),
+                    (2, Some("NextContinuationToken"), _) => page.next = Some(value.to_owned()),
+                    (2, Some("EncodingType"), _) => url_encoded = value == "url",
+                    (3, Some("Key"), Some(o)) => o.0 = value.to_owned(),
+                    (3, Some("Size"), Some(o)) => {
+                        o.1 = value.parse().map_err(|_| bad(&format!("a Size of {value:?}")))?;
                     }
-                    (3, Some(b"Key"), Some(o)) => o.0 = url_decoded(text),
-                    (3, Some(b"Size"), Some(o)) => o.1 = text.parse().unwrap_or(0),
-                    (3, Some(b"LastModified"), Some(o)) => o.2 = text.to_owned(),
-                    (3, Some(b"ETag"), Some(o)) => o.3.get_or_insert_default().push_str(text),
+                    (3, Some("LastModified"), Some(o)) => o.2 = value.to_owned(),
+                    (3, Some("ETag"), Some(o)) => o.3 = Some(value.to_owned()),
+                    (2, Some("Contents"), _) => {
+                        objects.extend(object.take());
+                    }
                     _ => {}
                 }
+                path.pop();
+                text.clear();
             }
-            Event::GeneralRef(reference) => {
-                // An entity in a token or ETag (`&quot;`): quick-xml hands it apart.
-                let resolved = match reference.as_ref() {
+            Event::Empty(empty) if path.is_empty() => {
+                let name = empty.local_name().as_ref().to_owned();
+                return Err(bad(&format!("an empty {name} where ListBucketResult was expected")));
+            }
+            Event::Text(fragment) => text.push_str(fragment.as_ref()),
+            Event::GeneralRef(reference) => match reference.resolve_char_ref() {
+                Ok(Some(c)) => text.push(c),
+                _ => text.push_str(match reference.as_ref() {
                     "quot" => "\"",
                     "amp" => "&",
                     "lt" => "<",
                     "gt" => ">",
                     "apos" => "'",
-                    _ => "",
-                };
-                match (path.last().map(Vec::as_slice), &mut object) {
-                    (Some(b"ETag"), Some(o)) => o.3.get_or_insert_default().push_str(resolved),
-                    (Some(b"NextContinuationToken"), _) => {
-                        page.next.get_or_insert_default().push_str(resolved);
-                    }
-                    _ => {}
-                }
-            }
-            Event::Eof => return Ok(page),
+                    other => return Err(bad(&format!("an unknown entity &{other};"))),
+                }),
+            },
+            Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
+    page.truncated = truncated.ok_or_else(|| bad("no IsTruncated: not a ListObjectsV2 answer"))?;
+    if page.truncated && page.next.as_deref().is_none_or(str::is_empty) {
+        return Err(bad("a truncated page with no continuation token"));
+    }
+    page.objects = objects
+        .into_iter()
+        .map(|(key, size, modified, e_tag)| {
+            let key = if url_encoded { url_decoded(&key) } else { key };
+            listed(key, size, &modified, e_tag)
+        })
+        .collect();
+    Ok(page)
 }
 
 /// A listed key and what object_store makes of it.
@@ -244,5 +270,32 @@ mod tests {
         assert_eq!(first.e_tag.as_deref(), Some("\"9b2cf535f27731c974343645a3985328\""));
         assert_eq!(first.last_modified.to_rfc3339(), "2026-12-06T10:00:00+00:00");
         assert!(page.objects[1].meta.is_none() && page.objects[2].meta.is_none(), "unparsable");
+    }
+
+    #[test]
+    fn an_answer_that_is_no_listing_is_an_error_never_an_empty_bucket() {
+        for body in [
+            &b"{}"[..],
+            b"<Error><Code>SlowDown</Code></Error>",
+            b"<ListBucketResult><Name>phones</Name></ListBucketResult>",
+            b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+            b"<ListBucketResult/>",
+            b"",
+        ] {
+            assert!(parse_page(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn keys_are_decoded_only_when_the_page_says_so_and_entities_kept_whole() {
+        let xml = br#"<ListBucketResult><IsTruncated>false</IsTruncated>
+  <Contents><Key>site1/a&amp;SEP001122334455.cnf.xml</Key><Size>1</Size>
+    <ETag>&#34;abc&#34;</ETag><LastModified>2026-12-06T10:00:00Z</LastModified></Contents>
+  <Contents><Key>site1/100%+x.txt</Key><Size>2</Size><LastModified>2026-12-06T10:00:00Z</LastModified></Contents>
+</ListBucketResult>"#;
+        let page = parse_page(xml).unwrap();
+        let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["site1/a&SEP001122334455.cnf.xml", "site1/100%+x.txt"]);
+        assert_eq!(page.objects[0].meta.as_ref().unwrap().e_tag.as_deref(), Some("\"abc\""));
     }
 }
