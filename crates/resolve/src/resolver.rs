@@ -56,7 +56,8 @@ pub trait Directory {
     /// The IO error, when the file cannot be read.
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
     /// [`read`](Self::read), shared, with a token of the version read when the directory can
-    /// tell one: two reads with the same token read the same bytes, so a signer that kept what
+    /// tell one: two reads with the same token read the same bytes, whichever paths they read
+    /// ([`FileVersion`]), so a signer that kept what
     /// it made of that version need not even hash them again. The default reads and gives no
     /// token; [`FsDirectory`] answers a small file from memory with its `stat` as the token.
     ///
@@ -76,7 +77,11 @@ pub trait Directory {
 }
 
 /// One version of a file, as its [`Directory`] tells them apart ([`Directory::read_versioned`]):
-/// equal tokens of one path mean equal content.
+/// equal tokens mean equal content, across the whole directory (a signer keys its work by the
+/// served name and this token, and two paths may end in the same name). [`FsDirectory`]'s
+/// token holds the device and inode, so two files never share one.
+///
+/// [`FsDirectory`]: crate::FsDirectory
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileVersion(u128);
 

@@ -352,6 +352,8 @@ impl BootFacts {
     /// Notes a configuration name that was not found: the first two distinct names, then a
     /// count.
     fn missed_config(&mut self, name: &str) {
+        // The list is comma separated: a comma in a name (a client's choice) would split it.
+        let name = &name.replace(',', ";");
         let known = self.config_misses.split(", ").any(|n| n == name);
         if known {
             return;

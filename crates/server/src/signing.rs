@@ -81,6 +81,8 @@ struct Budget {
     limits: SigningBudget,
     overall: Bucket,
     networks: HashMap<IpAddr, Bucket>,
+    /// Seconds a signature is expected to take (reserved before it is made).
+    estimate: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -99,40 +101,52 @@ impl Bucket {
 }
 
 impl Budget {
-    /// Networks tracked at once; past it, networks whose bucket is full again are forgotten.
+    /// Networks tracked at once; past it, networks whose bucket is full again are forgotten,
+    /// and while the table is still full, new networks share one bucket.
     const MAX_NETWORKS: usize = 4096;
+    /// The bucket networks share while the table is full.
+    const OVERFLOW: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
     fn new(limits: SigningBudget, now: Instant) -> Self {
         let overall = Bucket { seconds: limits.overall_burst.as_secs_f64(), at: now };
-        Self { limits, overall, networks: HashMap::new() }
+        Self { limits, overall, networks: HashMap::new(), estimate: 0.005 }
     }
 
-    /// Whether `network` may sign now.
-    fn allows(&mut self, network: IpAddr, now: Instant) -> bool {
+    /// Whether `network` may sign now; if so, the time a signature takes is reserved from its
+    /// bucket and everyone's (so that requests signing at once cannot all pass before any is
+    /// charged), to be settled with [`settle`](Self::settle). Returns the bucket charged.
+    fn reserve(&mut self, network: IpAddr, now: Instant) -> Option<IpAddr> {
         let l = self.limits;
+        let burst = l.network_burst.as_secs_f64();
         if self.overall.refill(now, l.overall_per_second, l.overall_burst.as_secs_f64()) <= 0.0 {
-            return false;
+            return None;
         }
-        let burst = l.network_burst.as_secs_f64();
-        match self.networks.get_mut(&network) {
-            Some(bucket) => bucket.refill(now, l.network_per_second, burst) > 0.0,
-            None => true,
+        let mut key = network;
+        if !self.networks.contains_key(&key) && self.networks.len() >= Self::MAX_NETWORKS {
+            self.networks.retain(|_, b| b.refill(now, l.network_per_second, burst) < burst);
+            if self.networks.len() >= Self::MAX_NETWORKS {
+                key = Self::OVERFLOW;
+            }
         }
+        let bucket = self.networks.entry(key).or_insert(Bucket { seconds: burst, at: now });
+        if bucket.refill(now, l.network_per_second, burst) <= 0.0 {
+            return None;
+        }
+        bucket.seconds -= self.estimate;
+        self.overall.seconds -= self.estimate;
+        Some(key)
     }
 
-    /// Charges `spent` to everyone and to `network`.
-    fn charge(&mut self, network: IpAddr, spent: Duration, now: Instant) {
+    /// Replaces the reservation made for `key` by the time the signature took.
+    fn settle(&mut self, key: IpAddr, spent: Duration) {
         let spent = spent.as_secs_f64();
-        self.overall.seconds -= spent;
-        let l = self.limits;
-        let burst = l.network_burst.as_secs_f64();
-        if !self.networks.contains_key(&network) && self.networks.len() >= Self::MAX_NETWORKS {
-            self.networks.retain(|_, b| b.refill(now, l.network_per_second, burst) < burst);
+        let correction = spent - self.estimate;
+        self.overall.seconds -= correction;
+        if let Some(bucket) = self.networks.get_mut(&key) {
+            bucket.seconds -= correction;
         }
-        if self.networks.len() < Self::MAX_NETWORKS || self.networks.contains_key(&network) {
-            let bucket = self.networks.entry(network).or_insert(Bucket { seconds: burst, at: now });
-            bucket.seconds -= spent;
-        }
+        // The next reservation: what signatures take now, smoothed.
+        self.estimate = 0.8 * self.estimate + 0.2 * spent;
     }
 }
 
@@ -342,14 +356,17 @@ impl cnfkit_resolve::Signer for ConfigSigner {
             }
             return Ok(signed.to_vec());
         }
-        let network = requester.map(network_of);
         let started = Instant::now();
-        if let Some(network) = network
-            && !lock(&inner.budget).allows(network, started)
-        {
-            inner.over_budget.fetch_add(1, Relaxed);
-            return Err(SignError::over_budget(OverBudget { network }));
-        }
+        let charged = match requester.map(network_of) {
+            Some(network) => match lock(&inner.budget).reserve(network, started) {
+                Some(key) => Some(key),
+                None => {
+                    inner.over_budget.fetch_add(1, Relaxed);
+                    return Err(SignError::over_budget(OverBudget { network }));
+                }
+            },
+            None => None,
+        };
         let mut file = SignedFile::new(
             HeaderKind::Signed,
             served_name,
@@ -357,12 +374,12 @@ impl cnfkit_resolve::Signer for ConfigSigner {
             inner.digest,
             payload.to_vec(),
         );
-        file.sign(&inner.key, &inner.cert).map_err(SignError::new)?;
-        let signed = file.to_bytes().map_err(SignError::new)?;
-        if let Some(network) = network {
-            let now = Instant::now();
-            lock(&inner.budget).charge(network, now.saturating_duration_since(started), now);
+        let made = file.sign(&inner.key, &inner.cert).map_err(SignError::new);
+        if let Some(key) = charged {
+            lock(&inner.budget).settle(key, started.elapsed());
         }
+        made?;
+        let signed = file.to_bytes().map_err(SignError::new)?;
         inner.made.fetch_add(1, Relaxed);
         let shared: Arc<[u8]> = Arc::from(signed.as_slice());
         let mut cache = lock(&inner.cache);

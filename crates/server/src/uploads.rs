@@ -10,11 +10,12 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cnfkit_fs::{Install, PendingFile};
-use cnfkit_resolve::{FileKind, FsDirectory, Recognised, SafePath};
+use cnfkit_resolve::{Directory as _, FileKind, FsDirectory, Recognised, SafePath};
 use cnfkit_tftp::DataSink;
 
 use crate::{Error, FileSink};
@@ -52,9 +53,39 @@ pub struct Uploads {
     max_file_bytes: u64,
     quota_bytes: u64,
     publish: bool,
-    /// Bytes held in the areas: measured when an area is added, then kept as uploads land.
-    used: Arc<AtomicU64>,
+    /// What the areas hold and what uploads in progress have written.
+    usage: Arc<Usage>,
 }
+
+/// The areas' bytes: on disk (measured when an area is added and again at most a minute before
+/// an upload starts, then kept as uploads land) and written by uploads in progress. Measuring
+/// and installing take `install` in turn, so that an overwrite's freed bytes are those of the
+/// file it actually replaces.
+#[derive(Debug)]
+struct Usage {
+    disk: AtomicU64,
+    pending: AtomicU64,
+    install: Mutex<Instant>,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Self {
+            disk: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            install: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl Usage {
+    fn total(&self) -> u64 {
+        self.disk.load(Relaxed).saturating_add(self.pending.load(Relaxed))
+    }
+}
+
+/// How long a measure of the areas is trusted (files an admin deletes are seen within it).
+const MEASURE_EVERY: Duration = Duration::from_secs(60);
 
 /// Why an upload is refused ([`Uploads::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +102,9 @@ pub enum UploadRefusal {
     TooLarge,
     /// The announced size would take the areas over their quota.
     OverQuota,
+    /// The tree holds the name in another letter case: the server answers either spelling with
+    /// that file, so an upload beside it would change what an old name serves.
+    OtherSpelling,
 }
 
 impl UploadRefusal {
@@ -83,6 +117,7 @@ impl UploadRefusal {
             Self::ProvisioningName => "a name the server answers to phones",
             Self::TooLarge => "larger than the cap per upload",
             Self::OverQuota => "over the upload quota",
+            Self::OtherSpelling => "the tree holds the name in another letter case",
         }
     }
 }
@@ -120,7 +155,7 @@ impl Uploads {
             max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
             quota_bytes: Self::DEFAULT_QUOTA_BYTES,
             publish: false,
-            used: Arc::default(),
+            usage: Arc::default(),
         }
     }
 
@@ -220,7 +255,7 @@ impl Uploads {
     /// Bytes the areas hold now (files there at start, plus uploads since).
     #[must_use]
     pub fn used_bytes(&self) -> u64 {
-        self.used.load(Relaxed)
+        self.usage.total()
     }
 
     /// The tree.
@@ -254,6 +289,11 @@ impl Uploads {
         if !parent.is_dir() {
             return Err(UploadRefusal::BadPath);
         }
+        let dir = path.as_str().rsplit_once('/').map_or("", |(dir, _)| dir);
+        if self.root.find_ignore_case(dir, &file).is_some_and(|held| held != file) {
+            return Err(UploadRefusal::OtherSpelling);
+        }
+        self.measure_if_stale();
         if let Some(size) = announced {
             if size > self.max_file_bytes {
                 return Err(UploadRefusal::TooLarge);
@@ -274,10 +314,6 @@ impl Uploads {
     /// error of the atomic writer.
     pub fn open(&self, target: UploadTarget) -> Result<Box<dyn DataSink>, cnfkit_fs::Error> {
         let install = if self.overwrite { Install::Replace } else { Install::CreateOnly };
-        let replaced = std::fs::symlink_metadata(&target.full)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .map_or(0, |meta| meta.len());
         let pending = PendingFile::create(&target.full, install)?;
         let mut sink = FileSink::new(pending);
         if self.publish
@@ -288,11 +324,11 @@ impl Uploads {
         }
         Ok(Box::new(QuotaSink {
             inner: sink,
-            used: self.used.clone(),
+            usage: self.usage.clone(),
+            target: target.full,
             written: 0,
             max_file: self.max_file_bytes,
             quota: self.quota_bytes,
-            replaced,
             settled: false,
         }))
     }
@@ -306,8 +342,24 @@ impl Uploads {
         }) || self.patterns.iter().any(|p| p.dir == dir && glob_match(&p.name, name))
     }
 
+    /// Measures again when the last measure is over a minute old.
+    fn measure_if_stale(&self) {
+        let mut measured = lock(&self.usage.install);
+        if measured.elapsed() >= MEASURE_EVERY {
+            self.usage.disk.store(self.area_bytes(), Relaxed);
+            *measured = Instant::now();
+        }
+    }
+
     /// Measures what the areas hold now (at start: the quota counts files already there).
     fn remeasure(&mut self) {
+        let mut measured = lock(&self.usage.install);
+        self.usage.disk.store(self.area_bytes(), Relaxed);
+        *measured = Instant::now();
+    }
+
+    /// The bytes of the regular files in the areas.
+    fn area_bytes(&self) -> u64 {
         let mut seen = HashSet::new();
         let mut total = 0;
         for dir in &self.directories {
@@ -326,7 +378,7 @@ impl Uploads {
                 }
             }
         }
-        self.used.store(total, Relaxed);
+        total
     }
 }
 
@@ -341,8 +393,13 @@ pub fn is_provisioning_name(path: &str) -> bool {
         return true;
     }
     const SUFFIXES: &[&str] = &[
-        ".sgn", ".tlv", ".cnf", ".xml", ".loads", ".sbn", ".sb2", ".bin", ".zz", ".jar", ".cop",
-        ".sha512", ".enc", ".pem", ".der", ".crt", ".cer",
+        // configurations, trust lists, signatures
+        ".sgn", ".tlv", ".cnf", ".xml", ".cfg", ".enc", ".sha512",
+        // firmware and its packages
+        ".loads", ".sbn", ".sb2", ".bin", ".zz", ".jar", ".cop",
+        // ring tones, backgrounds and lists phones fetch by name
+        ".raw", ".rwb", ".pcm", ".png", ".bmp", ".dat", // certificates
+        ".pem", ".der", ".crt", ".cer",
     ];
     SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
@@ -383,7 +440,7 @@ fn tree_bytes(dir: &Path, seen: &mut HashSet<PathBuf>, depth: usize) -> u64 {
     let mut total = 0;
     for entry in entries.flatten() {
         let Ok(kind) = entry.file_type() else { continue };
-        if kind.is_dir() && depth < 16 {
+        if kind.is_dir() && depth < 64 {
             total += tree_bytes(&entry.path(), seen, depth + 1);
         } else if kind.is_file()
             && let Ok(meta) = entry.metadata()
@@ -398,12 +455,11 @@ fn tree_bytes(dir: &Path, seen: &mut HashSet<PathBuf>, depth: usize) -> u64 {
 /// An upload's sink, counted against the cap per file and the areas' quota as blocks arrive.
 struct QuotaSink {
     inner: FileSink,
-    used: Arc<AtomicU64>,
+    usage: Arc<Usage>,
+    target: PathBuf,
     written: u64,
     max_file: u64,
     quota: u64,
-    /// The size of the file an overwrite replaces (freed once the new one is installed).
-    replaced: u64,
     settled: bool,
 }
 
@@ -413,9 +469,9 @@ impl DataSink for QuotaSink {
         if self.written + n > self.max_file {
             return Err(std::io::Error::other("upload larger than the cap per file"));
         }
-        let before = self.used.fetch_add(n, Relaxed);
-        if before + n > self.quota {
-            self.used.fetch_sub(n, Relaxed);
+        let before = self.usage.pending.fetch_add(n, Relaxed);
+        if self.usage.disk.load(Relaxed).saturating_add(before + n) > self.quota {
+            release(&self.usage.pending, n);
             return Err(std::io::Error::other("upload quota exceeded"));
         }
         self.written += n;
@@ -423,9 +479,19 @@ impl DataSink for QuotaSink {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        // The file an overwrite replaces is measured as it is replaced, not when the upload
+        // began: two overwrites of one name free its bytes once.
+        let _installing = lock(&self.usage.install);
+        let replaced = std::fs::symlink_metadata(&self.target)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map_or(0, |meta| meta.len());
         self.inner.finish()?;
         self.settled = true;
-        release(&self.used, self.replaced);
+        release(&self.usage.pending, self.written);
+        let _ = self.usage.disk.fetch_update(Relaxed, Relaxed, |disk| {
+            Some(disk.saturating_add(self.written).saturating_sub(replaced))
+        });
         Ok(())
     }
 
@@ -439,7 +505,7 @@ impl QuotaSink {
     fn release_written(&mut self) {
         if !self.settled {
             self.settled = true;
-            release(&self.used, self.written);
+            release(&self.usage.pending, self.written);
         }
     }
 }
@@ -451,8 +517,12 @@ impl Drop for QuotaSink {
     }
 }
 
-fn release(used: &AtomicU64, bytes: u64) {
-    let _ = used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
+fn release(counter: &AtomicU64, bytes: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -490,6 +560,11 @@ mod tests {
             "English_United_States/mk-sip.jar",
             "new.cnf.xml",
             "x.cop.sgn",
+            "ringer1.raw",
+            "Ringer1.rwb",
+            "Desktops/320x212x16/Background.PNG",
+            "RINGLIST.DAT",
+            "SPA525G.cfg",
         ] {
             assert!(is_provisioning_name(name), "{name}");
         }

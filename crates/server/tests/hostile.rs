@@ -353,6 +353,13 @@ async fn an_upload_can_never_plant_a_name_the_server_answers_to_phones_even_unde
         .expect("ACK 0");
     assert_eq!(upload_finish(&socket, to, b"report"), Ok(()));
     assert_eq!(std::fs::read(root.join("prt/prt-001122334455.tar.gz")).unwrap(), b"report");
+    // Its name in another letter case would be a second file the server answers either
+    // spelling with: refused.
+    // (From another port: the finished upload's transfer still holds this one for a moment.)
+    let other = b"\x00\x02prt/PRT-001122334455.TAR.GZ\x00octet\x00";
+    let second = UdpSocket::bind("127.0.0.1:0").unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    assert_eq!(first_answer(&second, server, other), Err(2));
     stop.send(()).unwrap();
     task.await.unwrap();
     std::fs::remove_dir_all(&root).unwrap();
