@@ -79,17 +79,14 @@ struct Args {
     /// Largest windowsize granted (RFC 7440).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     max_windowsize: u16,
-    /// Accept write requests, atomically, into the upload areas only (--upload-dir,
-    /// --upload-name): never under a name the server answers to phones (configurations, trust
-    /// lists, signatures, firmware, defaults).
+    /// Accept uploads, atomically, into --upload-dir and --upload-name areas only, never under
+    /// a name the server answers to phones (configurations, trust lists, firmware...).
     #[arg(long, requires = "tree")]
     allow_write: bool,
-    /// With --allow-write: a directory inside the root that takes uploads (phone problem
-    /// reports, logs); repeatable.
+    /// A directory inside the root that takes uploads (problem reports, logs); repeatable.
     #[arg(long, value_name = "DIR", requires = "allow_write")]
     upload_dir: Vec<String>,
-    /// With --allow-write: a file-name pattern (`*`, `?`, any letter case; an optional literal
-    /// directory before it: `logs/*.txt`) that takes uploads; repeatable.
+    /// A file-name pattern that takes uploads (`*`, `?`, any case; `logs/*.txt`); repeatable.
     #[arg(long, value_name = "GLOB", requires = "allow_write")]
     upload_name: Vec<String>,
     /// With --allow-write, let a write replace an existing file of the upload areas.
@@ -101,8 +98,7 @@ struct Args {
     /// Bytes all upload areas may hold together, files already there included (past it: ERROR 3).
     #[arg(long, default_value_t = cnfkit::server::Uploads::DEFAULT_QUOTA_BYTES, value_name = "BYTES")]
     upload_quota: u64,
-    /// With --source: publish landed uploads to the object store (every replica then serves
-    /// them). Without it they stay on this replica.
+    /// With --source: publish uploads to the store, for every replica (else they stay here).
     #[arg(long, requires_all = ["allow_write", "source"])]
     publish_uploads: bool,
     /// Transfers at once, all clients together (over it, requests are dropped and retried).
@@ -152,8 +148,8 @@ struct Args {
     /// `-._~+/=`); needed beyond loopback.
     #[arg(long, requires = "admin")]
     admin_token_file: Option<PathBuf>,
-    /// A name admins reach the admin listener by (`Host`); IP addresses, and `localhost` on
-    /// loopback, are always answered, other names refused (DNS rebinding). Repeatable.
+    /// A name admins reach the admin listener by (`Host`; IP addresses always work, other names
+    /// are refused against DNS rebinding); repeatable.
     #[arg(long, value_name = "NAME", requires = "admin")]
     admin_host: Vec<String>,
     /// Keep the phone registry in this file across restarts (JSON lines, saved every second).
@@ -314,7 +310,18 @@ fn run(args: Args) -> Result<(), String> {
             false => say!("cnf-server: {}", note.text),
         }
     }
-    let writes = if args.allow_write { Writes::On(uploads(&args, &site)?) } else { Writes::Off };
+    let writes = if args.allow_write {
+        let uploads = Uploads::new(site.directory.clone())
+            .overwrite(args.allow_overwrite)
+            .max_file_bytes(args.max_upload_bytes)
+            .quota_bytes(args.upload_quota)
+            .publish(args.publish_uploads)
+            .with_areas(&args.upload_dir, &args.upload_name)
+            .map_err(|e| format!("--allow-write (--upload-dir DIR, --upload-name GLOB): {e}"))?;
+        Writes::On(uploads)
+    } else {
+        Writes::Off
+    };
     let served = args.source.unwrap_or_else(|| root.display().to_string());
     say!("cnf-server: serving {served} on {}", args.bind);
     // The mirror follows the store while the server runs, and stops with it.
@@ -322,27 +329,6 @@ fn run(args: Args) -> Result<(), String> {
     let _following = mirror.map(|m| m.spawn()).transpose().map_err(|e| format!("mirror: {e}"))?;
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
     runtime.block_on(serve(handler, listeners, config, grace))
-}
-
-/// The upload areas, cap and quota of --allow-write.
-fn uploads(args: &Args, site: &Site) -> Result<Uploads, String> {
-    let mut uploads = Uploads::new(site.directory.clone())
-        .overwrite(args.allow_overwrite)
-        .max_file_bytes(args.max_upload_bytes)
-        .quota_bytes(args.upload_quota)
-        .publish(args.publish_uploads);
-    for dir in &args.upload_dir {
-        uploads = uploads.into_directory(dir).map_err(|e| format!("--upload-dir: {e}"))?;
-    }
-    for pattern in &args.upload_name {
-        uploads = uploads.matching(pattern).map_err(|e| format!("--upload-name: {e}"))?;
-    }
-    if !uploads.has_areas() {
-        return Err("--allow-write takes uploads only where --upload-dir DIR or --upload-name \
-                    GLOB says (e.g. --upload-dir prt for phone problem reports)"
-            .to_owned());
-    }
-    Ok(uploads)
 }
 
 /// Where to listen.
@@ -364,14 +350,12 @@ async fn serve<D: OpenFile>(
     // The state file loads while phones are answered; its line comes when it is done.
     if let Some(restored) = admin.as_mut().and_then(|a| a.restored.take()) {
         tokio::spawn(async move {
-            if let Ok(l) = restored.await {
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "cnf-server: {} phones restored ({} torn lines skipped)",
-                    l.phones,
-                    l.torn_lines
-                );
-            }
+            let Ok(l) = restored.await else { return };
+            let (phones, torn) = (l.phones, l.torn_lines);
+            let _ = writeln!(
+                std::io::stdout(),
+                "cnf-server: {phones} phones restored ({torn} torn lines skipped)"
+            );
         });
     }
     if let Some(addr) = admin.as_ref().and_then(Admin::local_addr) {

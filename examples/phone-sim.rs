@@ -21,7 +21,9 @@ use std::io::Write;
 
 use cnfkit::resolve::{Mac, ModelTable, PhoneSetup, Protocol};
 use cnfkit::server::storm_report::storm_svg;
-use cnfkit::server::{PhoneBoot, PhoneClient, StormSummary, boot_over_tftp};
+use cnfkit::server::{
+    PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp, fetch_once,
+};
 use cnfkit::tftp::ClientOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -117,25 +119,14 @@ fn client_options(args: &Args) -> ClientOptions {
 }
 
 /// `--only-config`: one request, its time and retransmits, or why it failed.
-async fn fetch_own_config(
-    args: Arc<Args>,
-    mac: Mac,
-    index: u32,
-) -> Result<(Duration, u64), String> {
+async fn fetch_own_config(args: Arc<Args>, mac: Mac, index: u32) -> Result<RequestTiming, String> {
     let name = format!("SEP{mac}.cnf.xml{}", if args.trust_list { ".sgn" } else { "" });
-    let asked = Instant::now();
-    let got = cnfkit::tftp::driver::get_from(
-        local_address(&args, index),
-        args.server,
-        name.as_bytes(),
-        client_options(&args),
-        Box::new(Vec::new()),
-        cnfkit::tftp::Policy::default(),
-        |_| {},
-    )
-    .await
-    .map_err(|e| format!("{name}: {e}"))?;
-    Ok((asked.elapsed(), got.retransmits))
+    let client = PhoneClient {
+        local: local_address(&args, index),
+        options: client_options(&args),
+        ..PhoneClient::default()
+    };
+    fetch_once(args.server, &name, client).await
 }
 
 async fn boot_one(args: Arc<Args>, mac: Mac, index: u32) -> Result<PhoneResult, String> {
@@ -270,30 +261,7 @@ fn report(
     }
     let boots: Vec<PhoneBoot> = phones.into_iter().map(|p| p.boot).collect();
     let s = StormSummary::of(&boots, errors);
-    if args.json {
-        let summary = serde_json::json!({ "summary": {
-            "phones": s.phones, "ok": s.ok, "stuck": s.stuck, "failed": s.failed,
-            "fallback": s.fallback, "wall_ms": ms(wall), "p50_ms": ms(s.p50), "p99_ms": ms(s.p99),
-            "max_ms": ms(s.max), "retransmits": s.retransmits,
-        }});
-        writeln!(out, "{summary}").map_err(stdout)?;
-    } else {
-        writeln!(
-            out,
-            "{} phones in {:.2} s: {} ok, {} stuck, {} failed; {} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} retransmits",
-            s.phones,
-            wall.as_secs_f64(),
-            s.ok,
-            s.stuck,
-            s.failed,
-            s.fallback,
-            s.p50.as_secs_f64() * 1000.0,
-            s.p99.as_secs_f64() * 1000.0,
-            s.max.as_secs_f64() * 1000.0,
-            s.retransmits
-        )
-        .map_err(stdout)?;
-    }
+    print_summary(&mut out, args.json, &s, wall).map_err(stdout)?;
     Ok(s)
 }
 
@@ -336,37 +304,49 @@ fn only_config(
     let results = runtime.block_on(storm(args, macs, bar, fetch_own_config));
     let wall = started.elapsed();
     bar.finish_and_clear();
-    let mut times: Vec<Duration> = results.iter().flatten().map(|(t, _)| *t).collect();
-    times.sort();
-    let failed = results.len() - times.len();
     for e in results.iter().filter_map(|r| r.as_ref().err()).take(5) {
         eprintln!("phone-sim: {e}");
     }
-    let pct = |p: usize| times.get(times.len().saturating_sub(1) * p / 100).copied();
-    let (p50, p99) = (pct(50).unwrap_or_default(), pct(99).unwrap_or_default());
-    let retransmits: u64 = results.iter().flatten().map(|(_, r)| *r).sum();
-    let line = if args.json {
-        serde_json::json!({ "summary": {
-            "phones": results.len(), "ok": times.len(), "stuck": 0, "failed": failed, "fallback": 0,
-            "wall_ms": ms(wall), "p50_ms": ms(p50), "p99_ms": ms(p99),
-            "max_ms": ms(times.last().copied().unwrap_or_default()), "retransmits": retransmits,
-        }})
-        .to_string()
-    } else {
-        format!(
-            "{} phones fetched their own configuration in {:.3} s: {} failed; p50 {:.1} ms, p99 {:.1} ms; {retransmits} retransmits",
-            results.len(),
-            wall.as_secs_f64(),
-            failed,
-            p50.as_secs_f64() * 1000.0,
-            p99.as_secs_f64() * 1000.0,
-        )
-    };
-    if let Err(e) = writeln!(std::io::stdout(), "{line}") {
-        eprintln!("phone-sim: standard output: {e}");
-        return ExitCode::from(2);
+    let s = StormSummary::of_fetches(&results);
+    match print_summary(&mut std::io::stdout().lock(), args.json, &s, wall) {
+        Ok(()) if s.failed > 0 => ExitCode::from(1),
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phone-sim: standard output: {e}");
+            ExitCode::from(2)
+        }
     }
-    if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// The summary line, or its JSON object.
+fn print_summary(
+    out: &mut impl Write,
+    json: bool,
+    s: &StormSummary,
+    wall: Duration,
+) -> std::io::Result<()> {
+    if json {
+        let summary = serde_json::json!({ "summary": {
+            "phones": s.phones, "ok": s.ok, "stuck": s.stuck, "failed": s.failed,
+            "fallback": s.fallback, "wall_ms": ms(wall), "p50_ms": ms(s.p50), "p99_ms": ms(s.p99),
+            "max_ms": ms(s.max), "retransmits": s.retransmits,
+        }});
+        return writeln!(out, "{summary}");
+    }
+    writeln!(
+        out,
+        "{} phones in {:.2} s: {} ok, {} stuck, {} failed; {} fell back to a default config; boot time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} retransmits",
+        s.phones,
+        wall.as_secs_f64(),
+        s.ok,
+        s.stuck,
+        s.failed,
+        s.fallback,
+        s.p50.as_secs_f64() * 1000.0,
+        s.p99.as_secs_f64() * 1000.0,
+        s.max.as_secs_f64() * 1000.0,
+        s.retransmits
+    )
 }
 
 fn ms(d: Duration) -> u64 {

@@ -249,33 +249,33 @@ fn uploads_with_curl_and_atftp_land_whole_and_never_overwrite() {
         Command::new("curl")
             .args(["-sS", "-T"])
             .arg(&upload)
-            .arg(format!("tftp://{}/up-curl.dat", server.addr)),
+            .arg(format!("tftp://{}/up-curl.log", server.addr)),
         LIMIT,
     );
     assert!(output.status.success(), "curl -T: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read(scratch.path().join("up-curl.dat")).unwrap(), binary);
+    assert_eq!(std::fs::read(scratch.path().join("up-curl.log")).unwrap(), binary);
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
     let output = run(
         Command::new("atftp").args(["-p", "-l"]).arg(&upload).args([
             "-r",
-            "up-atftp.dat",
+            "up-atftp.log",
             &host,
             &port,
         ]),
         LIMIT,
     );
     assert!(output.status.success(), "atftp -p: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read(scratch.path().join("up-atftp.dat")).unwrap(), binary);
+    assert_eq!(std::fs::read(scratch.path().join("up-atftp.log")).unwrap(), binary);
     // An existing file is not replaced (ERROR 6), and no partial file is left anywhere.
     let output = run(
         Command::new("curl")
             .args(["-sS", "-T"])
             .arg(&upload)
-            .arg(format!("tftp://{}/up-curl.dat", server.addr)),
+            .arg(format!("tftp://{}/up-curl.log", server.addr)),
         LIMIT,
     );
     assert!(!output.status.success());
-    assert_eq!(std::fs::read(scratch.path().join("up-curl.dat")).unwrap(), binary);
+    assert_eq!(std::fs::read(scratch.path().join("up-curl.log")).unwrap(), binary);
     // A name the server answers to phones is never taken, even when the upload pattern
     // matches it.
     for planted in ["up-SEP001122334455.cnf.xml", "up-ITLFile.tlv"] {

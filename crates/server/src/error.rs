@@ -67,7 +67,7 @@ pub enum Error {
         reason: String,
     },
     /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
-    #[error("upload area {area}: {reason}")]
+    #[error("upload area {area:?}: {reason}")]
     Uploads {
         /// The directory or pattern as given.
         area: String,

@@ -53,7 +53,7 @@ mod uploads;
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use error::Error;
 pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
-pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp};
+pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp, fetch_once};
 pub use presign::{PresignPass, Presigner, presign};
 pub use shutdown::{StopSignal, stop_on_signals, stop_signal};
 pub use signing::{ConfigSigner, SignerStats, SigningBudget};

@@ -216,6 +216,35 @@ pub async fn boot_over_tftp(
     })
 }
 
+/// Fetches `name` once over TFTP as `client` would, discarding the bytes: one request of a
+/// storm that measures what a request costs the server (`phone-sim --only-config`).
+///
+/// # Errors
+/// What the transfer came to when it did not complete ("File not found" included).
+pub async fn fetch_once(
+    server: SocketAddr,
+    name: &str,
+    client: PhoneClient,
+) -> Result<RequestTiming, String> {
+    let asked = Instant::now();
+    let got = driver::get_from(
+        client.local,
+        server,
+        name.as_bytes(),
+        client.options,
+        Box::new(Vec::new()),
+        Policy::default(),
+        |_| {},
+    )
+    .await
+    .map_err(|e| format!("{name}: {e}"))?;
+    Ok(RequestTiming {
+        start: Duration::ZERO,
+        duration: asked.elapsed(),
+        retransmits: got.retransmits,
+    })
+}
+
 impl PhoneBoot {
     /// Whether a request failed in transport (a timeout, an error other than "not found"): the
     /// server or the network is at fault, not the tree.
@@ -280,6 +309,35 @@ impl StormSummary {
             p99: pct(99).unwrap_or_default(),
             max: times.last().copied().unwrap_or_default(),
             retransmits: boots.iter().map(|b| b.retransmits).sum(),
+        }
+    }
+
+    /// Sums up single fetches ([`fetch_once`]): each is a phone, ok when its file came.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cnfkit_server::{RequestTiming, StormSummary};
+    ///
+    /// let took = |ms| Ok(RequestTiming { start: Duration::ZERO, duration: Duration::from_millis(ms), retransmits: 0 });
+    /// let summary = StormSummary::of_fetches(&[took(4), took(6), Err("lost".into())]);
+    /// assert_eq!((summary.phones, summary.ok, summary.failed), (3, 2, 1));
+    /// assert_eq!(summary.max, Duration::from_millis(6));
+    /// ```
+    #[must_use]
+    pub fn of_fetches(fetches: &[Result<RequestTiming, String>]) -> Self {
+        let mut times: Vec<Duration> = fetches.iter().flatten().map(|t| t.duration).collect();
+        times.sort();
+        let pct = |p: usize| times.get(times.len().saturating_sub(1) * p / 100).copied();
+        Self {
+            phones: fetches.len(),
+            ok: times.len(),
+            stuck: 0,
+            failed: fetches.len() - times.len(),
+            fallback: 0,
+            p50: pct(50).unwrap_or_default(),
+            p99: pct(99).unwrap_or_default(),
+            max: times.last().copied().unwrap_or_default(),
+            retransmits: fetches.iter().flatten().map(|t| t.retransmits).sum(),
         }
     }
 }

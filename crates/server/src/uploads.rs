@@ -216,6 +216,25 @@ impl Uploads {
         Ok(self)
     }
 
+    /// Every directory of `dirs` ([`into_directory`](Self::into_directory)) and pattern of
+    /// `patterns` ([`matching`](Self::matching)) at once, at least one of them.
+    ///
+    /// # Errors
+    /// As those two; [`Error::Uploads`] when both lists are empty (uploads would go nowhere).
+    pub fn with_areas(mut self, dirs: &[String], patterns: &[String]) -> Result<Self, Error> {
+        if dirs.is_empty() && patterns.is_empty() {
+            let reason = "none named: give a directory or a file-name pattern for uploads".into();
+            return Err(Error::Uploads { area: String::new(), reason });
+        }
+        for dir in dirs {
+            self = self.into_directory(dir)?;
+        }
+        for pattern in patterns {
+            self = self.matching(pattern)?;
+        }
+        Ok(self)
+    }
+
     /// Whether an upload may replace a file of the areas (default: no, ERROR 6).
     #[must_use]
     pub fn overwrite(mut self, yes: bool) -> Self {
