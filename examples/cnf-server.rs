@@ -317,7 +317,7 @@ fn run(args: Args) -> Result<(), String> {
             .quota_bytes(args.upload_quota)
             .publish(args.publish_uploads)
             .with_areas(&args.upload_dir, &args.upload_name)
-            .map_err(|e| format!("--allow-write (--upload-dir DIR, --upload-name GLOB): {e}"))?;
+            .map_err(|e| format!("--allow-write: {e} (--upload-dir DIR, --upload-name GLOB)"))?;
         Writes::On(uploads)
     } else {
         Writes::Off

@@ -67,7 +67,7 @@ pub enum Error {
         reason: String,
     },
     /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
-    #[error("upload area {area:?}: {reason}")]
+    #[error("{}{reason}", area_label(area))]
     Uploads {
         /// The directory or pattern as given.
         area: String,
@@ -83,6 +83,11 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+/// How [`Error::Uploads`] names its area: the one given, or none at all.
+fn area_label(area: &str) -> String {
+    if area.is_empty() { "upload areas: ".to_owned() } else { format!("upload area {area:?}: ") }
 }
 
 impl Error {

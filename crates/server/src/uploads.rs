@@ -223,7 +223,7 @@ impl Uploads {
     /// As those two; [`Error::Uploads`] when both lists are empty (uploads would go nowhere).
     pub fn with_areas(mut self, dirs: &[String], patterns: &[String]) -> Result<Self, Error> {
         if dirs.is_empty() && patterns.is_empty() {
-            let reason = "none named: give a directory or a file-name pattern for uploads".into();
+            let reason = "none named: uploads need a directory or a file-name pattern".into();
             return Err(Error::Uploads { area: String::new(), reason });
         }
         for dir in dirs {
