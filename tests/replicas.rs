@@ -382,6 +382,21 @@ fn a_rebuilt_default_never_overwrites_one_an_admin_put_meanwhile_and_the_stores_
     assert!(a.log().contains("another writer created it first"), "{}", a.log());
 }
 
+/// Uploads `bytes` as `name` to `replica` over TFTP.
+fn upload_to(replica: &Replica, name: &str, bytes: &[u8]) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let source: std::sync::Arc<[u8]> = bytes.into();
+    let put = driver::put(
+        replica.addr,
+        name.as_bytes(),
+        ClientOptions::default(),
+        Box::new(source),
+        Policy::default(),
+        |_| {},
+    );
+    runtime.block_on(put).unwrap_or_else(|e| panic!("upload: {e}\n{}", replica.log()));
+}
+
 /// Uploads of phone logs, published to the store.
 const UPLOADS_PUBLISHED: [&str; 4] =
     ["--allow-write", "--upload-name", "phone-log-*", "--publish-uploads"];
@@ -394,18 +409,7 @@ fn an_upload_to_one_replica_goes_to_the_store_and_the_other_replica_serves_it() 
     let a = Replica::start_with(&store, scratch.path(), "a", 1, UPLOADS_PUBLISHED.to_vec());
     let b = Replica::start(&store, scratch.path(), "b");
     let upload = pseudo_random(100_000, 11);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let source: std::sync::Arc<[u8]> = upload.clone().into();
-    runtime
-        .block_on(driver::put(
-            a.addr,
-            b"phone-log-001122334455.txt",
-            ClientOptions::default(),
-            Box::new(source),
-            Policy::default(),
-            |_| {},
-        ))
-        .unwrap_or_else(|e| panic!("upload: {e}\n{}", a.log()));
+    upload_to(&a, "phone-log-001122334455.txt", &upload);
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.object("phone-log-001122334455.txt").is_none() {
         assert!(Instant::now() < deadline, "not published\n{}", a.log());
@@ -428,18 +432,7 @@ fn an_upload_stays_on_its_replica_unless_publishing_is_configured() {
         vec!["--allow-write", "--upload-name", "phone-log-*"],
     );
     let upload = pseudo_random(10_000, 12);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let source: std::sync::Arc<[u8]> = upload.clone().into();
-    runtime
-        .block_on(driver::put(
-            a.addr,
-            b"phone-log-local.txt",
-            ClientOptions::default(),
-            Box::new(source),
-            Policy::default(),
-            |_| {},
-        ))
-        .unwrap_or_else(|e| panic!("upload: {e}\n{}", a.log()));
+    upload_to(&a, "phone-log-local.txt", &upload);
     // The replica serves it; three listings later (refresh 1 s) the store still lacks it, and
     // the replica has not removed it either.
     until_served(&[&a], "phone-log-local.txt", Some(&upload), Duration::from_secs(5));
