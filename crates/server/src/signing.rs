@@ -349,12 +349,15 @@ impl cnfkit_resolve::Signer for ConfigSigner {
             return Ok(signed.to_vec());
         }
         let key = (served_name.to_owned(), HashAlgorithm::Sha256.digest(payload));
-        if let Some(signed) = lock(&inner.cache).get(&key) {
-            inner.hits.fetch_add(1, Relaxed);
-            if let Some(version) = version {
-                lock(&inner.cache).remember(served_name, version, signed.clone());
+        {
+            let mut cache = lock(&inner.cache);
+            if let Some(signed) = cache.get(&key) {
+                inner.hits.fetch_add(1, Relaxed);
+                if let Some(version) = version {
+                    cache.remember(served_name, version, signed.clone());
+                }
+                return Ok(signed.to_vec());
             }
-            return Ok(signed.to_vec());
         }
         let started = Instant::now();
         let charged = match requester.map(network_of) {

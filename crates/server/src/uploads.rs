@@ -363,18 +363,21 @@ impl Uploads {
 
     /// Measures again when the last measure is over a minute old.
     fn measure_if_stale(&self) {
-        let mut measured = lock(&self.usage.install);
-        if measured.elapsed() >= MEASURE_EVERY {
-            self.usage.disk.store(self.area_bytes(), Relaxed);
-            *measured = Instant::now();
-        }
+        self.measure_if_older(MEASURE_EVERY);
     }
 
     /// Measures what the areas hold now (at start: the quota counts files already there).
     fn remeasure(&mut self) {
+        self.measure_if_older(Duration::ZERO);
+    }
+
+    /// Measures the areas when the last measure is at least `age` old.
+    fn measure_if_older(&self, age: Duration) {
         let mut measured = lock(&self.usage.install);
-        self.usage.disk.store(self.area_bytes(), Relaxed);
-        *measured = Instant::now();
+        if measured.elapsed() >= age {
+            self.usage.disk.store(self.area_bytes(), Relaxed);
+            *measured = Instant::now();
+        }
     }
 
     /// The bytes of the regular files in the areas.
