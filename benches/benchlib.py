@@ -12,8 +12,12 @@ PHONE_SIM = os.path.join(BIN, "phone-sim")
 # dnsmasq's TFTP port is always 69: it gets a loopback address of its own.
 DNSMASQ_ADDR = "127.0.0.77"
 # Our own server's variants (the rest are peers, served by peers/serve.sh).
-OURS = ("cnf-server", "single-port", "baseline", "baseline-single-port", "registry",
-        "registry-single-port", "s3")
+# `cnf-server` runs the default (every transfer from the listening port, a loop per core);
+# `one-loop` limits it to one loop, `port-per-transfer` answers from a port per transfer, and
+# `busy-poll` adds `--busy-poll-us 50`. `baseline*` run the `--baseline` build (whose
+# `--single-port` was a mode of its own before it became the default).
+OURS = ("cnf-server", "single-port", "one-loop", "port-per-transfer", "busy-poll", "baseline",
+        "baseline-single-port", "registry", "registry-single-port", "s3")
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -109,6 +113,9 @@ class Server:
             self.addr = "127.0.0.1:%d" % self.port
             binary = baseline if name.startswith("baseline") else CNF_SERVER
             extra = {"single-port": ["--single-port"], "baseline-single-port": ["--single-port"],
+                     "one-loop": ["--tftp-threads", "1"],
+                     "port-per-transfer": ["--port-per-transfer"],
+                     "busy-poll": ["--busy-poll-us", "50"],
                      "registry": ["--admin", "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)],
                      "registry-single-port": ["--single-port", "--admin",
                                               "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)]}.get(name, [])

@@ -25,7 +25,7 @@ use cnfkit::server::{
     Uploads, Writes, demo, log_boots, raise_open_file_limit, stop_on_signals, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
-use cnfkit::tftp::{Limits, Policy};
+use cnfkit::tftp::{Layout, Limits, Policy};
 
 #[derive(Parser)]
 #[command(
@@ -114,17 +114,24 @@ struct Args {
     /// answer and the server keeps its own timing.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
     max_timeout: u8,
-    /// Busy-poll for up to this many microseconds per block instead of sleeping, while a
-    /// transfer runs alone and its client answers that fast (loopback, a fast LAN): lockstep
+    /// Busy-poll for up to this many microseconds per block instead of sleeping, while one
+    /// transfer runs on a loop and its client answers that fast (loopback, a fast LAN): lockstep
     /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
     /// core stays busy during such a transfer. Without it, never; 100 is plenty for loopback.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "single_port")]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "port_per_transfer")]
     busy_poll_us: Option<u32>,
-    /// Answer every transfer from the listening port (for NAT, a Kubernetes Service or a UDP
-    /// load balancer in front of the server, which forward only replies from the port they sent
-    /// to). Without it each transfer answers from a port of its own, as RFC 1350 has it.
+    /// Answer each transfer from a port of its own, as RFC 1350 has it (for clients that
+    /// insist). By default every transfer is answered from the listening port, which NAT, a
+    /// Kubernetes Service or a UDP load balancer in front of the server need.
     #[arg(long)]
+    port_per_transfer: bool,
+    /// Accepted for older scripts: answering from the listening port is the default now.
+    #[arg(long, hide = true, conflicts_with = "port_per_transfer")]
     single_port: bool,
+    /// TFTP loops, each on a thread of its own and sharing the port (`SO_REUSEPORT`); 0: one
+    /// per core, at most 4.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    tftp_threads: u16,
     /// On SIGTERM or Ctrl-C, running transfers get this long to finish; the rest are sent an
     /// ERROR ("Server shutting down") and unfinished uploads are discarded.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
@@ -208,7 +215,8 @@ fn run(args: Args) -> Result<(), String> {
             ..Limits::default()
         },
         busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
-        single_port: args.single_port,
+        layout: if args.port_per_transfer { Layout::PortPerTransfer } else { Layout::SharedPort },
+        loops: usize::from(args.tftp_threads),
         ..ServerConfig::default()
     };
     let grace = Duration::from_secs(args.shutdown_grace);

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cnfkit::resolve::{FsDirectory, Resolver};
 use cnfkit::server::{ProvisioningHandler, Uploads, Writes};
-use cnfkit::tftp::driver::{Server, ServerConfig, ServerStats};
+use cnfkit::tftp::driver::{Server, ServerConfig};
+use cnfkit::tftp::{Layout, Stats};
 use cnfkit_tftp_wire::{ErrorCode, Packet, netascii};
 use support::{Scratch, pseudo_random, require, require_tftpy, run};
 
@@ -18,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 struct Running {
     addr: SocketAddr,
-    stats: std::sync::Arc<ServerStats>,
+    stats: std::sync::Arc<Stats>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -346,16 +347,16 @@ fn hostile_requests_are_refused_without_leaking_server_paths() {
     std::fs::remove_file(scratch.path().join("../cnfkit-secret.txt")).ok();
 }
 
-/// Single-port mode (`ServerConfig::single_port`, `cnf-server --single-port`): every answer
-/// comes from the listening port, which real clients take as the server's transfer ID like any
-/// other; lockstep and windowed, every byte arrives.
+/// `Layout::PortPerTransfer` (`cnf-server --port-per-transfer`): every transfer answers from a
+/// port of its own, as RFC 1350 has it (the other tests here run the default, every answer
+/// from the listening port); lockstep and windowed, every byte arrives.
 #[test]
-fn real_clients_get_every_byte_from_a_single_port_server() {
+fn real_clients_get_every_byte_from_a_port_per_transfer_server() {
     if !require("curl") || !require("atftp") || !require("busybox") || !require_tftpy() {
         return;
     }
     let (scratch, binary, _) = tree();
-    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
+    let config = ServerConfig { layout: Layout::PortPerTransfer, ..ServerConfig::default() };
     let server = serve_with(scratch.path(), false, config);
     let out = scratch.path().join("out");
     let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
@@ -397,10 +398,10 @@ const NGINX_STREAM: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 /// A UDP load balancer in front of the server, as a Kubernetes Service, NAT or a cloud UDP
 /// balancer is: nginx's stream proxy forwards to the client only what comes back from the port
-/// it sent to. Through it, a single-port server serves every byte, and a server answering from
-/// a port per transfer (RFC 1350) serves nothing.
+/// it sent to. Through it, the default layout (every answer from the listening port) serves
+/// every byte, and a server answering from a port per transfer (RFC 1350) serves nothing.
 #[test]
-fn through_a_udp_load_balancer_only_single_port_mode_works() {
+fn through_a_udp_load_balancer_only_the_shared_port_layout_works() {
     if !require("curl") || !require("nginx") {
         return;
     }
@@ -414,7 +415,8 @@ fn through_a_udp_load_balancer_only_single_port_mode_works() {
     }
     let (scratch, binary, _) = tree();
     for single_port in [true, false] {
-        let config = ServerConfig { single_port, ..ServerConfig::default() };
+        let layout = if single_port { Layout::SharedPort } else { Layout::PortPerTransfer };
+        let config = ServerConfig { layout, ..ServerConfig::default() };
         let server = serve_with(scratch.path(), false, config);
         let balancer = SocketAddr::from(([127, 0, 0, 1], support::free_udp_port()));
         let dir = scratch.path().join(format!("nginx-{single_port}"));
@@ -454,7 +456,7 @@ fn through_a_udp_load_balancer_only_single_port_mode_works() {
         let _ = nginx.wait();
         let got = std::fs::read(&out).unwrap_or_default();
         if single_port {
-            check("curl through nginx, single-port server", &output, &got, &binary);
+            check("curl through nginx, shared-port server", &output, &got, &binary);
         } else {
             assert!(
                 !output.status.success() && got.len() < binary.len(),

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use cnfkit_resolve::{
     Answer, BootLog, Failure, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
 };
-use cnfkit_tftp::driver::{Handler, OUT_OF_DESCRIPTORS, Refusal, is_out_of_descriptors};
-use cnfkit_tftp::{DataSink, DataSource, Incoming};
+use cnfkit_tftp::driver::is_out_of_descriptors;
+use cnfkit_tftp::{DataSink, DataSource, Handler, Incoming, Open, Refusal};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
@@ -366,12 +366,24 @@ pub enum HttpAnswer {
     Unavailable,
 }
 
+/// Every answer is decided at once: files are opened and signatures made on the loop (both
+/// bounded: the tree is local or mirrored, signing by its budget).
 impl<D: OpenFile> Handler for ProvisioningHandler<D> {
-    fn open_read(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, Refusal> {
+    fn open_read(&self, peer: SocketAddr, request: &Incoming) -> Open<Box<dyn DataSource>> {
+        Open::Ready(self.read(peer, request))
+    }
+
+    fn open_write(&self, peer: SocketAddr, request: &Incoming) -> Open<Box<dyn DataSink>> {
+        Open::Ready(self.write(peer, request))
+    }
+
+    fn transfer_ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {
+        self.ended(peer, summary);
+    }
+}
+
+impl<D: OpenFile> ProvisioningHandler<D> {
+    fn read(&self, peer: SocketAddr, request: &Incoming) -> Result<Box<dyn DataSource>, Refusal> {
         let name = String::from_utf8_lossy(request.filename());
         let (resolved, mut label) =
             self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
@@ -394,11 +406,7 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         result
     }
 
-    fn open_write(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, Refusal> {
+    fn write(&self, peer: SocketAddr, request: &Incoming) -> Result<Box<dyn DataSink>, Refusal> {
         let Writes::On(uploads) = &self.writes else {
             return Err(Refusal::Error(
                 ErrorCode::ACCESS_VIOLATION,
@@ -437,12 +445,6 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
         }
     }
 
-    fn transfer_ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {
-        self.ended(peer, summary);
-    }
-}
-
-impl<D: OpenFile> ProvisioningHandler<D> {
     fn ended(&self, peer: SocketAddr, summary: &cnfkit_tftp::Summary) {
         if let Some(monitor) = &self.monitor {
             monitor.transfer_ended(peer, summary);
@@ -491,7 +493,7 @@ impl Unreadable {
             Self::Denied => {
                 Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Access violation".to_owned())
             }
-            Self::OutOfDescriptors => Refusal::Unanswered(OUT_OF_DESCRIPTORS),
+            Self::OutOfDescriptors => Refusal::Unanswered(Refusal::OUT_OF_DESCRIPTORS),
             Self::Gone => not_found(),
         }
     }
@@ -558,7 +560,7 @@ mod tests {
         let emfile = std::io::Error::from_raw_os_error(24);
         assert_eq!(
             Unreadable::of(peer, "x", &emfile).refusal(),
-            Refusal::Unanswered(OUT_OF_DESCRIPTORS)
+            Refusal::Unanswered(Refusal::OUT_OF_DESCRIPTORS)
         );
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(Unreadable::of(peer, "x", &gone).refusal(), not_found());

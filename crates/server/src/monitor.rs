@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cnfkit_resolve::{Mac, Transport};
-use cnfkit_tftp::driver::ServerStats;
+use cnfkit_tftp::Stats as TftpStats;
 use prometheus_client::collector::Collector;
 
 use crate::mirror::MirrorStats;
@@ -38,7 +38,7 @@ pub struct Monitor {
     metrics: Metrics,
     prometheus: prometheus_client::registry::Registry,
     feed: broadcast::Sender<Arc<str>>,
-    tftp: Arc<OnceLock<Arc<ServerStats>>>,
+    tftp: Arc<OnceLock<Arc<TftpStats>>>,
     store: Arc<OnceLock<Arc<MirrorStats>>>,
     /// The registry's size by state, as of the last tick, for the scrape.
     states: Arc<Mutex<Vec<(&'static str, usize)>>>,
@@ -70,7 +70,7 @@ struct Metrics {
 /// Figures read at each scrape from where they are kept: the driver's counts, the signer's,
 /// and the registry's size by state.
 struct Snapshot {
-    tftp: Arc<OnceLock<Arc<ServerStats>>>,
+    tftp: Arc<OnceLock<Arc<TftpStats>>>,
     store: Arc<OnceLock<Arc<MirrorStats>>>,
     signer: Option<ConfigSigner>,
     states: Arc<Mutex<Vec<(&'static str, usize)>>>,
@@ -294,7 +294,7 @@ impl Monitor {
     }
 
     /// Adds the TFTP driver's counts (refusals and drops by reason) to the metrics.
-    pub fn attach_tftp(&self, stats: Arc<ServerStats>) {
+    pub fn attach_tftp(&self, stats: Arc<TftpStats>) {
         let _ = self.tftp.set(stats);
     }
 

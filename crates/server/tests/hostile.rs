@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnfkit_server::{ProvisioningHandler, Uploads, Writes, demo, raise_open_file_limit};
-use cnfkit_tftp::driver::{self, Server, ServerConfig, ServerStats};
+use cnfkit_tftp::Stats;
+use cnfkit_tftp::driver::{self, Server, ServerConfig};
 use cnfkit_tftp::{ClientOptions, Policy, SharedBuffer};
 use tokio::sync::oneshot;
 
@@ -29,7 +30,7 @@ async fn start(
     handler: ProvisioningHandler<impl cnfkit_server::OpenFile>,
     config: ServerConfig,
     grace: Duration,
-) -> (SocketAddr, Arc<ServerStats>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+) -> (SocketAddr, Arc<Stats>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), handler, config).await.unwrap();
     let (addr, stats) = (server.local_addr().unwrap(), server.stats());
     let (stop, stopped) = oneshot::channel::<()>();

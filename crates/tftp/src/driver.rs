@@ -1,157 +1,60 @@
-//! The tokio driver: real sockets for the sans-IO engine.
+//! The tokio driver: real sockets and time for the sans-IO [`Endpoint`].
 //!
-//! The server listens on one socket and answers every accepted request from a socket of its own
-//! on an ephemeral port (RFC 1350 transfer IDs). The rules are the sans-IO [`Endpoint`]'s and
-//! [`TransferIds`]' (a datagram from another address on a transfer's socket gets ERROR 5 and does
-//! not disturb the transfer; a repeated request is answered by its running transfer; a request
-//! over a limit is dropped, not refused, so a phone in a boot storm retransmits it a second
-//! later instead of reading an ERROR as "file not found"); this module only moves datagrams.
+//! It only moves bytes and time. Each loop runs on a thread and a current-thread runtime of its
+//! own, reads a batch of datagrams, hands each to its endpoint, asks the [`Handler`] about new
+//! requests, and sends what the endpoint queued in one system call (`sendmmsg` on Linux). With
+//! several loops, each has a socket bound to the same port with `SO_REUSEPORT`, and the kernel
+//! picks the socket by the client's address, so an address stays on one loop. Every rule
+//! (routing, strangers, admission, eviction, shutdown) is the endpoint's.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use cnfkit_tftp_wire::ErrorCode;
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
-use tokio::task::{AbortHandle, JoinSet};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+use tracing::{debug, info, warn};
 
-use self::busy_poll::{BusyPoll, Poller};
-use self::socket::TransferSocket;
 use crate::{
-    ClientOptions, DataSink, DataSource, Direction, DropReason, Endpoint, Event, Incoming, Limits,
-    Outcome, Policy, Received, SlotId, Source, Summary, Transfer, TransferIds,
+    DataSink, DataSource, Direction, Endpoint, EndpointEvent, Handler, Layout, Limits, Local, Open,
+    Policy, Refusal, Stats, TransferId,
 };
 
-mod busy_poll;
-mod descriptors;
-mod single_port;
-mod socket;
+mod client;
 
-pub use descriptors::{
+pub use crate::descriptors::{
     OpenFileLimit, is_out_of_descriptors, open_file_limit, raise_open_file_limit,
 };
+pub use client::{Progress, get, get_from, put};
 
-/// How a [`Handler`] turns a request down.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Answer with this ERROR. The message goes to the peer, so it must not contain server
-    /// paths.
-    Error(ErrorCode, String),
-    /// Send nothing: the server cannot take the request now (out of file descriptors...). The
-    /// client retransmits its request a moment later, where an ERROR would end its attempt
-    /// (a phone reads any ERROR on its config as "not there" and falls back). The reason
-    /// is counted in the server's periodic summary of requests turned away.
-    Unanswered(&'static str),
-}
-
-impl From<(ErrorCode, String)> for Refusal {
-    fn from((code, message): (ErrorCode, String)) -> Self {
-        Self::Error(code, message)
-    }
-}
-
-/// What a server does with requests.
-pub trait Handler: Send + Sync + 'static {
-    /// A read request: the bytes to send.
-    ///
-    /// # Errors
-    /// How to refuse (`FILE_NOT_FOUND`, `ACCESS_VIOLATION`..., or no answer).
-    fn open_read(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, Refusal>;
-
-    /// A write request: where the bytes go. Refuse by default (WRQ off unless a handler opts in).
-    ///
-    /// # Errors
-    /// How to refuse; by default `ACCESS_VIOLATION`.
-    fn open_write(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, Refusal> {
-        let _ = (peer, request);
-        Err(Refusal::Error(ErrorCode::ACCESS_VIOLATION, "Writes are not allowed".to_owned()))
-    }
-
-    /// The transfer a request opened (to `peer`, from the port it asked from) has ended:
-    /// how, with its bytes, duration and retransmits. By default nothing is done.
-    fn transfer_ended(&self, peer: SocketAddr, summary: &Summary) {
-        let _ = (peer, summary);
-    }
-}
-
-/// A shared handler: one handler can serve TFTP and other transports at once.
-impl<H: Handler> Handler for Arc<H> {
-    fn open_read(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, Refusal> {
-        (**self).open_read(peer, request)
-    }
-
-    fn open_write(
-        &self,
-        peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, Refusal> {
-        (**self).open_write(peer, request)
-    }
-
-    fn transfer_ended(&self, peer: SocketAddr, summary: &Summary) {
-        (**self).transfer_ended(peer, summary);
-    }
-}
-
-/// Server limits.
+/// How a server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Transfer rules (block sizes, windows, timeouts, retries).
     pub policy: Policy,
-    /// Transfers at once, all peers together and from one peer address.
+    /// Transfers at once, all peers together, per address and per network. With several
+    /// loops, `max_transfers`, `max_per_network` and `max_undecided` are shared out between
+    /// them; `max_per_peer` and `max_undecided_per_peer` hold per loop.
     pub limits: Limits,
-    /// Socket buffer ceiling: transfer buffers are sized to a window (`blksize x windowsize`)
-    /// up to this; the listening socket's receive buffer is this size, for request bursts.
+    /// Which ports answer: the listening one (default) or one per transfer.
+    pub layout: Layout,
+    /// Loops serving the port, each on a thread of its own (`0`, the default: one per core,
+    /// at most 4).
+    pub loops: usize,
+    /// Socket buffer ceiling: the listening sockets' buffers are this size, for request bursts
+    /// and batched answers; a transfer's own port gets up to this.
     pub max_socket_buffer: usize,
-    /// Busy-poll budget: while a transfer is the only one running and its peer answered the
-    /// previous block within this time, the server polls the socket for up to this long
-    /// instead of sleeping until the next datagram. `None` (the default): never.
-    ///
-    /// On loopback or a fast LAN this removes the server's wake-up from every lockstep round
-    /// trip (measured in [BENCHMARKS.md](https://github.com/cnfkit/cnfkit/blob/main/BENCHMARKS.md));
-    /// it keeps a core busy while the
-    /// transfer runs. Phones on a real network answer in milliseconds, beyond any sensible
-    /// budget, and a boot storm runs many transfers at once, so neither ever polls. Polls that
-    /// come back empty pause polling for exponentially more waits.
-    ///
-    /// A budget over a millisecond is taken as a millisecond (100 µs covers loopback; a
-    /// longer spin only delays retransmissions and shutdown). A polling transfer holds its
-    /// worker thread for up to about a millisecond plus the budget before it yields, so a new
-    /// request may wait that long to be read, and a client running in the same runtime as the
-    /// server is slowed down. Ignored (with a warning) on a current-thread runtime, where
-    /// polling would hold up every other task.
+    /// Busy-poll budget ([`Layout::SharedPort`]): while one transfer runs on a loop and its peer
+    /// answered the previous datagram within the budget, the loop polls its socket for up to
+    /// this long instead of sleeping (at most 1 ms). On loopback or a fast LAN this takes the
+    /// server's wake-up out of every lockstep round trip, for a core kept busy while it runs.
+    /// Phones on a real network answer in milliseconds and storms run many transfers, so neither
+    /// ever polls. `None` (the default): never.
     pub busy_poll: Option<Duration>,
-    /// Single-port mode: every transfer is answered from the listening port, and the
-    /// datagrams its peer sends there are handed to it by the peer's address and port
-    /// (`false`, the default: each transfer from a port of its own, as RFC 1350 has it).
-    ///
-    /// This is what NAT, a Kubernetes Service or a UDP load balancer in front of the server
-    /// needs: they forward what comes back to the port they sent to, and drop a reply from any
-    /// other port. Clients see nothing unusual (a transfer ID is whatever port answers). Two
-    /// clients behind one address are told apart by their ports.
-    ///
-    /// Every transfer then runs in one loop, on a thread and a current-thread runtime of its
-    /// own: each batch of datagrams read from the socket is fed to the transfers, and their
-    /// answers leave together (one `sendmmsg` call on Linux). That costs about half the CPU of
-    /// the default mode in a boot storm, but TFTP then uses one core at most. Busy-polling is
-    /// off in this mode.
-    pub single_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -159,798 +62,500 @@ impl Default for ServerConfig {
         Self {
             policy: Policy::default(),
             limits: Limits::default(),
+            layout: Layout::SharedPort,
+            loops: 0,
             max_socket_buffer: 4 << 20,
             busy_poll: None,
-            single_port: false,
         }
-    }
-}
-
-/// Counts the driver keeps (for logs and benchmarks).
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    /// Transfers that completed.
-    pub completed: std::sync::atomic::AtomicU64,
-    /// Transfers that failed (timeouts, peer errors, local errors).
-    pub failed: std::sync::atomic::AtomicU64,
-    /// Requests refused by the handler (file not found...).
-    pub refused: std::sync::atomic::AtomicU64,
-    /// Requests dropped over a concurrency limit, or repeated while their transfer runs.
-    pub dropped: std::sync::atomic::AtomicU64,
-    /// Transfers whose peer never answered, stopped to give their slot to a new request
-    /// ([`Limits::evict_unanswered_after`]).
-    pub evicted: std::sync::atomic::AtomicU64,
-    /// Transfers stopped with an ERROR at shutdown, after the grace period.
-    pub stopped: std::sync::atomic::AtomicU64,
-    /// Datagrams retransmitted after a timeout.
-    pub retransmits: std::sync::atomic::AtomicU64,
-    /// Datagrams that arrived while the server busy-polled ([`ServerConfig::busy_poll`]).
-    pub polled: std::sync::atomic::AtomicU64,
-    /// Requests turned away, by reason, since the start ([`ServerStats::turned_away`]).
-    turned_away: Mutex<HashMap<&'static str, u64>>,
-}
-
-impl ServerStats {
-    /// Requests turned away since the start, by reason (`out of file descriptors`, `over the
-    /// per-address limit`, `malformed requests`...), sorted by reason: what the summary line
-    /// every 10 s reports, added up.
-    #[must_use]
-    pub fn turned_away(&self) -> Vec<(&'static str, u64)> {
-        let counts = self.turned_away.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut list: Vec<_> = counts.iter().map(|(r, n)| (*r, *n)).collect();
-        list.sort_unstable();
-        list
     }
 }
 
 /// A TFTP server on tokio.
 pub struct Server<H> {
-    socket: Arc<UdpSocket>,
-    /// The address transfer sockets bind to (the listening IP, port 0), taken once.
-    transfer_local: SocketAddr,
+    sockets: Vec<std::net::UdpSocket>,
+    local: SocketAddr,
     handler: Arc<H>,
     config: ServerConfig,
-    stats: Arc<ServerStats>,
-    busy_poll: Option<Arc<BusyPoll>>,
-}
-
-/// The endpoint's slots, released by each transfer's task when it ends.
-type Shared = Arc<Mutex<Endpoint>>;
-
-fn lock(endpoint: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
-    endpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A transfer's slot in the endpoint, released when dropped.
-struct Slot {
-    endpoint: Shared,
-    id: SlotId,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        lock(&self.endpoint).release(self.id);
-    }
-}
-
-/// What the accept loop keeps besides the endpoint: how to stop each transfer, and what was
-/// turned away since the last summary line.
-struct Admission {
-    tasks: JoinSet<SlotId>,
-    /// Running transfers by slot, to stop one whose slot is evicted.
-    handles: HashMap<SlotId, AbortHandle>,
-    /// Tells every transfer to stop (shutdown after the grace period).
-    stop: watch::Sender<bool>,
-    turned_away: TurnedAway,
-}
-
-/// The reason a request is turned away when the process is out of file descriptors (for a
-/// socket, or for the handler's file: [`Refusal::Unanswered`]); its summary line names the
-/// limit.
-pub const OUT_OF_DESCRIPTORS: &str = "out of file descriptors";
-
-/// Requests turned away, by reason, counted between two summary lines: a flood writes one
-/// line per interval, not one per datagram (each is at debug level).
-struct TurnedAway {
-    counts: HashMap<&'static str, u64>,
-    stats: Arc<ServerStats>,
-}
-
-impl TurnedAway {
-    /// How often a summary line is written, when anything was turned away.
-    const INTERVAL: Duration = Duration::from_secs(10);
-
-    fn count(&mut self, reason: &'static str) {
-        *self.counts.entry(reason).or_insert(0) += 1;
-        let mut totals =
-            self.stats.turned_away.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *totals.entry(reason).or_insert(0) += 1;
-    }
-
-    fn log(&mut self) {
-        if self.counts.is_empty() {
-            return;
-        }
-        let mut counts: Vec<_> = self.counts.drain().collect();
-        counts.sort_unstable();
-        let list = counts
-            .iter()
-            .map(|(r, n)| match (*r, open_file_limit()) {
-                // What an admin raises (`LimitNOFILE=`, `ulimit -n`) when this shows up.
-                (OUT_OF_DESCRIPTORS, Some(limit)) => format!("{r} (limit {limit}) {n}"),
-                _ => format!("{r} {n}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        warn!(seconds = Self::INTERVAL.as_secs(), "requests turned away: {list}");
-    }
+    stats: Arc<Stats>,
 }
 
 impl<H: Handler> Server<H> {
-    /// Binds the listening socket.
+    /// Binds the listening socket (one per loop).
     ///
     /// # Errors
     /// When the address cannot be bound.
+    #[allow(clippy::unused_async)] // Kept async: binding may await in another runtime.
     pub async fn bind(addr: SocketAddr, handler: H, config: ServerConfig) -> std::io::Result<Self> {
-        let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-        let socket =
-            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-        // When a site's phones boot at once their requests arrive in one burst; the kernel
-        // counts each datagram at ~1 KiB of buffer, so the 208 KiB default holds ~200 requests
-        // and drops the rest, which then wait out the phones' retransmission timeout. Best
-        // effort: the kernel caps it at net.core.rmem_max.
-        let _ = socket.set_recv_buffer_size(config.max_socket_buffer);
-        if config.single_port {
-            // Every transfer sends through this socket, a batch at a time.
-            let _ = socket.set_send_buffer_size(config.max_socket_buffer);
+        let loops = match config.loops {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4),
+            n => n,
+        };
+        let first = listening_socket(addr, loops > 1, config.max_socket_buffer)?;
+        let local = first.local_addr()?;
+        if loops > 1
+            && let Err(e) = steer_by_address(&first, loops)
+        {
+            warn!(error = %e, "cannot keep each address on one loop: limits per address are per loop");
         }
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        let socket = UdpSocket::from_std(socket.into())?;
-        let transfer_local = SocketAddr::new(socket.local_addr()?.ip(), 0);
-        let stats = Arc::<ServerStats>::default();
-        let flavor = tokio::runtime::Handle::current().runtime_flavor();
-        let budget =
-            busy_poll::effective_budget(config.busy_poll, flavor).filter(|_| !config.single_port);
-        if config.busy_poll.is_some() && config.single_port {
-            warn!("busy-poll does not work in single-port mode: off");
-        } else if config.busy_poll.is_some() && budget.is_none() {
-            warn!(
-                "busy-poll needs a multi-threaded runtime (it would hold up every other task): off"
-            );
+        let mut sockets = vec![first];
+        for _ in 1..loops {
+            sockets.push(listening_socket(local, true, config.max_socket_buffer)?);
         }
-        Ok(Self {
-            socket: Arc::new(socket),
-            transfer_local,
-            handler: Arc::new(handler),
-            busy_poll: budget.map(|budget| BusyPoll::new(budget, stats.clone())),
-            config,
-            stats,
-        })
+        let stats = Arc::default();
+        Ok(Self { sockets, local, handler: Arc::new(handler), config, stats })
     }
 
     /// The address it listens on (with the port chosen when bound to port 0).
     ///
     /// # Errors
-    /// As the socket's.
+    /// Never; kept for the socket's signature.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.socket.local_addr()
+        Ok(self.local)
     }
 
     /// The server's counters.
     #[must_use]
-    pub fn stats(&self) -> Arc<ServerStats> {
+    pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets running transfers finish
-    /// for up to `grace` before aborting them.
+    /// Serves until `shutdown` resolves, then stops taking requests, lets running transfers
+    /// finish for up to `grace`, and stops the rest: each peer is sent ERROR 0 "Server
+    /// shutting down" and an upload in progress is discarded. One info line gives the counts.
+    /// Futures of [`Open::Later`] run on the runtime that calls this.
     ///
     /// # Errors
-    /// When the listening socket fails.
-    /// When `shutdown` resolves the server stops reading requests, lets running transfers
-    /// finish for up to `grace`, then stops the rest: each peer is sent ERROR 0 "Server
-    /// shutting down" and an upload in progress is discarded (its temporary file removed). One
-    /// info line gives the counts.
+    /// When a listening socket fails (the other loops are stopped too).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) -> std::io::Result<()> {
-        if self.config.single_port {
-            return self.run_on_own_thread(shutdown, grace).await;
-        }
-        let endpoint = Endpoint::new(self.config.policy.clone(), self.config.limits);
-        let active: Shared = Arc::new(Mutex::new(endpoint));
-        let mut admission = Admission::new(self.stats.clone());
-        let mut buf = vec![0u8; 65536];
-        let mut summary = tokio::time::interval(TurnedAway::INTERVAL);
-        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                received = self.socket.recv_from(&mut buf) => {
-                    let (n, peer) = match received {
-                        Ok(r) => r,
-                        // ICMP port unreachable from an earlier send shows up here on some OSes.
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
-                        Err(e) => return Err(e),
-                    };
-                    self.on_request(&buf[..n], peer, &active, &mut admission).await;
-                }
-                Some(ended) = admission.tasks.join_next(), if !admission.tasks.is_empty() => {
-                    admission.ended(ended);
-                }
-                _ = summary.tick() => admission.turned_away.log(),
-            }
-        }
-        admission.turned_away.log();
-        let running = admission.tasks.len();
-        info!(running, grace_ms = grace.as_millis(), "shutting down: no new transfers");
-        let finished = admission.drain_for(grace).await;
-        let stopped = admission.tasks.len();
-        if stopped > 0 {
-            let _ = admission.stop.send(true);
-            // Each stopped transfer sends its ERROR and ends at once; the wait is for the
-            // runtime to get to them.
-            admission.drain_for(Duration::from_secs(1)).await;
-            self.stats.stopped.fetch_add(stopped as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        let aborted = admission.tasks.len();
-        admission.tasks.abort_all();
-        while admission.tasks.join_next().await.is_some() {}
-        info!(finished, stopped, aborted, "stopped");
-        Ok(())
-    }
-
-    /// Admits a request to the endpoint and asks the handler for its source or sink; what is
-    /// left to do is the transport's. Also returns the slot the endpoint took from a transfer
-    /// whose peer never answered, for the caller to stop that transfer.
-    fn admit(
-        &self,
-        datagram: &[u8],
-        peer: SocketAddr,
-        active: &Shared,
-        admission: &mut Admission,
-    ) -> (Admitted, Option<SlotId>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let (received, evicted) = {
-            let mut endpoint = lock(active);
-            let received = endpoint.handle(Instant::now(), peer, datagram);
-            (received, endpoint.poll_evicted())
+        let Self { sockets, local, handler, config, stats } = self;
+        let (stop, _) = watch::channel(None::<Duration>);
+        let (done, mut ended) = mpsc::unbounded_channel();
+        let loops = sockets.len();
+        let share = |n: usize| n.div_ceil(loops).max(1);
+        let limits = Limits {
+            max_transfers: share(config.limits.max_transfers),
+            max_per_network: share(config.limits.max_per_network),
+            max_undecided: share(config.limits.max_undecided),
+            ..config.limits
         };
-        if let Some(slot) = evicted {
-            self.stats.evicted.fetch_add(1, Relaxed);
-            admission.turned_away.count("unanswered transfers evicted");
-            debug!(peer = %slot.peer(), "unanswered transfer evicted");
-        }
-        let (incoming, slot) = match received {
-            Received::Request { incoming, slot } => (incoming, slot),
-            Received::Refuse { datagram, reason } => {
-                debug!(%peer, %reason, "request refused");
-                admission.turned_away.count("malformed requests");
-                return (Admitted::Refused { datagram, slot: None, from_listening: true }, evicted);
-            }
-            Received::Drop(DropReason::NotARequest) => return (Admitted::Nothing, evicted),
-            Received::Drop(why) => {
-                self.stats.dropped.fetch_add(1, Relaxed);
-                if why != DropReason::Repeated {
-                    admission.turned_away.count(why.as_str());
-                }
-                debug!(%peer, why = why.as_str(), "request dropped");
-                return (Admitted::Nothing, evicted);
-            }
-        };
-        let opened = match incoming.direction() {
-            Direction::Read => self
-                .handler
-                .open_read(peer, &incoming)
-                .map(|s| incoming.accept_read(s, Instant::now())),
-            Direction::Write => self
-                .handler
-                .open_write(peer, &incoming)
-                .map(|s| incoming.accept_write(s, Instant::now())),
-        };
-        let admitted = match opened {
-            Ok(transfer) => Admitted::Transfer { transfer, slot, incoming },
-            Err(Refusal::Unanswered(reason)) => {
-                debug!(%peer, file = %String::from_utf8_lossy(incoming.filename()), reason, "left unanswered");
-                admission.turned_away.count(reason);
-                self.stats.dropped.fetch_add(1, Relaxed);
-                lock(active).release(slot);
-                Admitted::Nothing
-            }
-            Err(Refusal::Error(code, message)) => {
-                self.stats.refused.fetch_add(1, Relaxed);
-                let file = String::from_utf8_lossy(incoming.filename());
-                if code == ErrorCode::FILE_NOT_FOUND {
-                    // Phones miss trust lists and their own file all the time.
-                    debug!(%peer, %file, "file not found");
-                } else {
-                    info!(%peer, %file, %code, "refused");
-                }
-                // The ERROR goes from a TID of its own, as RFC 1350 answers every request
-                // (from the listening port in single-port mode).
-                let datagram = incoming.refuse(code, &message);
-                Admitted::Refused { datagram, slot: Some(slot), from_listening: false }
-            }
-        };
-        (admitted, evicted)
-    }
-
-    async fn on_request(
-        &self,
-        datagram: &[u8],
-        peer: SocketAddr,
-        active: &Shared,
-        admission: &mut Admission,
-    ) {
-        let (admitted, evicted) = self.admit(datagram, peer, active, admission);
-        if let Some(slot) = evicted
-            && let Some(handle) = admission.handles.remove(&slot)
-        {
-            // At most one per admission. The peer never answered: nothing to tell it.
-            handle.abort();
-        }
-        let (transfer, slot, incoming) = match admitted {
-            Admitted::Transfer { transfer, slot, incoming } => (transfer, slot, incoming),
-            Admitted::Refused { datagram, slot, from_listening } => {
-                let sent = if from_listening {
-                    self.socket.send_to(&datagram, peer).await.map(|_| ())
-                } else {
-                    send_once(self.transfer_local, peer, &datagram)
-                };
-                if let Err(e) = sent {
-                    debug!(%peer, error = %e, "refusal not sent");
-                }
-                if let Some(slot) = slot {
-                    lock(active).release(slot);
-                }
-                return;
-            }
-            Admitted::Nothing => return,
-        };
-        let name = String::from_utf8_lossy(incoming.filename()).into_owned();
-        let span = info_span!("transfer", %peer, file = %name, dir = ?incoming.direction());
-        let socket =
-            match transfer_socket(self.transfer_local, &transfer, self.config.max_socket_buffer) {
-                Ok(socket) => socket,
-                Err(e) => {
-                    if is_out_of_descriptors(&e) {
-                        admission.turned_away.count(OUT_OF_DESCRIPTORS);
-                        debug!(parent: &span, error = %e, "no socket for the transfer");
-                    } else {
-                        warn!(parent: &span, error = %e, "no socket for the transfer");
-                    }
-                    lock(active).release(slot);
-                    return;
-                }
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let endpoint =
+                Endpoint::with_stats(config.policy.clone(), limits, config.layout, stats.clone());
+            let serving = Loop {
+                endpoint,
+                handler: handler.clone(),
+                app: tokio::runtime::Handle::current(),
+                decided: mpsc::unbounded_channel(),
+                ports: HashMap::new(),
+                arrived: mpsc::unbounded_channel(),
+                local: SocketAddr::new(local.ip(), 0),
+                max_socket_buffer: config.max_socket_buffer,
+                busy_poll: config.busy_poll.map(|b| b.min(Duration::from_millis(1))),
+                skip_polls: (0, 0),
             };
-        let stats = self.stats.clone();
-        let handler = self.handler.clone();
-        let active = Arc::clone(active);
-        let poller = self.busy_poll.as_ref().map(BusyPoll::enter);
-        let stop = admission.stop.subscribe();
-        let handle = admission.tasks.spawn(
-            async move {
-                // Released however the task ends: a panicking source or sink must not keep the
-                // peer's slot (and its address's count) for good.
-                let guard = Slot { endpoint: active, id: slot };
-                let summary = drive(socket, &guard, transfer, poller, stop).await;
-                if let Ok(summary) = &summary {
-                    handler.transfer_ended(peer, summary);
-                }
-                ended_transfer(&stats, &summary);
-                slot
-            }
-            .instrument(span),
-        );
-        admission.handles.insert(slot, handle);
+            let (stop, done) = (stop.subscribe(), done.clone());
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            let span = tracing::Span::current();
+            std::thread::Builder::new().name(format!("tftp-{i}")).spawn(move || {
+                let _dispatch = tracing::dispatcher::set_default(&dispatch);
+                let _span = span.enter();
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| runtime.block_on(serving.run(socket, stop)));
+                let _ = done.send(result);
+            })?;
+        }
+        drop(done);
+        tokio::pin!(shutdown);
+        let mut result = tokio::select! {
+            () = &mut shutdown => Ok(()),
+            Some(early) = ended.recv() => early.and(Err(std::io::Error::other("a loop ended"))),
+        };
+        let _ = stop.send(Some(grace));
+        while let Some(ended) = ended.recv().await {
+            result = result.and(ended);
+        }
+        result
     }
 }
 
-/// What became of a request ([`Server::admit`]).
-// Returned once per request and unpacked at once, never stored: boxing the transfer would only
-// add an allocation.
-#[allow(clippy::large_enum_variant)]
-enum Admitted {
-    /// A transfer to run, in its slot.
-    Transfer { transfer: Transfer, slot: SlotId, incoming: Incoming },
-    /// Send this ERROR, then release the slot if there is one. A malformed request is answered
-    /// from the listening port; a handler's refusal from a port of its own (RFC 1350), except
-    /// in single-port mode.
-    Refused { datagram: Vec<u8>, slot: Option<SlotId>, from_listening: bool },
-    /// Nothing to send.
-    Nothing,
+/// A listening socket, its receive buffer sized for a burst of requests: the kernel counts
+/// each datagram at ~1 KiB of buffer, so the 208 KiB default holds ~200 requests of a site's
+/// phones booting at once. Best effort: the kernel caps it at net.core.rmem_max.
+fn listening_socket(
+    addr: SocketAddr,
+    reuse_port: bool,
+    buffer: usize,
+) -> std::io::Result<std::net::UdpSocket> {
+    let socket = new_socket(addr, |s| {
+        let _ = s.set_recv_buffer_size(buffer);
+        let _ = s.set_send_buffer_size(buffer);
+        #[cfg(unix)]
+        if reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        Ok(())
+    })?;
+    Ok(socket.into())
 }
 
-/// The summary of a transfer that is done without having reported how it ended.
-fn unfinished(transfer: &Transfer) -> Summary {
-    Summary {
-        outcome: Outcome::Local("ended without a result".into()),
-        bytes: transfer.bytes(),
-        duration: Duration::ZERO,
-        retransmits: 0,
-        options: transfer.options(),
-    }
+/// Has the kernel pick a loop's socket by the client's address alone (a classic BPF program
+/// for the `SO_REUSEPORT` group returning `address % loops`), rather than by address and port:
+/// a phone asks for each file from a new port, and its requests, the per-address limits and
+/// the order its boot is recorded in must stay on one loop.
+#[cfg(target_os = "linux")]
+fn steer_by_address(socket: &std::net::UdpSocket, loops: usize) -> std::io::Result<()> {
+    use nix::libc::{sock_filter, sock_fprog};
+    // The program sees the UDP payload; the IP header is at the negative offset SKF_NET_OFF.
+    const NET: u32 = 0xfff0_0000;
+    let op = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    let program = [
+        op(0x30, 0, 0, NET),      // ldb [net + 0]: version and header length
+        op(0x74, 0, 0, 4),        // rsh #4
+        op(0x15, 0, 2, 4),        // jeq #4 (IPv4), else skip to the IPv6 load
+        op(0x20, 0, 0, NET + 12), // ld [net + 12]: the IPv4 source
+        op(0x05, 0, 0, 1),        // ja past the IPv6 load
+        op(0x20, 0, 0, NET + 20), // ld [net + 20]: the IPv6 source's last 32 bits
+        op(0x94, 0, 0, u32::try_from(loops).unwrap_or(1)), // mod #loops
+        op(0x16, 0, 0, 0),        // ret a: the socket's index in the group
+    ];
+    let fprog = sock_fprog { len: 8, filter: program.as_ptr().cast_mut() };
+    nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::AttachReusePortCbpf, &fprog)
+        .map_err(std::io::Error::from)
 }
 
-/// Counts and logs how a server-side transfer ended.
-fn ended_transfer(stats: &ServerStats, summary: &std::io::Result<Summary>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    match summary {
-        Ok(s) if s.outcome == Outcome::Completed => {
-            stats.completed.fetch_add(1, Relaxed);
-            stats.retransmits.fetch_add(s.retransmits, Relaxed);
-            // Per transfer is debug detail: a provisioning server logs per boot.
-            debug!(
-                bytes = s.bytes,
-                ms = u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
-                retransmits = s.retransmits,
-                blksize = s.options.blksize,
-                windowsize = s.options.windowsize,
-                "completed"
-            );
-        }
-        Ok(s) if s.outcome == Outcome::Stopped => {
-            debug!(bytes = s.bytes, "stopped: the server is shutting down");
-        }
-        Ok(s) => {
-            stats.failed.fetch_add(1, Relaxed);
-            stats.retransmits.fetch_add(s.retransmits, Relaxed);
-            info!(outcome = ?s.outcome, bytes = s.bytes, "failed");
-        }
-        Err(e) => {
-            stats.failed.fetch_add(1, Relaxed);
-            warn!(error = %e, "socket error");
-        }
-    }
-}
-
-impl Admission {
-    fn new(stats: Arc<ServerStats>) -> Self {
-        Self {
-            tasks: JoinSet::new(),
-            handles: HashMap::new(),
-            stop: watch::channel(false).0,
-            turned_away: TurnedAway { counts: HashMap::new(), stats },
-        }
-    }
-
-    /// Forgets the stop handle of a transfer that ended.
-    fn ended(&mut self, ended: Result<SlotId, tokio::task::JoinError>) {
-        match ended {
-            Ok(slot) => {
-                self.handles.remove(&slot);
-            }
-            // Evicted (its handle is gone already) or panicked (its slot was released by the
-            // guard): drop the handles of whatever has finished.
-            Err(_) => self.handles.retain(|_, h| !h.is_finished()),
-        }
-    }
-
-    /// Waits up to `limit` for the running transfers to end; how many did.
-    async fn drain_for(&mut self, limit: Duration) -> usize {
-        let mut ended = 0;
-        let deadline = tokio::time::sleep(limit);
-        tokio::pin!(deadline);
-        while !self.tasks.is_empty() {
-            tokio::select! {
-                () = &mut deadline => break,
-                Some(_) = self.tasks.join_next() => ended += 1,
-            }
-        }
-        ended
-    }
-}
-
-fn unspecified(peer: SocketAddr) -> IpAddr {
-    if peer.is_ipv4() { IpAddr::from([0, 0, 0, 0]) } else { IpAddr::from([0u16; 8]) }
-}
-
-/// A socket for one transfer, its buffers sized to one window (capped).
-fn transfer_socket(
-    local: SocketAddr,
-    transfer: &Transfer,
-    cap: usize,
-) -> std::io::Result<TransferSocket> {
-    let socket = new_socket(local)?;
-    let size = (transfer.window_bytes_hint() * 2).clamp(64 * 1024, cap.max(64 * 1024));
-    // Best effort: the kernel caps it at net.core.{w,r}mem_max.
-    let _ = socket.set_send_buffer_size(size);
-    let _ = socket.set_recv_buffer_size(size);
-    UdpSocket::from_std(socket.into()).map(TransferSocket::new)
-}
-
-/// Sends one datagram from a fresh ephemeral port and closes it. Phones miss most of what
-/// they ask for (trust lists, their own file), so this is the commonest answer in a boot
-/// storm: a plain socket never registered with the reactor saves two epoll_ctl calls and a
-/// reactor slot per miss.
-fn send_once(local: SocketAddr, peer: SocketAddr, datagram: &[u8]) -> std::io::Result<()> {
-    new_socket(local)?.send_to(datagram, &peer.into()).map(|_| ())
+#[cfg(not(target_os = "linux"))]
+fn steer_by_address(_: &std::net::UdpSocket, _: usize) -> std::io::Result<()> {
+    Err(std::io::Error::other("no SO_ATTACH_REUSEPORT_CBPF on this system"))
 }
 
 /// A non-blocking UDP socket bound to `local` (port 0: a new transfer ID).
-fn new_socket(local: SocketAddr) -> std::io::Result<socket2::Socket> {
+fn new_socket(
+    local: SocketAddr,
+    setup: impl FnOnce(&socket2::Socket) -> std::io::Result<()>,
+) -> std::io::Result<socket2::Socket> {
     let domain = if local.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     socket.set_nonblocking(true)?;
+    setup(&socket)?;
     socket.bind(&local.into())?;
     Ok(socket)
 }
 
-/// What is left of a transfer that finished but must dally: run it in the background.
-type Rest = Option<(TransferSocket, TransferIds, Transfer)>;
+/// Datagrams read before their answers are sent.
+const BATCH: usize = 64;
 
-/// The event loop: send what the engine has, then wait for a datagram or its deadline, until
-/// the `Finished` event (or, dally included, the end).
-///
-/// `ids` say where datagrams go and which source is the peer ([`TransferIds`]: a wrong
-/// transfer ID gets ERROR 5, RFC 1350 section 4).
-async fn event_loop(
-    mut socket: TransferSocket,
-    mut ids: TransferIds,
-    mut transfer: Transfer,
-    input_len: usize,
-    mut poller: Option<Poller>,
-    mut stop: Option<watch::Receiver<bool>>,
-    mut on_progress: impl FnMut(&Transfer, Option<u64>),
-) -> std::io::Result<(Summary, Rest)> {
-    let mut out = vec![0u8; transfer.max_datagram_len()];
-    let mut input = vec![0u8; input_len];
-    let mut finished: Option<Summary> = None;
-    let mut size = None;
-    // One timer for the whole transfer. The engine moves its deadline later on every ACK; the
-    // timer is only moved earlier, and when it fires early the engine ignores it and it is
-    // re-armed: a timer operation per timeout period instead of per block.
-    let far = || Instant::now() + Duration::from_secs(86_400);
-    let mut armed = far();
-    // When the last datagram went out: the peer's answer time, for the busy-poller.
-    let mut sent_at = Instant::now();
-    let sleep = tokio::time::sleep_until(armed.into());
-    tokio::pin!(sleep);
-    loop {
-        if out.len() < transfer.max_datagram_len() {
-            out.resize(transfer.max_datagram_len(), 0);
+/// A decision that was awaited.
+enum Decided {
+    Read(Result<Box<dyn DataSource>, Refusal>),
+    Write(Result<Box<dyn DataSink>, Refusal>),
+}
+
+/// A transfer's own port ([`Layout::PortPerTransfer`]) and the task reading it.
+struct Port {
+    socket: Arc<UdpSocket>,
+    reader: AbortHandle,
+}
+
+type Arrived = (TransferId, SocketAddr, Vec<u8>);
+type Channel<T> = (mpsc::UnboundedSender<T>, mpsc::UnboundedReceiver<T>);
+
+/// One loop: an endpoint and the sockets it speaks through.
+struct Loop<H> {
+    endpoint: Endpoint,
+    handler: Arc<H>,
+    /// Where awaited decisions run, and how they come back.
+    app: tokio::runtime::Handle,
+    decided: Channel<(TransferId, Decided)>,
+    /// Transfer ports ([`Layout::PortPerTransfer`]), and what their readers pass on.
+    ports: HashMap<TransferId, Port>,
+    arrived: Channel<Arrived>,
+    /// The listening IP, port 0: where transfer ports bind.
+    local: SocketAddr,
+    max_socket_buffer: usize,
+    busy_poll: Option<Duration>,
+    /// Waits left without polling, and how many the next empty poll skips.
+    skip_polls: (u32, u32),
+}
+
+impl<H: Handler> Loop<H> {
+    async fn run(
+        mut self,
+        socket: std::net::UdpSocket,
+        mut stop: watch::Receiver<Option<Duration>>,
+    ) -> std::io::Result<()> {
+        let socket = UdpSocket::from_std(socket)?;
+        let mut buf = vec![0u8; 65536];
+        let mut summary = tokio::time::interval(Duration::from_secs(10));
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stats = self.endpoint.stats().clone();
+        let (mut stopping, mut running, mut stopped_before) = (false, 0, 0);
+        let far = || Instant::now() + Duration::from_secs(86_400);
+        loop {
+            let wake = self.endpoint.poll_timeout().unwrap_or_else(far);
+            tokio::select! {
+                changed = stop.changed(), if !stopping => {
+                    // A dropped sender (the caller's future was dropped) stops at once.
+                    let grace = changed.ok().and_then(|()| *stop.borrow()).unwrap_or_default();
+                    (stopping, running) = (true, self.endpoint.active());
+                    stopped_before = stats.stopped.load(Relaxed);
+                    info!(running, grace_ms = grace.as_millis(), "shutting down: no new transfers");
+                    self.endpoint.shutdown(Instant::now(), grace);
+                }
+                ready = socket.readable() => {
+                    ready?;
+                    // A batch is read before its answers leave together; each request is
+                    // decided as it comes, so that "undecided" means awaited.
+                    for _ in 0..BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((n, peer)) => self.handle(Local::Listening, peer, &buf[..n]),
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            // ICMP port unreachable from an earlier send, on some systems.
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Some((id, peer, datagram)) = self.arrived.1.recv() => {
+                    self.handle(Local::Transfer(id), peer, &datagram);
+                }
+                Some((id, answer)) = self.decided.1.recv() => self.decide(id, answer),
+                () = tokio::time::sleep_until(wake.into()) => self.endpoint.handle_timeout(Instant::now()),
+                _ = summary.tick() => stats.log_recent(),
+            }
+            self.answer_events();
+            self.flush(&socket).await;
+            while self.poll_once(&socket, &mut buf) {
+                self.flush(&socket).await;
+            }
+            if stopping && self.endpoint.is_drained() {
+                break;
+            }
         }
-        let mut sent = false;
-        while let Some(n) = transfer.poll_transmit(&mut out) {
-            socket.send_to(&out[..n], ids.target()).await?;
-            sent = true;
-        }
-        if sent {
-            sent_at = Instant::now();
-        }
-        while let Some(event) = transfer.poll_event() {
+        stats.log_recent();
+        let stopped = stats.stopped.load(Relaxed).saturating_sub(stopped_before);
+        info!(finished = (running as u64).saturating_sub(stopped), stopped, "stopped");
+        Ok(())
+    }
+
+    fn handle(&mut self, local: Local, peer: SocketAddr, datagram: &[u8]) {
+        self.endpoint.handle(Instant::now(), local, peer, datagram);
+        self.answer_events();
+    }
+
+    /// Answers the endpoint's events: asks the handler about requests, tells it of ends.
+    fn answer_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
             match event {
-                Event::Size(s) => size = Some(s),
-                Event::Finished(summary) => finished = Some(summary),
+                EndpointEvent::Request { id, peer } => {
+                    let Some(request) = self.endpoint.request(id) else { continue };
+                    let answer = match request.direction() {
+                        Direction::Read => {
+                            self.answer(id, self.handler.open_read(peer, request), Decided::Read)
+                        }
+                        Direction::Write => {
+                            self.answer(id, self.handler.open_write(peer, request), Decided::Write)
+                        }
+                    };
+                    if let Some(answer) = answer {
+                        self.decide(id, answer);
+                    }
+                }
+                EndpointEvent::Finished { peer, summary, .. } => {
+                    self.handler.transfer_ended(peer, &summary);
+                    crate::stats::log_ended(peer, &summary);
+                }
+                EndpointEvent::Closed(id) => {
+                    if let Some(port) = self.ports.remove(&id) {
+                        port.reader.abort();
+                    }
+                }
+                EndpointEvent::TurnedAway { peer, refusal } => {
+                    debug!(%peer, reason = refusal.reason(), "request turned away");
+                    self.handler.turned_away(peer, &refusal);
+                }
             }
         }
-        on_progress(&transfer, size);
-        if transfer.is_done() {
-            let summary = finished.unwrap_or_else(|| unfinished(&transfer));
-            return Ok((summary, None));
-        }
-        if let Some(summary) = &finished {
-            // Finished but dallying: hand the rest back to run in the background.
-            return Ok((summary.clone(), Some((socket, ids, transfer))));
-        }
-        if let Some(deadline) = transfer.poll_timeout().filter(|d| *d < armed) {
-            armed = deadline;
-            sleep.as_mut().reset(deadline.into());
-        }
-        // Poll only for the answer to what just went out: after a datagram that sent nothing
-        // (mid-window DATA of an upload, a duplicate, a stranger's), the time since the last
-        // send says nothing about the peer, and the budget would be spent already.
-        let answering = poller.as_mut().filter(|_| sent);
-        let received = match receive_now(&mut socket, &mut input, answering, sent_at).await {
-            Ok(received) => received,
-            // ICMP port unreachable from an earlier send surfaces here on some systems.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
-            Err(e) => return Err(e),
-        };
-        let received = match received {
-            Some(received) => received,
-            None => tokio::select! {
-                received = socket.recv_from(&mut input) => match received {
-                    Ok(received) => received,
-                    // ICMP port unreachable from an earlier send surfaces here on some systems.
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
-                    Err(e) => return Err(e),
-                },
-                () = &mut sleep => {
-                    armed = far();
-                    transfer.handle_timeout(Instant::now());
-                    continue;
-                }
-                () = stopped(&mut stop) => {
-                    stop = None;
-                    transfer.stop("Server shutting down");
-                    continue;
-                }
-            },
-        };
-        let (n, from) = received;
-        match ids.check(from) {
-            Source::Peer => {}
-            Source::Ignore => continue,
-            Source::Stranger(error) => {
-                let _ = socket.send_to(&error, from).await;
-                continue;
+    }
+
+    /// A decision made now, or `None` while it runs on the application's runtime.
+    fn answer<T: Send + 'static>(
+        &self,
+        id: TransferId,
+        open: Open<T>,
+        wrap: fn(Result<T, Refusal>) -> Decided,
+    ) -> Option<Decided> {
+        match open {
+            Open::Ready(ready) => Some(wrap(ready)),
+            Open::Later(later) => {
+                let decided = self.decided.0.clone();
+                self.app.spawn(async move { decided.send((id, wrap(later.await))) });
+                None
             }
         }
+    }
+
+    fn decide(&mut self, id: TransferId, answer: Decided) {
         let now = Instant::now();
-        if let Some(poller) = poller.as_mut().filter(|_| sent) {
-            poller.answered_after(now.saturating_duration_since(sent_at));
-        }
-        transfer.handle(now, &input[..n]);
-    }
-}
-
-/// Resolves once `stop` says so; never without one (a client's transfer, or a server's once
-/// it has been stopped).
-async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
-    match stop {
-        Some(stop) => {
-            if stop.wait_for(|stop| *stop).await.is_err() {
-                // The server is gone without stopping us: nothing will.
-                std::future::pending::<()>().await;
+        match answer {
+            Decided::Read(Ok(source)) if self.open_port(id) => {
+                self.endpoint.accept_read(id, source, now);
+            }
+            Decided::Write(Ok(sink)) if self.open_port(id) => {
+                self.endpoint.accept_write(id, sink, now);
+            }
+            Decided::Write(Ok(mut sink)) => sink.abort(),
+            Decided::Read(Ok(_)) => {}
+            Decided::Read(Err(refusal)) | Decided::Write(Err(refusal)) => {
+                self.endpoint.refuse(id, refusal);
             }
         }
-        None => std::future::pending().await,
     }
-}
 
-/// A datagram that is already queued (the next ACK usually is by now) or, with a busy-poller,
-/// that arrives while it polls; `None` when the event loop must wait for one.
-async fn receive_now(
-    socket: &mut TransferSocket,
-    input: &mut [u8],
-    poller: Option<&mut Poller>,
-    sent_at: Instant,
-) -> std::io::Result<Option<(usize, SocketAddr)>> {
-    if let Some(poller) = poller
-        && poller.should_poll()
-        && let Some(received) = poller.poll(socket.polled()?, input, sent_at).await?
-    {
-        return Ok(Some(received));
-    }
-    socket.try_recv_from(input)
-}
-
-/// Runs the rest of a dallying transfer in the background.
-fn dally_in_background(rest: Rest) {
-    if let Some((socket, ids, transfer)) = rest {
-        tokio::spawn(async move {
-            let input_len = transfer.max_datagram_len() + 1;
-            let _ = event_loop(socket, ids, transfer, input_len, None, None, |_, _| {}).await;
-        });
-    }
-}
-
-/// The event loop of a server-side transfer, whose peer is known from the request.
-///
-/// Its receive buffer holds the peer's largest valid datagram (DATA of the negotiated size for
-/// a write, an ACK or ERROR for a read) plus one byte, so that an oversized datagram reads as
-/// too long instead of being cut to a valid size. A phone on 512-byte blocks gets a 517-byte
-/// buffer, not 64 KiB zeroed per request.
-///
-/// The endpoint hears when the peer first answers, so that the slot stops being evictable.
-async fn server_loop(
-    socket: TransferSocket,
-    slot: &Slot,
-    transfer: Transfer,
-    poller: Option<Poller>,
-    stop: watch::Receiver<bool>,
-) -> std::io::Result<(Summary, Rest)> {
-    let input_len = transfer.max_datagram_len() + 1;
-    let ids = TransferIds::server(slot.id.peer());
-    let mut told = false;
-    let on_progress = |t: &Transfer, _| {
-        if !told && t.peer_answered() {
-            told = true;
-            lock(&slot.endpoint).answered(slot.id);
+    /// Opens request `id`'s own port when the layout wants one; whether the request can go on
+    /// (if not, it has been left unanswered).
+    fn open_port(&mut self, id: TransferId) -> bool {
+        if self.endpoint.request(id).is_none() || self.endpoint.layout() != Layout::PortPerTransfer
+        {
+            return true;
         }
-    };
-    event_loop(socket, ids, transfer, input_len, poller, Some(stop), on_progress).await
-}
+        let buffer = self.max_socket_buffer.min(256 << 10);
+        let opened = new_socket(self.local, |s| {
+            let _ = s.set_send_buffer_size(buffer);
+            s.set_recv_buffer_size(buffer)
+        })
+        .and_then(|s| UdpSocket::from_std(s.into()));
+        let socket = match opened {
+            Ok(socket) => Arc::new(socket),
+            Err(e) => {
+                let reason = if is_out_of_descriptors(&e) {
+                    Refusal::OUT_OF_DESCRIPTORS
+                } else {
+                    warn!(error = %e, "no socket for a transfer");
+                    "no socket for a transfer"
+                };
+                self.endpoint.refuse(id, Refusal::Unanswered(reason));
+                return false;
+            }
+        };
+        let (reading, arrived) = (socket.clone(), self.arrived.0.clone());
+        let largest = usize::from(self.endpoint.policy().max_blksize) + 5;
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; largest];
+            loop {
+                match reading.recv_from(&mut buf).await {
+                    Ok((n, from)) if arrived.send((id, from, buf[..n].to_vec())).is_ok() => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                    _ => return,
+                }
+            }
+        });
+        self.ports.insert(id, Port { socket, reader: reader.abort_handle() });
+        true
+    }
 
-/// Runs a server-side transfer to its end.
-async fn drive(
-    socket: TransferSocket,
-    slot: &Slot,
-    transfer: Transfer,
-    poller: Option<Poller>,
-    stop: watch::Receiver<bool>,
-) -> std::io::Result<Summary> {
-    let (summary, rest) = server_loop(socket, slot, transfer, poller, stop).await?;
-    dally_in_background(rest);
-    Ok(summary)
-}
+    /// Sends what the endpoint queued: runs from the listening port in batches.
+    async fn flush(&mut self, socket: &UdpSocket) {
+        loop {
+            let Some(first) = self.endpoint.transmits().next() else { return };
+            let to = first.to;
+            let sent = match first.from {
+                Local::Listening => {
+                    let endpoint = &self.endpoint;
+                    let run = || endpoint.transmits().take_while(|t| t.from == Local::Listening);
+                    socket
+                        .async_io(tokio::io::Interest::WRITABLE, || send_batch(socket, run()))
+                        .await
+                }
+                Local::Transfer(id) => match self.ports.get(&id) {
+                    Some(port) => port.socket.send_to(first.bytes, to).await.map(|_| 1),
+                    None => Ok(1),
+                },
+                Local::Fresh => new_socket(self.local, |_| Ok(()))
+                    .and_then(|s| s.send_to(first.bytes, &to.into()))
+                    .map(|_| 1),
+            };
+            // A datagram the kernel would not take (a peer it cannot reach): its transfer
+            // retransmits or times out, as after a loss.
+            let sent = sent.unwrap_or_else(|e| {
+                debug!(peer = %to, error = %e, "datagram not sent");
+                1
+            });
+            self.endpoint.sent(sent.max(1));
+        }
+    }
 
-/// Progress of a client transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Bytes so far.
-    pub bytes: u64,
-    /// The total, when the server announced it (`tsize`) or the source knows it.
-    pub total: Option<u64>,
-}
-
-async fn client(
-    server: SocketAddr,
-    local: Option<IpAddr>,
-    transfer: Transfer,
-    total: Option<u64>,
-    mut progress: impl FnMut(Progress),
-) -> Result<Summary, crate::Error> {
-    let local = SocketAddr::new(local.unwrap_or_else(|| unspecified(server)), 0);
-    // Buffers for the largest window the client may be granted.
-    let socket = transfer_socket(local, &transfer, 4 << 20)?;
-    // The server's blocks may be as large as anything we asked for: room for the largest.
-    let ids = TransferIds::client(server);
-    let (summary, rest) = event_loop(socket, ids, transfer, 65536 + 4, None, None, |t, size| {
-        progress(Progress { bytes: t.bytes(), total: size.or(total) });
-    })
-    .await?;
-    dally_in_background(rest);
-    if summary.outcome == Outcome::Completed {
-        Ok(summary)
-    } else {
-        Err(crate::Error::Transfer(summary))
+    /// With a busy-poll budget and one transfer running: a datagram that arrives within the
+    /// budget is handled at once (whether one was).
+    fn poll_once(&mut self, socket: &UdpSocket, buf: &mut [u8]) -> bool {
+        let Some(budget) = self.busy_poll else { return false };
+        if self.endpoint.active() != 1 || self.endpoint.layout() != Layout::SharedPort {
+            return false;
+        }
+        if self.skip_polls.0 > 0 {
+            self.skip_polls.0 -= 1;
+            return false;
+        }
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            // Asked of the kernel directly: tokio answers from its own readiness record,
+            // which only the reactor updates, and the reactor waits until the loop yields.
+            if let Ok((n, _, peer)) =
+                rustix::net::recvfrom(socket, &mut *buf, rustix::net::RecvFlags::DONTWAIT)
+                && let Some(peer) = peer.and_then(|p| SocketAddr::try_from(p).ok())
+            {
+                self.endpoint.stats().polled.fetch_add(1, Relaxed);
+                self.handle(Local::Listening, peer, &buf[..n]);
+                self.skip_polls.1 = 0;
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        // Nothing came: skip exponentially more waits before polling again.
+        self.skip_polls.1 = (self.skip_polls.1 * 2).clamp(1, 64);
+        self.skip_polls.0 = self.skip_polls.1;
+        false
     }
 }
 
-/// Fetches `filename` from `server` into `sink`, calling `progress` as bytes arrive. Returns as
-/// soon as the last block is in; the final ACK's dally goes on in a background task.
-///
-/// # Errors
-/// [`crate::Error::Io`] for socket errors, [`crate::Error::Transfer`] when the transfer fails
-/// (with its summary: the server's ERROR, a timeout...).
-pub async fn get(
-    server: SocketAddr,
-    filename: &[u8],
-    options: ClientOptions,
-    sink: Box<dyn DataSink>,
-    policy: Policy,
-    progress: impl FnMut(Progress),
-) -> Result<Summary, crate::Error> {
-    get_from(None, server, filename, options, sink, policy, progress).await
+/// Sends the datagrams of `run` in one system call; how many went.
+#[cfg(target_os = "linux")]
+fn send_batch<'a>(
+    socket: &UdpSocket,
+    run: impl Iterator<Item = crate::Transmit<'a>>,
+) -> std::io::Result<usize> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
+    use std::io::IoSlice;
+    // The kernel takes at most UIO_MAXIOV (1024) messages a call.
+    let run: Vec<_> = run.take(1024).collect();
+    let addrs: Vec<SocketAddrAny> = run.iter().map(|t| t.to.into()).collect();
+    let slices: Vec<[IoSlice<'_>; 1]> = run.iter().map(|t| [IoSlice::new(t.bytes)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        run.iter().map(|_| SendAncillaryBuffer::default()).collect();
+    let mut messages: Vec<MMsgHdr<'_>> = addrs
+        .iter()
+        .zip(&slices)
+        .zip(controls.iter_mut())
+        .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
+        .collect();
+    Ok(sendmmsg(socket, &mut messages, SendFlags::empty())?)
 }
 
-/// [`get`] from a chosen local address (a simulator gives each phone its own 127.x.y.z, so
-/// that the server's per-peer limits see distinct peers).
-///
-/// # Errors
-/// As [`get`]; binding `local` can fail too.
-pub async fn get_from(
-    local: Option<IpAddr>,
-    server: SocketAddr,
-    filename: &[u8],
-    options: ClientOptions,
-    sink: Box<dyn DataSink>,
-    policy: Policy,
-    progress: impl FnMut(Progress),
-) -> Result<Summary, crate::Error> {
-    let transfer = Transfer::get(filename, options, sink, policy, Instant::now());
-    client(server, local, transfer, None, progress).await
+/// Sends the first datagram of `run`.
+#[cfg(not(target_os = "linux"))]
+fn send_batch<'a>(
+    socket: &UdpSocket,
+    mut run: impl Iterator<Item = crate::Transmit<'a>>,
+) -> std::io::Result<usize> {
+    let first = run.next().ok_or_else(|| std::io::Error::other("nothing to send"))?;
+    socket.try_send_to(first.bytes, first.to).map(|_| 1)
 }
 
-/// Sends `source` to `server` as `filename`.
-///
-/// # Errors
-/// As [`get`].
-pub async fn put(
-    server: SocketAddr,
-    filename: &[u8],
-    options: ClientOptions,
-    source: Box<dyn DataSource>,
-    policy: Policy,
-    progress: impl FnMut(Progress),
-) -> Result<Summary, crate::Error> {
-    let total = source.size();
-    let transfer = Transfer::put(filename, options, source, policy, Instant::now());
-    client(server, None, transfer, total, progress).await
+fn unspecified(peer: SocketAddr) -> IpAddr {
+    if peer.is_ipv4() { IpAddr::from([0, 0, 0, 0]) } else { IpAddr::from([0u16; 8]) }
 }

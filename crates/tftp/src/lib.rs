@@ -42,24 +42,31 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "tokio")]
+mod descriptors;
+#[cfg(feature = "tokio")]
 pub mod driver;
 mod endpoint;
+mod handler;
 mod io;
 mod negotiate;
 mod policy;
 mod server;
+mod stats;
 mod transfer;
 
 pub use endpoint::{
-    DropReason, Endpoint, Limits, Received, SlotId, Source, TransferIds, network_of,
+    Endpoint, EndpointEvent, Layout, Limits, Local, Source, TransferId, TransferIds, Transmit,
+    network_of,
 };
+pub use handler::{Deciding, Handler, Open, Refusal};
 pub use io::{DataSink, DataSource, SharedBuffer};
 pub use negotiate::Negotiated;
 pub use policy::{Policy, Rollover};
-pub use server::{Direction, Incoming, Refusal};
+pub use server::{Direction, Incoming};
+pub use stats::Stats;
 pub use transfer::{ClientOptions, Event, Outcome, Summary, Transfer};
 
-/// The codec types this crate's API speaks in, so a user needs no second dependency.
+// The codec types this crate's API speaks in, so a user needs no second dependency.
 pub use cnfkit_tftp_wire::{ErrorCode, Mode};
 
 /// What went wrong in the driver (the sans-IO engine reports through [`Event`]s instead).
@@ -70,19 +77,8 @@ pub enum Error {
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
     /// The transfer ended without completing.
-    #[error("transfer failed: {}", describe(&.0.outcome))]
+    #[error("transfer failed: {}", .0.outcome)]
     Transfer(Summary),
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Completed => "completed".into(),
-        Outcome::TimedOut => "the peer stopped answering".into(),
-        Outcome::PeerError { code, message } => format!("the peer sent ERROR {code}: {message}"),
-        Outcome::OptionRefused(why) => format!("refused the server's options: {why}"),
-        Outcome::Local(why) => why.clone(),
-        Outcome::Stopped => "stopped by this side".into(),
-    }
 }
 
 /// The README's examples run as doctests.

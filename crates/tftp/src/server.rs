@@ -5,7 +5,7 @@ use std::time::Instant;
 use cnfkit_tftp_wire::{ErrorCode, Mode, Packet, netascii};
 
 use crate::negotiate::{Answer, negotiate};
-use crate::{DataSink, DataSource, Policy, Transfer};
+use crate::{DataSink, DataSource, Policy, Refusal, Transfer};
 
 /// Read or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,22 +41,6 @@ pub struct Incoming {
     policy: Policy,
 }
 
-/// A request refused before any application decision: the ERROR datagram to send back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The encoded ERROR packet.
-    pub datagram: Vec<u8>,
-    /// Why, for the log.
-    pub reason: String,
-}
-
-fn error_datagram(code: ErrorCode, message: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 5);
-    // A message never holds a NUL here: it is one of ours.
-    let _ = Packet::Error { code, message: message.as_bytes() }.encode(&mut out);
-    out
-}
-
 impl Incoming {
     /// Reads a datagram that arrived on the server's listening port.
     ///
@@ -64,15 +48,13 @@ impl Incoming {
     /// to send for a request the server cannot take at all (malformed, an unknown or `mail` mode).
     ///
     /// # Errors
-    /// A [`Refusal`] carrying the ERROR datagram (code 4) and the reason.
+    /// A [`Refusal::Error`] with ERROR 4 (illegal operation) to send back.
     pub fn parse(datagram: &[u8], policy: &Policy) -> Result<Option<Self>, Refusal> {
         let packet = match Packet::parse(datagram) {
             Ok(packet) => packet,
-            Err(e) if datagram.get(..2).is_some_and(|op| op == [0, 1] || op == [0, 2]) => {
-                return Err(Refusal {
-                    datagram: error_datagram(ErrorCode::ILLEGAL_OPERATION, "Malformed request"),
-                    reason: format!("malformed request: {e}"),
-                });
+            Err(_) if datagram.get(..2).is_some_and(|op| op == [0, 1] || op == [0, 2]) => {
+                let message = "Malformed request".to_owned();
+                return Err(Refusal::Error(ErrorCode::ILLEGAL_OPERATION, message));
             }
             Err(_) => return Ok(None),
         };
@@ -84,10 +66,8 @@ impl Incoming {
         let mode = match request.transfer_mode() {
             Some(mode @ (Mode::Octet | Mode::Netascii)) => mode,
             _ => {
-                return Err(Refusal {
-                    datagram: error_datagram(ErrorCode::ILLEGAL_OPERATION, "Unknown mode"),
-                    reason: format!("unsupported mode {:?}", String::from_utf8_lossy(request.mode)),
-                });
+                let message = "Unknown mode".to_owned();
+                return Err(Refusal::Error(ErrorCode::ILLEGAL_OPERATION, message));
             }
         };
         Ok(Some(Self {
@@ -136,13 +116,6 @@ impl Incoming {
             Ok(Packet::Rrq(r) | Packet::Wrq(r)) => r.options,
             _ => cnfkit_tftp_wire::Options::EMPTY,
         }
-    }
-
-    /// The ERROR datagram refusing this request (`FILE_NOT_FOUND`, `ACCESS_VIOLATION`...).
-    /// The message goes to the phone: never put a server path in it.
-    #[must_use]
-    pub fn refuse(&self, code: ErrorCode, message: &str) -> Vec<u8> {
-        error_datagram(code, message)
     }
 
     /// Accepts a read: negotiates with the source's size and starts sending (OACK or DATA 1).

@@ -47,6 +47,36 @@ pub struct Summary {
     pub options: Negotiated,
 }
 
+/// How it ended, in a few words (`completed`, `the peer sent ERROR 1: File not found`...).
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Completed => f.write_str("completed"),
+            Self::TimedOut => f.write_str("the peer stopped answering"),
+            Self::PeerError { code, message } => write!(f, "the peer sent ERROR {code}: {message}"),
+            Self::OptionRefused(why) => write!(f, "refused the server's options: {why}"),
+            Self::Local(why) => f.write_str(why),
+            Self::Stopped => f.write_str("stopped by this side"),
+        }
+    }
+}
+
+/// One line: `completed: 40960 bytes in 12 ms, 0 retransmits, blksize 1468 windowsize 1`.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} bytes in {} ms, {} retransmits, blksize {} windowsize {}",
+            self.outcome,
+            self.bytes,
+            self.duration.as_millis(),
+            self.retransmits,
+            self.options.blksize,
+            self.options.windowsize
+        )
+    }
+}
+
 /// What the transfer reports as it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -344,6 +374,17 @@ impl Transfer {
             return;
         }
         self.fail(Outcome::Stopped, Some((ErrorCode::NOT_DEFINED, message)));
+    }
+
+    /// The summary of a transfer that is done without having reported how it ended.
+    pub(crate) fn unfinished(&self) -> Summary {
+        Summary {
+            outcome: Outcome::Local("ended without a result".into()),
+            bytes: self.bytes,
+            duration: Duration::ZERO,
+            retransmits: 0,
+            options: self.opts,
+        }
     }
 
     /// Whether the transfer is over, dally included: the caller may drop it.

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cnfkit_tftp::driver::{self, Handler, Refusal, Server, ServerConfig};
+use cnfkit_tftp::driver::{self, Server, ServerConfig};
 use cnfkit_tftp::{
-    ClientOptions, DataSink, DataSource, Error, Incoming, Outcome, Policy, SharedBuffer,
+    ClientOptions, DataSink, DataSource, Error, Handler, Incoming, Layout, Open, Outcome, Policy,
+    Refusal, SharedBuffer, Stats,
 };
 use cnfkit_tftp_wire::{ErrorCode, Packet};
 
@@ -15,37 +16,26 @@ struct Files {
 }
 
 impl Handler for Files {
-    fn open_read(
-        &self,
-        _peer: SocketAddr,
-        request: &Incoming,
-    ) -> Result<Box<dyn DataSource>, Refusal> {
-        match request.filename() {
-            b"big.bin" => {
-                Ok(Box::new((0..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()))
-            }
+    fn open_read(&self, _peer: SocketAddr, request: &Incoming) -> Open<Box<dyn DataSource>> {
+        Open::Ready(match request.filename() {
+            b"big.bin" => Ok(Box::new(expected_big())),
             b"small.txt" => Ok(Box::new(b"hello\n".to_vec())),
-            _ => Err(Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".into())),
-        }
+            _ => Err(Refusal::not_found()),
+        })
     }
 
-    fn open_write(
-        &self,
-        _peer: SocketAddr,
-        _request: &Incoming,
-    ) -> Result<Box<dyn DataSink>, Refusal> {
-        Ok(Box::new(self.stored.clone()))
+    fn open_write(&self, _peer: SocketAddr, _request: &Incoming) -> Open<Box<dyn DataSink>> {
+        Open::Ready(Ok(Box::new(self.stored.clone())))
     }
 }
 
-async fn start()
--> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<driver::ServerStats>) {
+async fn start() -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<Stats>) {
     start_with(ServerConfig::default()).await
 }
 
 async fn start_with(
     config: ServerConfig,
-) -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<driver::ServerStats>) {
+) -> (SocketAddr, SharedBuffer, tokio::sync::oneshot::Sender<()>, Arc<Stats>) {
     let (addr, stored, stop, stats, _run) = start_running(config).await;
     (addr, stored, stop, stats)
 }
@@ -57,7 +47,7 @@ async fn start_running(
     SocketAddr,
     SharedBuffer,
     tokio::sync::oneshot::Sender<()>,
-    Arc<driver::ServerStats>,
+    Arc<Stats>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let stored = SharedBuffer::new();
@@ -149,9 +139,7 @@ async fn get_big(addr: SocketAddr, options: ClientOptions) {
     assert!(got.contents() == expected_big(), "{options:?}: bytes differ");
 }
 
-/// A client on a thread and runtime of its own, as a real client is in another process: a
-/// polling server holds its worker for up to a millisecond at a time, which a client sharing
-/// the server's runtime would feel (see `ServerConfig::busy_poll`).
+/// A client on a thread and runtime of its own, as a real client is in another process.
 async fn get_big_from_elsewhere(addr: SocketAddr, options: ClientOptions) {
     let client = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
@@ -205,61 +193,13 @@ async fn a_busy_polling_server_serves_lone_windowed_and_concurrent_transfers_byt
     assert_eq!(stats.failed.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
-/// A client in the server's own runtime while it polls: slower (each poll it cannot answer
-/// runs out of budget, and polling then pauses for longer and longer), never stuck or wrong.
+/// A client in the runtime that started the polling server: the server's loops poll on threads
+/// of their own, so the client is neither stuck nor given wrong bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sharing_the_polling_servers_runtime_still_gets_every_byte() {
     let (addr, _, _stop, stats) = start_with(busy_polling()).await;
     get_big(addr, ClientOptions::default()).await;
     until_counted(&stats.completed, 1).await;
-}
-
-/// A current-thread server with busy_poll set serves as usual: the setting is dropped there
-/// (the decision is pinned by the unit test of `busy_poll::effective_budget`; this one checks
-/// that such a server still starts and serves every byte).
-#[tokio::test(flavor = "current_thread")]
-async fn a_current_thread_server_with_busy_poll_set_serves_every_byte() {
-    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
-    get_big(addr, ClientOptions::default()).await;
-    until_counted(&stats.completed, 1).await;
-}
-
-/// RFC 1350 section 4 while busy-polling: whichever way the stranger's datagram is taken
-/// (polled for, or awaited once a poll ran out of budget), it gets ERROR 5 and the transfer
-/// goes on. Client and stranger are plain blocking sockets, outside the server's runtime.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_polling_transfer_still_answers_a_stranger_with_error_5() {
-    let (addr, _, _stop, stats) = start_with(busy_polling()).await;
-    let exchange = tokio::task::spawn_blocking(move || {
-        let timeout = Some(Duration::from_secs(5));
-        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        client.set_read_timeout(timeout).unwrap();
-        client.send_to(b"\x00\x01big.bin\x00octet\x00", addr).unwrap();
-        let mut buf = vec![0u8; 1024];
-        let (_, tid) = client.recv_from(&mut buf).unwrap();
-        // Quick ACKs first, so that the server polls when the stranger writes (a few may come
-        // late on a loaded machine: the budget is a millisecond).
-        for block in 1..=20u16 {
-            let [high, low] = block.to_be_bytes();
-            client.send_to(&[0, 4, high, low], tid).unwrap();
-            let (n, _) = client.recv_from(&mut buf).unwrap();
-            let packet = Packet::parse(&buf[..n]);
-            assert!(matches!(packet, Ok(Packet::Data { block: b, .. }) if b == block + 1));
-        }
-        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        stranger.set_read_timeout(timeout).unwrap();
-        stranger.send_to(b"\x00\x04\x00\x15", tid).unwrap();
-        let (n, _) = stranger.recv_from(&mut buf).unwrap();
-        assert!(matches!(
-            Packet::parse(&buf[..n]),
-            Ok(Packet::Error { code: ErrorCode::UNKNOWN_TRANSFER_ID, .. })
-        ));
-        client.send_to(b"\x00\x04\x00\x15", tid).unwrap();
-        let (n, _) = client.recv_from(&mut buf).unwrap();
-        assert!(matches!(Packet::parse(&buf[..n]), Ok(Packet::Data { block: 22, .. })));
-    });
-    exchange.await.unwrap();
-    assert!(stats.polled.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
 #[tokio::test]
@@ -279,11 +219,16 @@ async fn file_not_found_is_a_transfer_error_with_the_servers_code() {
     assert!(matches!(summary.outcome, Outcome::PeerError { code: ErrorCode::FILE_NOT_FOUND, .. }));
 }
 
-/// RFC 1350 section 4: every request is answered from a TID of its own, a refusal too (a
-/// client that locks onto the first answer's port must not lock onto the listening port).
+fn port_per_transfer() -> ServerConfig {
+    ServerConfig { layout: Layout::PortPerTransfer, ..ServerConfig::default() }
+}
+
+/// RFC 1350 section 4, in `Layout::PortPerTransfer`: every request is answered from a TID of
+/// its own, a refusal too (a client that locks onto the first answer's port must not lock onto
+/// the listening port).
 #[tokio::test]
-async fn every_refusal_comes_from_a_port_other_than_the_listening_one() {
-    let (addr, _, _stop, stats) = start().await;
+async fn port_per_transfer_sends_every_refusal_from_a_port_other_than_the_listening_one() {
+    let (addr, _, _stop, stats) = start_with(port_per_transfer()).await;
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for _ in 0..3 {
         client.send_to(b"\x00\x01ITLFile.tlv\x00octet\x00", addr).await.unwrap();
@@ -306,10 +251,11 @@ async fn every_refusal_comes_from_a_port_other_than_the_listening_one() {
     assert_eq!(stats.refused.load(std::sync::atomic::Ordering::Relaxed), 3);
 }
 
-/// RFC 1350 section 4: a datagram from the wrong TID gets ERROR 5, and the transfer goes on.
+/// RFC 1350 section 4, in `Layout::PortPerTransfer`: a datagram from the wrong TID gets
+/// ERROR 5, and the transfer goes on; the whole file then arrives byte-exact.
 #[tokio::test]
-async fn a_stranger_on_the_transfer_port_gets_error_5_and_the_transfer_continues() {
-    let (addr, _, _stop, _) = start().await;
+async fn port_per_transfer_answers_a_stranger_with_error_5_and_the_transfer_continues() {
+    let (addr, _, _stop, _) = start_with(port_per_transfer()).await;
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client.send_to(b"\x00\x01big.bin\x00octet\x00", addr).await.unwrap();
     let mut buf = vec![0u8; 1024];
@@ -337,14 +283,16 @@ async fn a_stranger_on_the_transfer_port_gets_error_5_and_the_transfer_continues
         matches!(Packet::parse(&buf[..n]), Ok(Packet::Data { block: 2, .. })),
         "the real client goes on"
     );
+    get_big(addr, ClientOptions::default()).await;
+    get_big(addr, ClientOptions { windowsize: Some(8), ..ClientOptions::default() }).await;
 }
 
 #[tokio::test]
 async fn writes_are_refused_unless_the_handler_opts_in() {
     struct ReadOnly;
     impl Handler for ReadOnly {
-        fn open_read(&self, _: SocketAddr, _: &Incoming) -> Result<Box<dyn DataSource>, Refusal> {
-            Err(Refusal::Error(ErrorCode::FILE_NOT_FOUND, "File not found".into()))
+        fn open_read(&self, _: SocketAddr, _: &Incoming) -> Open<Box<dyn DataSource>> {
+            Open::Ready(Err(Refusal::not_found()))
         }
     }
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), ReadOnly, ServerConfig::default())
@@ -432,13 +380,12 @@ async fn recv(socket: &tokio::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
     (buf, from)
 }
 
-/// Single-port mode (`ServerConfig::single_port`), as a client behind NAT sees it: the OACK and
-/// every DATA come from the listening port, and two clients on one address, told apart only by
-/// their ports, each get their own file block by block, interleaved, never the other's.
+/// The default layout (`Layout::SharedPort`), as a client behind NAT sees it: the OACK, every
+/// DATA and a refusal come from the listening port, and two clients on one address, told apart
+/// only by their ports, each get their own file block by block, interleaved, never the other's.
 #[tokio::test]
-async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_address_apart() {
-    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
-    let (addr, stored, _stop, stats) = start_with(config).await;
+async fn the_default_answers_from_the_listening_port_and_tells_two_ports_of_one_address_apart() {
+    let (addr, stored, _stop, stats) = start().await;
     let a = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let b = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     a.send_to(b"\x00\x01big.bin\x00octet\x00blksize\x001024\x00", addr).await.unwrap();
@@ -450,6 +397,11 @@ async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_
     // `b` asked for no option: DATA 1 at once, from the listening port too.
     let (data, from) = recv(&b).await;
     assert_eq!((from, &data[..]), (addr, &b"\x00\x03\x00\x01hello\n"[..]));
+    // A refusal too.
+    let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    c.send_to(b"\x00\x01ITLFile.tlv\x00octet\x00", addr).await.unwrap();
+    let (error, from) = recv(&c).await;
+    assert_eq!((from, &error[..4]), (addr, &[0, 5, 0, 1][..]));
 
     // Interleaved: a's blocks while b finishes, each ACK sent to the listening port.
     a.send_to(&[0, 4, 0, 0], addr).await.unwrap();
@@ -488,14 +440,12 @@ async fn single_port_answers_from_the_listening_port_and_tells_two_ports_of_one_
     assert!(stats.completed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
 }
 
-/// Single-port mode stops as the default mode does: after the shutdown signal a transfer that
-/// finishes within the grace period completes, a peer that stalled gets ERROR 0 "Server
-/// shutting down" from the listening port once the grace period is over, a new request gets no
-/// answer, and the server's run ends.
+/// Shutdown: after the signal a transfer that finishes within the grace period completes, a
+/// peer that stalled gets ERROR 0 "Server shutting down" from the listening port once the grace
+/// period is over, a new request gets no answer, and the server's run ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_port_shutdown_lets_transfers_finish_then_stops_stalled_ones_with_error_0() {
-    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
-    let (addr, _, stop, stats, run) = start_running(config).await;
+async fn shutdown_lets_transfers_finish_then_stops_stalled_ones_with_error_0() {
+    let (addr, _, stop, stats, run) = start_running(ServerConfig::default()).await;
     // The stalled peer takes DATA 1 and never acknowledges it.
     let stalled = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     stalled.send_to(b"\x00\x01big.bin\x00octet\x00", addr).await.unwrap();
@@ -524,4 +474,113 @@ async fn single_port_shutdown_lets_transfers_finish_then_stops_stalled_ones_with
     assert_eq!(stats.stopped.load(std::sync::atomic::Ordering::Relaxed), 1);
     let mut buf = [0u8; 64];
     assert!(late.try_recv_from(&mut buf).is_err(), "the late request was answered");
+}
+
+/// A handler that may wait (`Open::Later`): a request whose open takes 2 s delays only itself.
+/// 200 phones, each from an address of its own, fetch their file meanwhile and all finish
+/// before it; the slow request's retransmissions are absorbed, and it is served once decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_open_delays_only_its_own_request_while_200_phones_boot() {
+    struct Slow;
+    impl Handler for Slow {
+        fn open_read(&self, _: SocketAddr, request: &Incoming) -> Open<Box<dyn DataSource>> {
+            if request.filename() == b"slow.xml" {
+                return Open::later(async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(Box::new(b"<slow/>".to_vec()) as Box<dyn DataSource>)
+                });
+            }
+            Open::Ready(Ok(Box::new(vec![7u8; 4000])))
+        }
+    }
+    let server =
+        Server::bind("127.0.0.1:0".parse().unwrap(), Slow, ServerConfig::default()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let stats = server.stats();
+    tokio::spawn(server.run(std::future::pending(), Duration::ZERO));
+    let started = std::time::Instant::now();
+    let slow_got = SharedBuffer::new();
+    let slow = tokio::spawn(driver::get(
+        addr,
+        b"slow.xml",
+        ClientOptions::default(),
+        Box::new(slow_got.clone()),
+        Policy::default(),
+        |_| {},
+    ));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut phones = tokio::task::JoinSet::new();
+    for i in 0..200u32 {
+        let [.., high, low] = (i + 257).to_be_bytes();
+        let local = std::net::IpAddr::from([127, 0, high, low]);
+        phones.spawn(async move {
+            let got = SharedBuffer::new();
+            let name = format!("SEP{i:012X}.cnf.xml");
+            let sink = Box::new(got.clone());
+            let options = ClientOptions::default();
+            driver::get_from(
+                Some(local),
+                addr,
+                name.as_bytes(),
+                options,
+                sink,
+                Policy::default(),
+                |_| {},
+            )
+            .await
+            .expect("served");
+            assert_eq!(got.contents(), vec![7u8; 4000]);
+        });
+    }
+    while let Some(phone) = phones.join_next().await {
+        phone.unwrap();
+    }
+    let fast = started.elapsed();
+    assert!(fast < Duration::from_millis(1800), "200 phones took {fast:?}");
+    assert!(!slow.is_finished(), "the slow request is still being decided");
+    tokio::time::timeout(Duration::from_secs(10), slow).await.unwrap().unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(slow_got.contents(), b"<slow/>");
+    assert!(stats.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1, "its RRQ was resent");
+}
+
+/// With several loops on one port, the kernel hands every datagram of one address to the same
+/// loop, whatever its port (a phone asks for each file from a new port): the per-address limit
+/// holds for the whole server, and one phone's requests are seen in order. Eight ports of one
+/// address ask at once against a limit of one transfer per address: exactly one is answered.
+#[tokio::test]
+async fn several_loops_keep_each_address_on_one_loop_so_per_address_limits_hold() {
+    let config = ServerConfig {
+        loops: 4,
+        limits: cnfkit_tftp::Limits { max_per_peer: 1, ..cnfkit_tftp::Limits::default() },
+        ..ServerConfig::default()
+    };
+    let (addr, _, _stop, stats) = start_with(config).await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.send_to(b"\x00\x01big.bin\x00octet\x00", addr).await.unwrap();
+        clients.push(client);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = [0u8; 1024];
+    let answered = clients.iter().filter(|c| c.try_recv_from(&mut buf).is_ok()).count();
+    assert_eq!(answered, 1);
+    assert_eq!(stats.turned_away(), [(Refusal::PER_PEER_LIMIT, 7)]);
+}
+
+/// A client that asks for several files from one port, one after the other without waiting,
+/// gets an answer to each (a refused request frees its port at once).
+#[tokio::test]
+async fn requests_in_a_burst_from_one_port_each_get_an_answer() {
+    let (addr, _, _stop, stats) = start().await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..5 {
+        client.send_to(format!("\x00\x01missing-{i}\x00octet\x00").as_bytes(), addr).await.unwrap();
+    }
+    for _ in 0..5 {
+        let (error, _) = recv(&client).await;
+        assert_eq!(&error[..4], &[0, 5, 0, 1]);
+    }
+    assert_eq!(stats.refused.load(std::sync::atomic::Ordering::Relaxed), 5);
 }

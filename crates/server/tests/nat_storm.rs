@@ -1,4 +1,4 @@
-//! Single-port mode under a storm: 200 simulated phones boot through a server that answers
+//! The default layout under a storm: 200 simulated phones boot through a server that answers
 //! every transfer from its listening port, half of them from one address (phones behind one
 //! NAT, told apart by port alone), half from addresses of their own. None fails.
 
@@ -13,7 +13,7 @@ use cnfkit_tftp::driver::{Server, ServerConfig};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_phone_storm_through_one_port_boots_every_phone() {
     let handler = Arc::new(ProvisioningHandler::new(demo::resolver("127.0.0.1").unwrap()));
-    let config = ServerConfig { single_port: true, ..ServerConfig::default() };
+    let config = ServerConfig::default();
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), handler, config).await.unwrap();
     let addr: SocketAddr = server.local_addr().unwrap();
     tokio::spawn(server.run(std::future::pending(), Duration::ZERO));
