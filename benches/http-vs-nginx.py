@@ -3,7 +3,10 @@
 
 Two workloads, runs interleaved (nginx, cnf-server, nginx, ...), medians and ratios:
 
-- firmware: one curl fetching a 40 MiB image five times over one connection (MB/s);
+- firmware: one curl fetching a 40 MiB image five times over one connection (MB/s), writing it
+  to files (bound by the client's writes);
+- firmware-discard: the same with `curl -o /dev/null`, so that the server's cost shows (each
+  body's size checked with `-w %{size_download}`);
 - configs: 10 000 requests for 200 small SEP<MAC>.cnf.xml files over 50 parallel keep-alive
   connections (`curl --parallel --parallel-max 50`, requests per second; curl runs its
   transfers on one thread, so this is bounded by the client near 2000 requests a second);
@@ -121,6 +124,19 @@ def firmware_run(port, work, md5=None):
     return 5 * (FIRMWARE_MIB << 20) / 1e6 / elapsed
 
 
+def firmware_discard_run(port):
+    url = f"http://127.0.0.1:{port}/firmware.sbn"
+    argv = ["curl", "-sS", "--fail", "-w", "%{size_download}\n"]
+    for _ in range(5):
+        argv += ["-o", "/dev/null", url]
+    started = time.perf_counter()
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    elapsed = time.perf_counter() - started
+    sizes = [int(line) for line in out.split()]
+    assert sizes == [FIRMWARE_MIB << 20] * 5, sizes
+    return 5 * (FIRMWARE_MIB << 20) / 1e6 / elapsed
+
+
 def configs_run(port, work, sizes):
     conf = os.path.join(work, "curl.conf")
     outdir = os.path.join(work, "configs")
@@ -165,7 +181,7 @@ def main():
         servers["nginx"] = start_nginx(root, work)
         servers["cnf-server"] = start_cnf_server(root)
         with_wrk = shutil.which("wrk") is not None
-        workloads = ["firmware", "configs"] + (["wrk"] if with_wrk else [])
+        workloads = ["firmware", "firmware-discard", "configs"] + (["wrk"] if with_wrk else [])
         results = {name: {w: [] for w in workloads} for name in servers}
         for name, (port, _) in servers.items():
             firmware_run(port, work, md5)  # warm-up, and the bytes checked
@@ -173,14 +189,15 @@ def main():
         for run in range(args.runs):
             for name, (port, _) in servers.items():
                 results[name]["firmware"].append(firmware_run(port, work))
+                results[name]["firmware-discard"].append(firmware_discard_run(port))
                 results[name]["configs"].append(configs_run(port, work, sizes))
                 if with_wrk:
                     results[name]["wrk"].append(wrk_run(port))
         print(f"loopback, {args.runs} interleaved runs, medians")
-        print(f"{'server':<12} {'firmware MB/s':>14} {'configs req/s':>14} {'wrk req/s':>10}")
+        print(f"{'server':<12} {'firmware MB/s':>14} {'discarding MB/s':>16} {'configs req/s':>14} {'wrk req/s':>10}")
         for name, r in results.items():
             w = f"{statistics.median(r['wrk']):>10.0f}" if with_wrk else f"{'-':>10}"
-            print(f"{name:<12} {statistics.median(r['firmware']):>14.0f} {statistics.median(r['configs']):>14.0f} {w}")
+            print(f"{name:<12} {statistics.median(r['firmware']):>14.0f} {statistics.median(r['firmware-discard']):>16.0f} {statistics.median(r['configs']):>14.0f} {w}")
         ours, theirs = results["cnf-server"], results["nginx"]
         for what in workloads:
             ratio = statistics.median(ours[what]) / statistics.median(theirs[what])

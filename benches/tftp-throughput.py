@@ -9,9 +9,10 @@ ratios against the best peer. A run that takes longer than --limit seconds count
     python3 benches/tftp-throughput.py [--size-mib 40] [--runs 5] [--limit 60] [--busy-poll-us 100]
                                        [--single-port] [--baseline OLD_CNF_SERVER]
 
-With --busy-poll-us N a second cnf-server runs with `--busy-poll-us N` (an opt-in: it polls its
-socket instead of sleeping while a transfer runs alone) and gets a column and a ratio of its own.
-With --single-port another runs with `--single-port`. With --baseline BINARY another cnf-server
+With --busy-poll-us N a second cnf-server runs with `--busy-poll-us N` (it polls its socket
+instead of sleeping while a transfer runs alone; 50 µs by default, 0 turns it off) and gets a
+column and a ratio of its own. With --single-port another runs with `--single-port` (a mode of
+its own in builds before 2026-12-06, the default since; useful against a `--baseline` build). With --baseline BINARY another cnf-server
 build runs beside the current one (A/B of a change in one run), with a ratio current / baseline.
 
 Needs the peers (sudo bash peers/install.sh) and, for cnf-server,

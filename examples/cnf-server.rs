@@ -115,11 +115,11 @@ struct Args {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
     max_timeout: u8,
     /// Busy-poll for up to this many microseconds per block instead of sleeping, while one
-    /// transfer runs on a loop and its client answers that fast (loopback, a fast LAN): lockstep
-    /// gets faster on loopback (BENCHMARKS.md has the figures; they depend on the host), and a
-    /// core stays busy during such a transfer. Without it, never; 100 is plenty for loopback.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "port_per_transfer")]
-    busy_poll_us: Option<u32>,
+    /// transfer runs on a loop: a client that answers that fast (loopback, a fast LAN) gets
+    /// lockstep blocks 2.5x faster (BENCHMARKS.md), for a core busy during such a transfer;
+    /// polls that come back empty are made ever more rarely. 0: never.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    busy_poll_us: u32,
     /// Answer each transfer from a port of its own, as RFC 1350 has it (for clients that
     /// insist). By default every transfer is answered from the listening port, which NAT, a
     /// Kubernetes Service or a UDP load balancer in front of the server need.
@@ -128,8 +128,8 @@ struct Args {
     /// Accepted for older scripts: answering from the listening port is the default now.
     #[arg(long, hide = true, conflicts_with = "port_per_transfer")]
     single_port: bool,
-    /// TFTP loops, each on a thread of its own and sharing the port (`SO_REUSEPORT`); 0: one
-    /// per core, at most 4.
+    /// TFTP loops, each on a thread of its own and sharing the port (`SO_REUSEPORT`, each
+    /// client address kept on one loop); 0: one per two cores, at most 4.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     tftp_threads: u16,
     /// On SIGTERM or Ctrl-C, running transfers get this long to finish; the rest are sent an
@@ -214,7 +214,8 @@ fn run(args: Args) -> Result<(), String> {
             max_per_network: args.max_per_network as usize,
             ..Limits::default()
         },
-        busy_poll: args.busy_poll_us.map(|us| Duration::from_micros(u64::from(us))),
+        busy_poll: (args.busy_poll_us > 0)
+            .then(|| Duration::from_micros(u64::from(args.busy_poll_us))),
         layout: if args.port_per_transfer { Layout::PortPerTransfer } else { Layout::SharedPort },
         loops: usize::from(args.tftp_threads),
         ..ServerConfig::default()

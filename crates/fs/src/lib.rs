@@ -247,6 +247,10 @@ impl PendingFile {
         if let Some(name) = target.file_name() {
             remove_stale_temps_of(&dir, name);
         }
+        // A run killed while it made the backup left the backup's temporary file.
+        if let Some(name) = backup.as_deref().and_then(Path::file_name) {
+            remove_stale_temps_of(&dir, name);
+        }
         Ok(Written { backup })
     }
 }

@@ -381,3 +381,18 @@ fn replacing_writers_racing_each_others_sweep_of_stale_temps_all_succeed() {
     assert!(names(&dir).iter().all(|n| !is_temp_name(n)), "{:?}", names(&dir));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_write_keeping_the_old_file_removes_what_a_killed_writer_left_of_the_backup_too() {
+    // A run killed while it staged `a.xml.old` leaves `.a.xml.old.cnfkit-<pid>-<n>.tmp`: the
+    // next write of `a.xml` that makes a backup removes it, as it removes its own leftovers.
+    let dir = scratch("backup-leftover");
+    let target = dir.join("a.xml");
+    std::fs::write(&target, b"v1").unwrap();
+    let leftover = dir.join(".a.xml.old.cnfkit-4835-1.tmp");
+    std::fs::write(&leftover, b"half a backup").unwrap();
+    write_with(&target, Install::KeepOld, |out| out.write_all(b"v2")).unwrap();
+    assert!(!leftover.exists(), "the backup's stale temporary file is gone");
+    assert_eq!(std::fs::read(dir.join("a.xml.old")).unwrap(), b"v1");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

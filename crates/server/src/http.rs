@@ -766,21 +766,21 @@ fn byte_range(value: &str, len: u64) -> RangeAnswer {
     }
 }
 
-/// A file streamed from disk in 64 KiB reads, never held whole.
+/// A file streamed in 256 KiB reads, never held whole. The reads run on the connection's
+/// task, as the TFTP loop's do: a served file is almost always in the page cache, where a read
+/// takes microseconds, and a hop to tokio's blocking pool per chunk cost more than the read
+/// (HTTP firmware at 0.37-0.50x nginx with 64 KiB hops, BENCHMARKS.md).
 struct FileBody {
-    file: Result<tokio::fs::File, Option<std::io::Error>>,
+    file: std::fs::File,
+    offset: u64,
     remaining: u64,
 }
 
-const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 256 << 10;
 
 impl FileBody {
-    fn new(mut file: std::fs::File, start: u64, len: u64) -> Self {
-        // lseek(2) only moves an offset: no IO to wait for.
-        let file = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
-            .map(|_| tokio::fs::File::from_std(file))
-            .map_err(Some);
-        Self { file, remaining: len }
+    fn new(file: std::fs::File, start: u64, len: u64) -> Self {
+        Self { file, offset: start, remaining: len }
     }
 }
 
@@ -790,31 +790,33 @@ impl Body for FileBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         if this.remaining == 0 {
             return Poll::Ready(None);
         }
-        let file = match &mut this.file {
-            Ok(file) => file,
-            Err(e) => return Poll::Ready(e.take().map(Err)),
-        };
         let want = usize::try_from(this.remaining).map_or(CHUNK, |r| r.min(CHUNK));
-        let mut buf = BytesMut::with_capacity(want);
-        let mut limited = tokio::io::AsyncReadExt::take(file, want as u64);
-        match tokio_util::io::poll_read_buf(Pin::new(&mut limited), cx, &mut buf) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(0)) => Poll::Ready(Some(Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file got shorter while it was sent",
-            )))),
-            Poll::Ready(Ok(n)) => {
-                this.remaining -= n as u64;
-                Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
+        let mut buf = BytesMut::zeroed(want);
+        let mut filled = 0;
+        while filled < want {
+            match std::os::unix::fs::FileExt::read_at(&this.file, &mut buf[filled..], this.offset) {
+                Ok(0) => {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file got shorter while it was sent",
+                    ))));
+                }
+                Ok(n) => {
+                    filled += n;
+                    this.offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
+        this.remaining -= want as u64;
+        Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -26,6 +26,8 @@ use crate::{
 
 mod client;
 
+use crate::sockets::{listening_socket, new_socket, steer_by_address};
+
 pub use crate::descriptors::{
     OpenFileLimit, is_out_of_descriptors, open_file_limit, raise_open_file_limit,
 };
@@ -42,18 +44,21 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Which ports answer: the listening one (default) or one per transfer.
     pub layout: Layout,
-    /// Loops serving the port, each on a thread of its own (`0`, the default: one per core,
-    /// at most 4).
+    /// Loops serving the port, each on a thread of its own (`0`, the default: one per two
+    /// cores, at most 4: the kernel's side of UDP, which runs on the cores too, is most of a
+    /// storm's CPU; on 2 cores one loop spent 0.65x the CPU of two, measured in BENCHMARKS.md).
     pub loops: usize,
     /// Socket buffer ceiling: the listening sockets' buffers are this size, for request bursts
     /// and batched answers; a transfer's own port gets up to this.
     pub max_socket_buffer: usize,
-    /// Busy-poll budget ([`Layout::SharedPort`]): while one transfer runs on a loop and its peer
-    /// answered the previous datagram within the budget, the loop polls its socket for up to
-    /// this long instead of sleeping (at most 1 ms). On loopback or a fast LAN this takes the
-    /// server's wake-up out of every lockstep round trip, for a core kept busy while it runs.
-    /// Phones on a real network answer in milliseconds and storms run many transfers, so neither
-    /// ever polls. `None` (the default): never.
+    /// Busy-poll budget ([`Layout::SharedPort`]): while one transfer runs on a loop, the loop
+    /// polls its socket for the peer's answer for up to this long instead of sleeping (at most
+    /// 1 ms). On loopback or a fast LAN this takes the server's wake-up out of every lockstep
+    /// round trip (2.5x the throughput, measured in BENCHMARKS.md), for a core kept busy while
+    /// that transfer runs; an idle server never polls. A poll that comes back empty makes the
+    /// loop skip exponentially more waits (up to 64) before it polls again, so a phone on a
+    /// real network, which answers in milliseconds, costs a poll every few dozen blocks, and
+    /// storms, which run many transfers at once, never poll. Default: 50 µs; `None`: never.
     pub busy_poll: Option<Duration>,
 }
 
@@ -65,7 +70,7 @@ impl Default for ServerConfig {
             layout: Layout::SharedPort,
             loops: 0,
             max_socket_buffer: 4 << 20,
-            busy_poll: None,
+            busy_poll: Some(Duration::from_micros(50)),
         }
     }
 }
@@ -87,7 +92,7 @@ impl<H: Handler> Server<H> {
     #[allow(clippy::unused_async)] // Kept async: binding may await in another runtime.
     pub async fn bind(addr: SocketAddr, handler: H, config: ServerConfig) -> std::io::Result<Self> {
         let loops = match config.loops {
-            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get() / 2).clamp(1, 4),
             n => n,
         };
         let first = listening_socket(addr, loops > 1, config.max_socket_buffer)?;
@@ -182,69 +187,6 @@ impl<H: Handler> Server<H> {
         }
         result
     }
-}
-
-/// A listening socket, its receive buffer sized for a burst of requests: the kernel counts
-/// each datagram at ~1 KiB of buffer, so the 208 KiB default holds ~200 requests of a site's
-/// phones booting at once. Best effort: the kernel caps it at net.core.rmem_max.
-fn listening_socket(
-    addr: SocketAddr,
-    reuse_port: bool,
-    buffer: usize,
-) -> std::io::Result<std::net::UdpSocket> {
-    let socket = new_socket(addr, |s| {
-        let _ = s.set_recv_buffer_size(buffer);
-        let _ = s.set_send_buffer_size(buffer);
-        #[cfg(unix)]
-        if reuse_port {
-            s.set_reuse_port(true)?;
-        }
-        Ok(())
-    })?;
-    Ok(socket.into())
-}
-
-/// Has the kernel pick a loop's socket by the client's address alone (a classic BPF program
-/// for the `SO_REUSEPORT` group returning `address % loops`), rather than by address and port:
-/// a phone asks for each file from a new port, and its requests, the per-address limits and
-/// the order its boot is recorded in must stay on one loop.
-#[cfg(target_os = "linux")]
-fn steer_by_address(socket: &std::net::UdpSocket, loops: usize) -> std::io::Result<()> {
-    use nix::libc::{sock_filter, sock_fprog};
-    // The program sees the UDP payload; the IP header is at the negative offset SKF_NET_OFF.
-    const NET: u32 = 0xfff0_0000;
-    let op = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
-    let program = [
-        op(0x30, 0, 0, NET),      // ldb [net + 0]: version and header length
-        op(0x74, 0, 0, 4),        // rsh #4
-        op(0x15, 0, 2, 4),        // jeq #4 (IPv4), else skip to the IPv6 load
-        op(0x20, 0, 0, NET + 12), // ld [net + 12]: the IPv4 source
-        op(0x05, 0, 0, 1),        // ja past the IPv6 load
-        op(0x20, 0, 0, NET + 20), // ld [net + 20]: the IPv6 source's last 32 bits
-        op(0x94, 0, 0, u32::try_from(loops).unwrap_or(1)), // mod #loops
-        op(0x16, 0, 0, 0),        // ret a: the socket's index in the group
-    ];
-    let fprog = sock_fprog { len: 8, filter: program.as_ptr().cast_mut() };
-    nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::AttachReusePortCbpf, &fprog)
-        .map_err(std::io::Error::from)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn steer_by_address(_: &std::net::UdpSocket, _: usize) -> std::io::Result<()> {
-    Err(std::io::Error::other("no SO_ATTACH_REUSEPORT_CBPF on this system"))
-}
-
-/// A non-blocking UDP socket bound to `local` (port 0: a new transfer ID).
-fn new_socket(
-    local: SocketAddr,
-    setup: impl FnOnce(&socket2::Socket) -> std::io::Result<()>,
-) -> std::io::Result<socket2::Socket> {
-    let domain = if local.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    socket.set_nonblocking(true)?;
-    setup(&socket)?;
-    socket.bind(&local.into())?;
-    Ok(socket)
 }
 
 /// Datagrams read before their answers are sent.

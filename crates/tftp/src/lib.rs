@@ -51,6 +51,8 @@ mod io;
 mod negotiate;
 mod policy;
 mod server;
+#[cfg(feature = "tokio")]
+mod sockets;
 mod stats;
 mod transfer;
 

@@ -82,7 +82,7 @@ async fn client(
     // Buffers for the largest window the client may be granted (best effort: the kernel caps
     // them at net.core.{r,w}mem_max).
     let size = (transfer.window_bytes_hint() * 2).clamp(64 << 10, 4 << 20);
-    let socket = super::new_socket(local, |s| {
+    let socket = crate::sockets::new_socket(local, |s| {
         let _ = s.set_send_buffer_size(size);
         let _ = s.set_recv_buffer_size(size);
         Ok(())
