@@ -9,6 +9,7 @@
 mod cnf_xml;
 mod config_file;
 mod enc_sgn;
+mod endpoint;
 mod engine;
 mod netascii;
 mod options;
@@ -22,6 +23,7 @@ mod tlv;
 pub use cnf_xml::cnf_xml;
 pub use config_file::config_file;
 pub use enc_sgn::enc_sgn;
+pub use endpoint::endpoint;
 pub use engine::engine;
 pub use netascii::netascii;
 pub use options::options;

@@ -18,6 +18,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("sip_cnf", cnfkit_fuzz_oracles::sip_cnf),
     ("config_file", cnfkit_fuzz_oracles::config_file),
     ("engine", cnfkit_fuzz_oracles::engine),
+    ("endpoint", cnfkit_fuzz_oracles::endpoint),
     ("sgn", cnfkit_fuzz_oracles::sgn),
     ("tlv", cnfkit_fuzz_oracles::tlv),
     ("enc_sgn", cnfkit_fuzz_oracles::enc_sgn),

@@ -329,7 +329,11 @@ impl Endpoint {
     /// A datagram from `peer` arrived on `local` at `now`.
     pub fn handle(&mut self, now: Instant, local: Local, peer: SocketAddr, datagram: &[u8]) {
         if let Local::Transfer(id) = local {
-            let Some(entry) = self.entry(id) else { return };
+            // Only a transfer of `Layout::PortPerTransfer` has a port of its own to hear on.
+            let Some(entry) = self.entry(id).filter(|_| self.layout == Layout::PortPerTransfer)
+            else {
+                return;
+            };
             if entry.peer == peer {
                 self.step(id, |t| t.handle(now, datagram));
             } else {
