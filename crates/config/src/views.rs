@@ -833,6 +833,42 @@ impl CnfDocument {
         Ok(())
     }
 
+    /// Sets the document's own load: the text of the plain `<loadInformation>` (what a
+    /// `SEP<MAC>.cnf.xml` names for its phone, or an XMLDefault's catch-all), else a new one
+    /// after the last load entry (or at the end of the root). Numbered entries are left alone:
+    /// for those, [`CnfDocument::set_load`].
+    ///
+    /// ```
+    /// use cnfkit_config::CnfDocument;
+    /// let mut doc = CnfDocument::parse(b"<device>\n  <loadInformation>SCCP42.9-4-2SR3-1S</loadInformation>\n</device>\n")?;
+    /// doc.set_own_load("SCCP42.9-4-2SR4-3S")?;
+    /// assert_eq!(doc.as_bytes(), b"<device>\n  <loadInformation>SCCP42.9-4-2SR4-3S</loadInformation>\n</device>\n");
+    ///
+    /// let mut bare = CnfDocument::parse(b"<device>\n  <versionStamp>1</versionStamp>\n</device>\n")?;
+    /// bare.set_own_load("sip78xx.14-3-1-0001-89")?;
+    /// assert_eq!(bare.find("loadInformation").unwrap().text(), "sip78xx.14-3-1-0001-89");
+    /// # Ok::<(), cnfkit_config::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidChar`] for a load name XML cannot carry.
+    pub fn set_own_load(&mut self, load: &str) -> Result<(), Error> {
+        if self.root().child("loadInformation").is_some() {
+            return self.set_text("loadInformation", load);
+        }
+        let last = self
+            .firmware()
+            .entries
+            .iter()
+            .rev()
+            .find(|e| !matches!(e.form, LoadForm::AddOnModule { .. }))
+            .map(|e| e.path.clone());
+        match last {
+            Some(p) => self.insert_element_after(&p, "loadInformation", load),
+            None => self.append_element("", "loadInformation", load),
+        }
+    }
+
     /// Sets (or adds) a `vendorConfig` entry, creating `vendorConfig` if needed.
     ///
     /// # Errors

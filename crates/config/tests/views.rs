@@ -251,3 +251,20 @@ fn summary_serialises_to_json() {
     assert_eq!(json["call_manager_group"]["members"][1]["process_node_name"], "10.20.0.11");
     assert_eq!(json["security"]["device_security_mode"], 2);
 }
+
+#[test]
+fn a_defaults_file_gets_its_catch_all_load_after_the_numbered_ones_which_stay_as_they_are() {
+    let src = b"<Default>\n  <loadInformation434 model=\"Cisco 7942\">SCCP42.9-4-2SR4-3S</loadInformation434>\n  <loadInformation8 model=\"Cisco 7940\">P0030801SR02</loadInformation8>\n  <vendorConfig/>\n</Default>\n";
+    let mut doc = CnfDocument::parse(src).unwrap();
+    doc.set_own_load("SIP42.9-4-2SR4-3S").unwrap();
+    let out = String::from_utf8(doc.to_bytes()).unwrap();
+    let (numbered, own) =
+        (out.find("<loadInformation8 ").unwrap(), out.find("<loadInformation>").unwrap());
+    assert!(own > numbered && own < out.find("<vendorConfig").unwrap(), "{out}");
+    assert_eq!(doc.firmware().for_device_type(DeviceType(434)).unwrap().load, "SCCP42.9-4-2SR4-3S");
+    // Setting it again changes the text, not the number of elements.
+    doc.set_own_load("SIP42.9-4-2SR5-1S").unwrap();
+    let out = String::from_utf8(doc.to_bytes()).unwrap();
+    assert_eq!(out.matches("<loadInformation>").count(), 1);
+    assert!(out.contains("<loadInformation>SIP42.9-4-2SR5-1S</loadInformation>"), "{out}");
+}
