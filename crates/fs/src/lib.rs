@@ -510,3 +510,8 @@ fn same_file(file: &File, path: &Path) -> bool {
         path.exists()
     }
 }
+
+/// The README's examples run as doctests, so the published README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

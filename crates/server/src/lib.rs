@@ -60,3 +60,8 @@ pub use signing::{ConfigSigner, SignerStats, SigningBudget};
 pub use site::{DefaultsNote, DefaultsSource, Site, SiteNote, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};
 pub use uploads::{UploadRefusal, UploadTarget, Uploads, is_provisioning_name};
+
+/// The README's examples run as doctests, so the published README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
