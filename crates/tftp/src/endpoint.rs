@@ -493,7 +493,7 @@ impl Endpoint {
     /// Accepts read request `id` with the bytes of `source`: its first DATA or OACK is queued.
     /// A request already decided, evicted or left undecided too long is not touched.
     pub fn accept_read(&mut self, id: TransferId, source: Box<dyn DataSource>, now: Instant) {
-        self.accept(id, now, |incoming| incoming.accept_read(source, now));
+        self.accept(id, |incoming| incoming.accept_read(source, now));
     }
 
     /// Accepts write request `id` into `sink`: its ACK 0 or OACK is queued. A request already
@@ -502,10 +502,10 @@ impl Endpoint {
         if self.request(id).is_none() {
             return sink.abort();
         }
-        self.accept(id, now, |incoming| incoming.accept_write(sink, now));
+        self.accept(id, |incoming| incoming.accept_write(sink, now));
     }
 
-    fn accept(&mut self, id: TransferId, _now: Instant, start: impl FnOnce(&Incoming) -> Transfer) {
+    fn accept(&mut self, id: TransferId, start: impl FnOnce(&Incoming) -> Transfer) {
         let Some(entry) = self.entry_mut(id) else { return };
         let State::Undecided(incoming) = &entry.state else { return };
         let transfer = start(incoming);
