@@ -168,11 +168,18 @@ impl<H: Handler> Server<H> {
             std::thread::Builder::new().name(format!("tftp-{i}")).spawn(move || {
                 let _dispatch = tracing::dispatcher::set_default(&dispatch);
                 let _span = span.enter();
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| runtime.block_on(serving.run(socket, stop)));
-                let _ = done.send(result);
+                // A handler, source or sink that panics takes its loop down: the server then
+                // stops with an error (a service manager restarts it), never serves on silently
+                // with a dead loop.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|runtime| runtime.block_on(serving.run(socket, stop)))
+                }));
+                let _ = done.send(result.unwrap_or_else(|_| {
+                    Err(std::io::Error::other("a TFTP loop panicked: the server stops"))
+                }));
             })?;
         }
         drop(done);

@@ -584,3 +584,24 @@ async fn requests_in_a_burst_from_one_port_each_get_an_answer() {
     }
     assert_eq!(stats.refused.load(std::sync::atomic::Ordering::Relaxed), 5);
 }
+
+/// A handler that panics takes its loop down; the server's run then ends with an error at
+/// once (a service manager restarts it) instead of serving on with a dead loop.
+#[tokio::test]
+async fn a_panicking_handler_ends_the_run_with_an_error() {
+    struct Panics;
+    impl Handler for Panics {
+        fn open_read(&self, _: SocketAddr, _: &Incoming) -> Open<Box<dyn DataSource>> {
+            panic!("a bug in the application");
+        }
+    }
+    let config = ServerConfig { loops: 1, ..ServerConfig::default() };
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), Panics, config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let run = tokio::spawn(server.run(std::future::pending(), Duration::ZERO));
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"\x00\x01x\x00octet\x00", addr).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), run).await.expect("the run ends");
+    let error = ended.unwrap().unwrap_err();
+    assert!(error.to_string().contains("panicked"), "{error}");
+}
