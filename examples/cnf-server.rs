@@ -21,8 +21,9 @@ use cnfkit::server::admin::{Admin, AdminSetup};
 use cnfkit::server::http::{HttpConfig, HttpServer};
 use cnfkit::server::mirror::{Mirror, MirrorOptions};
 use cnfkit::server::{
-    ConfigSigner, DefaultsSource, OpenFile, Presigner, ProvisioningHandler, Site, SiteOptions,
-    Uploads, Writes, demo, log_boots, raise_open_file_limit, stop_on_signals, tls,
+    ConfigSigner, DefaultsSource, OpenFile, Presigner, ProvisioningHandler, RunsAs, Site,
+    SiteOptions, Uploads, Writes, demo, log_boots, raise_open_file_limit, runs_as_root,
+    stop_on_signals, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Layout, Limits, Policy};
@@ -132,6 +133,11 @@ struct Args {
     /// client address kept on one loop); 0: one per two cores, at most 4.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     tftp_threads: u16,
+    /// Once the ports are bound, run as this unprivileged user (its primary group, no other):
+    /// start as root to bind port 69, never keep root. Files written later (the --state
+    /// file's directory, --cache-dir, upload areas) must be writable by that user.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// On SIGTERM or Ctrl-C, running transfers get this long to finish; the rest are sent an
     /// ERROR ("Server shutting down") and unfinished uploads are discarded.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
@@ -221,6 +227,8 @@ fn run(args: Args) -> Result<(), String> {
         ..ServerConfig::default()
     };
     let grace = Duration::from_secs(args.shutdown_grace);
+    // Looked up before anything is bound: a wrong name is exit 2 with nothing started.
+    let user = args.user.as_deref().map(RunsAs::lookup).transpose().map_err(|e| e.to_string())?;
     let https = match (args.https, &args.tls_cert, &args.tls_key) {
         (Some(addr), Some(cert), Some(key)) => Some((
             addr,
@@ -250,6 +258,7 @@ fn run(args: Args) -> Result<(), String> {
     let demo_http = demo && args.http.is_none();
     let mut listeners = Listeners {
         tftp: args.bind,
+        user,
         http: args.http.or(demo_http.then(|| SocketAddr::from(([127, 0, 0, 1], 6970)))),
         demo: demo_http,
         https,
@@ -343,6 +352,8 @@ fn run(args: Args) -> Result<(), String> {
 /// Where to listen.
 struct Listeners {
     tftp: SocketAddr,
+    /// Who to run as once everything is bound.
+    user: Option<RunsAs>,
     http: Option<SocketAddr>,
     demo: bool, // The demo's HTTP listener: a port in use is only a warning.
     https: Option<(SocketAddr, Arc<tls::TlsConfig>)>,
@@ -417,6 +428,17 @@ async fn serve<D: OpenFile>(
         }
         None => None,
     };
+    match &listeners.user {
+        Some(runs) => {
+            runs.switch().map_err(|e| e.to_string())?;
+            say!("cnf-server: running as {} (uid {}, gid {})", runs.user, runs.uid, runs.gid);
+        }
+        None if runs_as_root() => eprintln!(
+            "cnf-server: warning: running as root; --user NAME drops to an unprivileged user \
+             once the ports are bound"
+        ),
+        None => {}
+    }
     let stopped = stop_on_signals(move |signal| {
         eprintln!(
             "cnf-server: {signal}: finishing running transfers (up to {} s; a second signal quits \

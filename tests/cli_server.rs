@@ -381,3 +381,64 @@ fn log_format_json_writes_one_json_object_per_line() {
     assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Least privilege: started as root with `--user nobody`, the server binds its ports and then
+/// runs as nobody (real, effective and saved ids, and its groups), and still serves. Needs
+/// root, as binding port 69 does; skipped otherwise.
+#[cfg(unix)]
+#[test]
+fn with_user_it_binds_then_runs_as_that_user_and_keeps_serving() {
+    let euid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(str::to_owned));
+    if euid.as_deref().and_then(|l| l.split_whitespace().nth(2)) != Some("0") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        eprintln!("skipped: --user needs root");
+        return;
+    }
+    let (root, server_addr) = firmware_tree("user");
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut child = cnf_server()
+        .arg("--root")
+        .arg(&root)
+        .args(["--bind", &server_addr.to_string(), "--http", &http.to_string()])
+        .args(["--user", "nobody"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cnf-server is built");
+    wait_until_it_answers(server_addr);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let ids = |key: &str| {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap().to_owned();
+        line.split_whitespace().skip(1).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let nobody = ids("Uid:")[0].clone();
+    assert_ne!(nobody, "0", "{status}");
+    assert!(ids("Uid:").iter().all(|u| *u == nobody), "real, effective, saved, fs: {status}");
+    assert!(ids("Gid:").iter().all(|g| g != "0"), "{status}");
+    assert!(ids("Groups:").iter().all(|g| g != "0"), "{status}");
+    // Still serving, as nobody: the tree is world-readable.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket.send_to(b"\x00\x01XMLDefault.cnf.xml\x00octet\x00", server_addr).unwrap();
+    let mut buf = [0u8; 600];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"\x00\x03\x00\x01<Default/>\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn an_unknown_user_is_exit_2_before_anything_is_bound() {
+    let out = cnf_server()
+        .args(["--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--user", "no-such-user-here"])
+        .output()
+        .expect("cnf-server is built");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--user no-such-user-here: no such user"), "{stderr}");
+    assert!(!stdout.contains("serving"), "nothing started: {stdout}");
+}

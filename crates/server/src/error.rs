@@ -66,6 +66,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The process cannot run as the unprivileged user it was told to
+    /// ([`RunsAs`](crate::RunsAs)).
+    #[error("--user {user}: {reason}")]
+    Privileges {
+        /// The user as given.
+        user: String,
+        /// Why.
+        reason: String,
+    },
     /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
     #[error("{}{reason}", area_label(area))]
     Uploads {
