@@ -21,9 +21,9 @@ use cnfkit::server::admin::{Admin, AdminSetup};
 use cnfkit::server::http::{HttpConfig, HttpServer};
 use cnfkit::server::mirror::{Mirror, MirrorOptions};
 use cnfkit::server::{
-    ConfigSigner, DefaultsSource, OpenFile, Presigner, ProvisioningHandler, RunsAs, Site,
-    SiteOptions, Uploads, Writes, demo, log_boots, raise_open_file_limit, runs_as_root,
-    stop_on_signals, tls,
+    ConfigSigner, DefaultsSource, FlagKind, OpenFile, Presigner, ProvisioningHandler, RunsAs, Site,
+    SiteOptions, Uploads, Writes, config_file_args, demo, log_boots, raise_open_file_limit,
+    runs_as_root, stop_on_signals, tls,
 };
 use cnfkit::tftp::driver::{Server, ServerConfig};
 use cnfkit::tftp::{Layout, Limits, Policy};
@@ -35,6 +35,11 @@ use cnfkit::tftp::{Layout, Limits, Policy};
     after_help = "Exit status: 0 stopped by SIGTERM or Ctrl-C (running transfers finished or were told), 130 a second signal during the stop, 2 bad input (a file that cannot be read or used, an address that cannot be bound)."
 )]
 struct Args {
+    /// Read settings from this TOML file: its keys are the long flags (`root = "/srv/tftp"`,
+    /// `single-port = true`, `upload-dir = ["logs"]`); a flag on the command line wins over
+    /// the file. docs/config-file.md has every key.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Directory to serve; without it (or --source), an embedded demo tree is served.
     #[arg(long, group = "tree")]
     root: Option<PathBuf>,
@@ -174,7 +179,13 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("cnf-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
     // Logs go to standard error, coloured only on a terminal (not in files or journald).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
@@ -195,6 +206,66 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line, after the `--config` file's settings (the command line wins).
+fn parse_args() -> Result<Args, String> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let cli: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(path) = config_path(&cli) else { return Ok(Args::parse()) };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("--config {}: {e}", path.display()))?;
+    let command = Args::command().args_override_self(true);
+    let flags: Vec<(String, FlagKind)> = command
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_long()?.to_owned(), arg.get_action())))
+        .filter(|(name, _)| !matches!(name.as_str(), "config" | "help" | "version"))
+        .map(|(name, action)| {
+            let kind = match action {
+                clap::ArgAction::SetTrue => FlagKind::Switch,
+                clap::ArgAction::Append => FlagKind::Values,
+                _ => FlagKind::Value,
+            };
+            (name, kind)
+        })
+        .collect();
+    let flags: Vec<(&str, FlagKind)> = flags.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let from_file = config_file_args(&path, &text, &flags).map_err(|e| e.to_string())?;
+    // The file alone first, so that a bad value or a conflicting pair names its line.
+    let file_only =
+        std::iter::once("cnf-server".to_owned()).chain(from_file.iter().map(|a| a.arg.clone()));
+    if let Err(e) = command.clone().try_get_matches_from(file_only) {
+        let flag = e
+            .get(clap::error::ContextKind::InvalidArg)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let key = flag.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
+        let line = from_file.iter().find(|a| a.key == key).map_or(0, |a| a.line);
+        let kind = e.kind().as_str().unwrap_or("refused");
+        let detail = e.render().to_string();
+        let detail = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        return Err(format!("{}, line {line}, `{key}`: {kind}: {detail}", path.display()));
+    }
+    let all = std::iter::once(cli[0].clone())
+        .chain(from_file.into_iter().map(|a| a.arg.into()))
+        .chain(cli.into_iter().skip(1));
+    let matches = command.try_get_matches_from(all).unwrap_or_else(|e| e.exit());
+    Args::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+/// The file `--config FILE` (or `--config=FILE`) names, if any.
+fn config_path(cli: &[std::ffi::OsString]) -> Option<PathBuf> {
+    let mut args = cli.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy();
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(PathBuf::from(path));
+        }
+    }
+    None
 }
 
 /// Prints a start-up line; a closed or full standard output is an error (exit 2), as for every

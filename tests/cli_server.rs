@@ -442,3 +442,76 @@ fn an_unknown_user_is_exit_2_before_anything_is_bound() {
     assert!(stderr.contains("--user no-such-user-here: no such user"), "{stderr}");
     assert!(!stdout.contains("serving"), "nothing started: {stdout}");
 }
+
+/// `--config FILE`: TOML whose keys are the long flags. The file's settings apply, a flag on
+/// the command line wins over the file, and a bad key or value is exit 2 naming its line.
+#[test]
+fn a_config_file_sets_flags_the_command_line_wins_and_a_bad_line_is_named() {
+    let (root, server_addr) = firmware_tree("config");
+    let unused = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let file = root.with_extension("toml");
+    std::fs::write(
+        &file,
+        format!(
+            "# a comment\nroot = {:?}\nbind = \"{unused}\"\nhttp = \"{http}\"\nmax-transfers = 64\nport-per-transfer = false\n",
+            root.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = cnf_server()
+        .arg("--config")
+        .arg(&file)
+        .args(["--bind", &server_addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cnf-server is built");
+    // Serves the file's root, on the command line's address.
+    wait_until_it_answers(server_addr);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket.send_to(b"\x00\x01XMLDefault.cnf.xml\x00octet\x00", server_addr).unwrap();
+    let mut buf = [0u8; 600];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"\x00\x03\x00\x01<Default/>\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for (line, expected) in [
+        ("bnid = \"0.0.0.0:69\"", "line 2, `bnid`: no such key"),
+        ("allow-write = \"yes\"", "line 2, `allow-write`: takes true or false"),
+        ("max-transfers = \"lots\"", "line 2, `max-transfers`: invalid value"),
+    ] {
+        std::fs::write(&file, format!("root = {:?}\n{line}\n", root.display().to_string()))
+            .unwrap();
+        let out = cnf_server().arg("--config").arg(&file).output().expect("cnf-server is built");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{line}: {stderr}");
+        assert!(stderr.contains(expected), "{line}: {stderr}");
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    }
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// docs/server.toml documents every key: each long flag of `--help` is there, commented out.
+#[test]
+fn the_commented_config_file_in_docs_has_every_flag() {
+    let help = cnf_server().arg("--help").output().expect("cnf-server is built");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let documented = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("server.toml"),
+    )
+    .unwrap();
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .map(|l| l.split([' ', '<']).next().unwrap())
+        .filter(|f| !matches!(*f, "config" | "help" | "version"))
+        .collect();
+    assert!(flags.len() > 30, "{help}");
+    for flag in flags {
+        assert!(documented.contains(&format!("\n# {flag} = ")), "docs/server.toml lacks `{flag}`");
+    }
+}

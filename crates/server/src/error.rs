@@ -75,6 +75,19 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A configuration file that cannot be used ([`config_file_args`](crate::config_file_args)):
+    /// its line and key, and why.
+    #[error("{}, line {line}{}: {reason}", path.display(), key.as_ref().map(|k| format!(", `{k}`")).unwrap_or_default())]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// The key, when the problem is one key's.
+        key: Option<String>,
+        /// Why.
+        reason: String,
+    },
     /// An upload area that cannot be used ([`Uploads`](crate::Uploads)).
     #[error("{}{reason}", area_label(area))]
     Uploads {

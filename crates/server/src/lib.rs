@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod config_file;
 pub mod demo;
 mod error;
 mod handler;
@@ -52,6 +53,7 @@ pub mod tls;
 mod uploads;
 
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
+pub use config_file::{FileArg, FlagKind, config_file_args};
 pub use error::Error;
 pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp, fetch_once};
