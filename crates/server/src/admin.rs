@@ -230,11 +230,7 @@ impl AdminServer {
         }
         let _ = stop.send(true);
         // Feeds end at once; give their connections a moment to write the end.
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        connections.abort_all();
+        crate::drain::drain_then_abort(&mut connections, Duration::from_secs(1)).await;
         info!("admin listener stopped");
         Ok(())
     }

@@ -258,17 +258,7 @@ impl<D: OpenFile> HttpServer<D> {
         }
         let open = connections.len();
         let _ = stop.send(true);
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        while !connections.is_empty() {
-            tokio::select! {
-                () = &mut deadline => break,
-                Some(_) = connections.join_next() => {}
-            }
-        }
-        let closed = connections.len();
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
+        let closed = crate::drain::drain_then_abort(&mut connections, grace).await;
         info!(%transport, open, closed_at_deadline = closed, "stopped");
         Ok(())
     }

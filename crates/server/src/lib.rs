@@ -33,6 +33,7 @@
 pub mod admin;
 mod config_file;
 pub mod demo;
+mod drain;
 mod error;
 mod handler;
 pub mod http;
