@@ -1282,30 +1282,23 @@ impl Phone {
     }
 }
 
-/// The loads a configuration names: the text of every `loadInformation` element
-/// (`<loadInformation>`, or `<loadInformation434 model="IP Phone 7942">` in a default that
-/// serves many models). A plain scan, not a parse: the server calls it on configurations it
-/// serves, only for addresses shared by several phones.
+/// The loads a configuration names, read by cnfkit-config: every `loadInformation` element
+/// (`<loadInformation>`, `<loadInformation434 model="Cisco 7942">` in a default that serves
+/// many models, an add-on module's), each once, in order; an inactive load is not one a phone
+/// asks for. A configuration that does not parse names none. The server calls it on
+/// configurations it serves, only for addresses shared by several phones.
 #[must_use]
 pub fn loads_named(config: &[u8]) -> Vec<String> {
-    const TAG: &[u8] = b"<loadInformation";
-    let mut loads = Vec::new();
-    let mut rest = config;
-    while let Some(at) = rest.windows(TAG.len()).position(|w| w == TAG) {
-        rest = &rest[at + TAG.len()..];
-        let Some(close) = rest.iter().position(|&b| b == b'>') else { break };
-        let self_closing = close > 0 && rest[close - 1] == b'/';
-        rest = &rest[close + 1..];
-        if self_closing {
-            continue;
+    let Ok(doc) = cnfkit_config::CnfDocument::parse(config) else { return Vec::new() };
+    let mut loads: Vec<String> = Vec::new();
+    for entry in doc.firmware().entries {
+        let load = entry.load.trim();
+        if entry.form != cnfkit_config::LoadForm::Inactive
+            && !load.is_empty()
+            && !loads.iter().any(|l| l == load)
+        {
+            loads.push(load.to_owned());
         }
-        let end = rest.iter().position(|&b| b == b'<').unwrap_or(rest.len());
-        let text = String::from_utf8_lossy(&rest[..end]);
-        let text = text.trim();
-        if !text.is_empty() && !loads.iter().any(|l| l == text) {
-            loads.push(text.to_owned());
-        }
-        rest = &rest[end..];
     }
     loads
 }

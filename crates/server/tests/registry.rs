@@ -305,6 +305,11 @@ fn the_loads_a_configuration_names_are_every_load_information_text() {
         <loadInformation30008 model="IP Phone 7902"/><loadInformation>SCCP42.A</loadInformation></device>"#;
     assert_eq!(cnfkit_server::registry::loads_named(xml), ["SCCP42.9-4-2SR4-3S", "SCCP42.A"]);
     assert!(cnfkit_server::registry::loads_named(b"<loadInformation").is_empty());
+    // Read as cnfkit-config reads it: an add-on module's load counts, an inactive one does not.
+    let xml = br#"<device><loadInformation>sip88xx.14-2-1</loadInformation>
+        <inactiveLoadInformation>sip88xx.12-8-1</inactiveLoadInformation>
+        <addOnModules><addOnModule idx="1"><loadInformation>kem.14-2-1</loadInformation></addOnModule></addOnModules></device>"#;
+    assert_eq!(cnfkit_server::registry::loads_named(xml), ["sip88xx.14-2-1", "kem.14-2-1"]);
 }
 
 #[test]
