@@ -55,8 +55,8 @@ pub use loads::{LoadsManifest, ManifestImage};
 pub use name::{FileKind, Protection, Recognised};
 pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
 pub use resolver::{
-    Answer, ConfigGenerator, Directory, Failure, FileVersion, Found, Made, MemoryDirectory,
-    Resolver, SignError, Signer,
+    Answer, AnswerKind, ConfigGenerator, Directory, Failure, FileVersion, Found, Made,
+    MemoryDirectory, Resolver, SignError, Signer,
 };
 pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord, RequestResult};
 

@@ -322,7 +322,87 @@ pub enum Answer {
     },
 }
 
+/// What a request was answered with, in the few kinds the phone registry and the metrics count
+/// ([`Answer::kind`]; a file the server found but could not read counts as refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AnswerKind {
+    /// The file, under the name asked for.
+    Exact,
+    /// The file, under the same name in another letter case.
+    OtherCase,
+    /// A per-device configuration generated from the inventory.
+    Generated,
+    /// `XMLDefault.cnf.xml` rebuilt from the device defaults.
+    Default,
+    /// Signed on the fly.
+    Signed,
+    /// File not found.
+    NotFound,
+    /// A name that could leave the tree, or a file that cannot be read.
+    Refused,
+    /// The server could not answer (a signing or read failure; the phone was told "not found").
+    Failed,
+}
+
+impl AnswerKind {
+    /// Every kind, in the order the metrics list them.
+    pub const ALL: [Self; 8] = [
+        Self::Exact,
+        Self::OtherCase,
+        Self::Generated,
+        Self::Default,
+        Self::Signed,
+        Self::NotFound,
+        Self::Refused,
+        Self::Failed,
+    ];
+
+    /// The kebab-case name (`not-found`), as in JSON and metric labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::OtherCase => "other-case",
+            Self::Generated => "generated",
+            Self::Default => "default",
+            Self::Signed => "signed",
+            Self::NotFound => "not-found",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the phone got a file.
+    #[must_use]
+    pub const fn served(self) -> bool {
+        !matches!(self, Self::NotFound | Self::Refused | Self::Failed)
+    }
+}
+
+impl core::fmt::Display for AnswerKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Answer {
+    /// What kind of answer this is, for counting.
+    #[must_use]
+    pub fn kind(&self) -> AnswerKind {
+        match self {
+            Self::File { found: Found::Exact, .. } => AnswerKind::Exact,
+            Self::File { found: Found::CaseInsensitive, .. } => AnswerKind::OtherCase,
+            Self::Generated { made: Made::FromInventory, .. } => AnswerKind::Generated,
+            Self::Generated { made: Made::SignedOnTheFly { .. }, .. } => AnswerKind::Signed,
+            Self::Generated { made: Made::RebuiltDefault { .. }, .. } => AnswerKind::Default,
+            Self::NotFound { .. } => AnswerKind::NotFound,
+            Self::Refused(_) => AnswerKind::Refused,
+            Self::Failed { .. } => AnswerKind::Failed,
+        }
+    }
+
     /// A short label for logs: `exact`, `case-insensitive`, `inventory`, `signed`, `rebuilt`,
     /// `not-found`, `refused`, `failed`.
     #[must_use]
@@ -352,6 +432,7 @@ impl Answer {
 /// // The phone asks in upper case; the admin copied the file in lower case.
 /// let answer = resolver.resolve(b"SEP001122AABBCC.cnf.xml");
 /// assert_eq!(answer.label(), "case-insensitive");
+/// assert_eq!(answer.kind(), cnfkit_resolve::AnswerKind::OtherCase);
 /// assert!(matches!(resolver.resolve(b"CTLSEP001122AABBCC.tlv"), Answer::NotFound { normal: true, .. }));
 /// assert!(matches!(resolver.resolve(b"../etc/passwd"), Answer::Refused(_)));
 /// ```

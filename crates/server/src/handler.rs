@@ -163,7 +163,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         model: Option<&str>,
     ) -> HttpAnswer {
         let text = String::from_utf8_lossy(name);
-        let (resolved, mut label) = self.resolve_logged(peer.ip(), &text, name, transport);
+        let (resolved, mut said) = self.resolve_logged(peer.ip(), &text, name, transport);
         // Only the monitor needs the name's kind: parsed once, for both of its uses.
         let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&text));
         self.learn(peer.ip(), &text, recognised, &resolved);
@@ -171,7 +171,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             Resolved::File(path) => match self.resolver.directory().open_served(&path) {
                 Ok(served) => HttpAnswer::File(served),
                 Err(error) => {
-                    label = "unreadable";
+                    said = Said::UNREADABLE;
                     match Unreadable::of(peer.ip(), &text, &error) {
                         Unreadable::OutOfDescriptors => {
                             warn!(%peer, file = %text, limit = open_file_limit(), "out of file descriptors: 503");
@@ -193,22 +193,22 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             _ => 0,
         };
         let seen = Seen { recognised, model, bytes: Some(bytes) };
-        self.record(peer, &text, label, transport, mac, seen);
+        self.record(peer, &text, said, transport, mac, seen);
         result
     }
 
     /// Resolves `name` and logs what it came to (a miss at debug level: it is in the boot
     /// line; a refusal at info; a server failure as an error), the same for every transport.
-    /// Returns the answer and its boot-log label.
+    /// Returns the answer and what to record of it.
     fn resolve_logged(
         &self,
         peer: IpAddr,
         text: &str,
         name: &[u8],
         transport: Transport,
-    ) -> (Resolved, &'static str) {
+    ) -> (Resolved, Said) {
         let answer = self.resolver.resolve_for(name, Some(peer));
-        let label = answer.label();
+        let said = Said { label: answer.label(), kind: answer.kind() };
         let resolved = match answer {
             Answer::File { path, found } => {
                 debug!(%peer, file = %text, ?found, %transport, "serving from the tree");
@@ -239,7 +239,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             }
             _ => Resolved::NotFound,
         };
-        (resolved, label)
+        (resolved, said)
     }
 
     /// Records a request in the boot log (writing the boots it closed to make room) and in
@@ -248,7 +248,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         &self,
         peer: SocketAddr,
         name: &str,
-        label: &'static str,
+        said: Said,
         transport: Transport,
         mac: Option<Mac>,
         seen: Seen<'_>,
@@ -258,7 +258,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 peer,
                 name,
                 recognised,
-                answer: AnswerKind::from_label(label),
+                answer: said.kind,
                 transport,
                 mac,
                 model: seen.model,
@@ -271,7 +271,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 now,
                 peer.ip(),
                 name,
-                label,
+                said.label,
                 transport,
                 mac,
             );
@@ -280,6 +280,19 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             }
         }
     }
+}
+
+/// What is recorded of an answer: the boot log's label and the registry's kind, both from the
+/// resolver's answer (one type each, no string crossing between them).
+#[derive(Clone, Copy)]
+struct Said {
+    label: &'static str,
+    kind: AnswerKind,
+}
+
+impl Said {
+    /// A file the tree has that the server could not read (permissions, descriptors).
+    const UNREADABLE: Self = Self { label: "unreadable", kind: AnswerKind::Refused };
 }
 
 /// What the monitor learns of a request besides its name and answer.
@@ -385,13 +398,13 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
 impl<D: OpenFile> ProvisioningHandler<D> {
     fn read(&self, peer: SocketAddr, request: &Incoming) -> Result<Box<dyn DataSource>, Refusal> {
         let name = String::from_utf8_lossy(request.filename());
-        let (resolved, mut label) =
+        let (resolved, mut said) =
             self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
         let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&name));
         self.learn(peer.ip(), &name, recognised, &resolved);
         let result = match resolved {
             Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
-                label = "unreadable";
+                said = Said::UNREADABLE;
                 Unreadable::of(peer.ip(), &name, &error).refusal()
             }),
             Resolved::Generated(bytes) => Ok(Box::new(bytes) as Box<dyn DataSource>),
@@ -402,7 +415,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             }
         };
         let seen = Seen { recognised, ..Seen::default() };
-        self.record(peer, &name, label, Transport::Tftp, None, seen);
+        self.record(peer, &name, said, Transport::Tftp, None, seen);
         result
     }
 

@@ -37,85 +37,8 @@ use serde::{Deserialize, Serialize};
 /// Milliseconds since the Unix epoch: the registry's clock, passed in.
 pub type Millis = u64;
 
-/// What the server answered to one request, as the registry and the metrics count it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum AnswerKind {
-    /// The file, under the name asked for.
-    Exact,
-    /// The file, under the same name in another letter case.
-    OtherCase,
-    /// A per-device configuration generated from the inventory.
-    Generated,
-    /// `XMLDefault.cnf.xml` rebuilt from the device defaults.
-    Default,
-    /// Signed on the fly.
-    Signed,
-    /// File not found.
-    NotFound,
-    /// A name that could leave the tree, or a file that cannot be read.
-    Refused,
-    /// The server could not answer (a signing or read failure; the phone was told "not found").
-    Failed,
-}
-
-impl AnswerKind {
-    /// Every kind, in the order the metrics list them.
-    pub const ALL: [Self; 8] = [
-        Self::Exact,
-        Self::OtherCase,
-        Self::Generated,
-        Self::Default,
-        Self::Signed,
-        Self::NotFound,
-        Self::Refused,
-        Self::Failed,
-    ];
-
-    /// From a resolver answer's [label](cnfkit_resolve::Answer::label) (and the handler's
-    /// `unreadable`).
-    #[must_use]
-    pub fn from_label(label: &str) -> Self {
-        match label {
-            "exact" => Self::Exact,
-            "case-insensitive" => Self::OtherCase,
-            "inventory" => Self::Generated,
-            "rebuilt" => Self::Default,
-            "signed" => Self::Signed,
-            "not-found" => Self::NotFound,
-            "refused" | "unreadable" => Self::Refused,
-            _ => Self::Failed,
-        }
-    }
-
-    /// The kebab-case name (`not-found`), as in JSON and metric labels.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::OtherCase => "other-case",
-            Self::Generated => "generated",
-            Self::Default => "default",
-            Self::Signed => "signed",
-            Self::NotFound => "not-found",
-            Self::Refused => "refused",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Whether the phone got a file.
-    #[must_use]
-    pub const fn served(self) -> bool {
-        !matches!(self, Self::NotFound | Self::Refused | Self::Failed)
-    }
-}
-
-impl fmt::Display for AnswerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What the server answered to one request (cnfkit-resolve's [`Answer::kind`](cnfkit_resolve::Answer::kind)).
+pub use cnfkit_resolve::AnswerKind;
 
 /// The class of a requested file, for metrics (a label with few values, unlike the name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
