@@ -419,12 +419,7 @@ fn with_user_it_binds_then_runs_as_that_user_and_keeps_serving() {
     assert!(ids("Gid:").iter().all(|g| g != "0"), "{status}");
     assert!(ids("Groups:").iter().all(|g| g != "0"), "{status}");
     // Still serving, as nobody: the tree is world-readable.
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    socket.send_to(b"\x00\x01XMLDefault.cnf.xml\x00octet\x00", server_addr).unwrap();
-    let mut buf = [0u8; 600];
-    let (n, _) = socket.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"\x00\x03\x00\x01<Default/>\n");
+    assert_eq!(first_block_of_xml_default(server_addr), b"\x00\x03\x00\x01<Default/>\n");
     child.kill().unwrap();
     child.wait().unwrap();
     std::fs::remove_dir_all(&root).unwrap();
@@ -469,12 +464,7 @@ fn a_config_file_sets_flags_the_command_line_wins_and_a_bad_line_is_named() {
         .expect("cnf-server is built");
     // Serves the file's root, on the command line's address.
     wait_until_it_answers(server_addr);
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    socket.send_to(b"\x00\x01XMLDefault.cnf.xml\x00octet\x00", server_addr).unwrap();
-    let mut buf = [0u8; 600];
-    let (n, _) = socket.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"\x00\x03\x00\x01<Default/>\n");
+    assert_eq!(first_block_of_xml_default(server_addr), b"\x00\x03\x00\x01<Default/>\n");
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -514,4 +504,14 @@ fn the_commented_config_file_in_docs_has_every_flag() {
     for flag in flags {
         assert!(documented.contains(&format!("\n# {flag} = ")), "docs/server.toml lacks `{flag}`");
     }
+}
+
+/// The server's first answer to a request for `XMLDefault.cnf.xml` (DATA 1 for a small file).
+fn first_block_of_xml_default(server_addr: SocketAddr) -> Vec<u8> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket.send_to(b"\x00\x01XMLDefault.cnf.xml\x00octet\x00", server_addr).unwrap();
+    let mut buf = [0u8; 600];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    buf[..n].to_vec()
 }

@@ -816,17 +816,7 @@ impl CnfDocument {
         if self.root().child(&name).is_some() {
             return self.set_text(&name, load);
         }
-        let last = self
-            .firmware()
-            .entries
-            .iter()
-            .rev()
-            .find(|e| !matches!(e.form, LoadForm::AddOnModule { .. }))
-            .map(|e| e.path.clone());
-        match last {
-            Some(p) => self.insert_element_after(&p, &name, load)?,
-            None => self.append_element("", &name, load)?,
-        }
+        self.insert_after_last_load(&name, load)?;
         if let Some(model) = device_type.model() {
             self.set_attribute(&name, "model", model)?;
         }
@@ -856,6 +846,12 @@ impl CnfDocument {
         if self.root().child("loadInformation").is_some() {
             return self.set_text("loadInformation", load);
         }
+        self.insert_after_last_load("loadInformation", load)
+    }
+
+    /// Adds `<name>load</name>` after the last load entry of the root (an add-on module's
+    /// does not count), or at the end of the root when there is none.
+    fn insert_after_last_load(&mut self, name: &str, load: &str) -> Result<(), Error> {
         let last = self
             .firmware()
             .entries
@@ -864,8 +860,8 @@ impl CnfDocument {
             .find(|e| !matches!(e.form, LoadForm::AddOnModule { .. }))
             .map(|e| e.path.clone());
         match last {
-            Some(p) => self.insert_element_after(&p, "loadInformation", load),
-            None => self.append_element("", "loadInformation", load),
+            Some(p) => self.insert_element_after(&p, name, load),
+            None => self.append_element("", name, load),
         }
     }
 
