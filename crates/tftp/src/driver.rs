@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -503,8 +503,4 @@ fn send_batch<'a>(
 ) -> std::io::Result<usize> {
     let first = run.next().ok_or_else(|| std::io::Error::other("nothing to send"))?;
     socket.try_send_to(first.bytes, first.to).map(|_| 1)
-}
-
-fn unspecified(peer: SocketAddr) -> IpAddr {
-    if peer.is_ipv4() { IpAddr::from([0, 0, 0, 0]) } else { IpAddr::from([0u16; 8]) }
 }

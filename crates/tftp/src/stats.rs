@@ -104,7 +104,7 @@ impl Stats {
         }
         let list = counts
             .iter()
-            .map(|(r, n)| match (*r, crate::driver::open_file_limit()) {
+            .map(|(r, n)| match (*r, crate::descriptors::open_file_limit()) {
                 // What an admin raises (`LimitNOFILE=`, `ulimit -n`) when this shows up.
                 (Refusal::OUT_OF_DESCRIPTORS, Some(limit)) => format!("{r} (limit {limit}) {n}"),
                 _ => format!("{r} {n}"),

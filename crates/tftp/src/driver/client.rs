@@ -78,7 +78,7 @@ async fn client(
     total: Option<u64>,
     mut progress: impl FnMut(Progress),
 ) -> Result<Summary, crate::Error> {
-    let local = SocketAddr::new(local.unwrap_or_else(|| super::unspecified(server)), 0);
+    let local = SocketAddr::new(local.unwrap_or_else(|| unspecified(server)), 0);
     // Buffers for the largest window the client may be granted (best effort: the kernel caps
     // them at net.core.{r,w}mem_max).
     let size = (transfer.window_bytes_hint() * 2).clamp(64 << 10, 4 << 20);
@@ -174,4 +174,9 @@ impl Run {
             }
         }
     }
+}
+
+/// The wildcard address of `peer`'s family: where a client binds when told no local address.
+fn unspecified(peer: SocketAddr) -> IpAddr {
+    if peer.is_ipv4() { IpAddr::from([0, 0, 0, 0]) } else { IpAddr::from([0u16; 8]) }
 }
