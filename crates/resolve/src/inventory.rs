@@ -233,6 +233,11 @@ impl Inventory {
         self.phones.get(mac)
     }
 
+    /// The phones, by MAC address in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Mac, &PhoneRecord)> {
+        self.phones.iter()
+    }
+
     /// Number of phones.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -444,7 +444,7 @@ pub struct AdminSetup {
     /// The server's signer, whose counts go to the metrics.
     pub signer: Option<ConfigSigner>,
     /// The object-store mirror's counts, for the metrics, when the tree comes from a store.
-    pub store: Option<Arc<crate::mirror::MirrorStats>>,
+    pub store: Option<Arc<crate::store_stats::MirrorStats>>,
     /// The registry's bounds.
     pub limits: RegistryLimits,
     /// Names the listener answers to besides IP addresses ([`AdminServer::with_hosts`]).

@@ -34,6 +34,7 @@ pub enum Error {
         reason: String,
     },
     /// The admin listener cannot start.
+    #[cfg(feature = "admin")]
     #[error(transparent)]
     Admin(Box<crate::admin::AdminError>),
     /// A file could not be written (atomically, through cnfkit-fs).
@@ -49,6 +50,7 @@ pub enum Error {
         reason: String,
     },
     /// A request to the object store failed (after its retries).
+    #[cfg(feature = "s3")]
     #[error("{source_url}: {source}")]
     Store {
         /// The source as given.
@@ -57,7 +59,11 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
-    /// A state file the server will not use ([`StateFile::prepare`](crate::state::StateFile::prepare)):
+    /// A setting of the `cnf-server` program that cannot be used, or a listener that cannot
+    /// start: the message names the flag or the address, and what to do.
+    #[error("{0}")]
+    Cli(String),
+    /// A state file the server will not use (`StateFile::prepare` of the `admin` feature):
     /// a symbolic link, a read-only file, a file that is not the registry's.
     #[error("{}: {reason}", path.display())]
     State {

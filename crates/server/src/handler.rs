@@ -6,7 +6,7 @@
 //! inside the root. Errors sent to phones never contain server paths.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use cnfkit_resolve::{
@@ -17,6 +17,7 @@ use cnfkit_tftp::{DataSink, DataSource, Handler, Incoming, Open, Refusal};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
+#[cfg(feature = "admin")]
 use crate::monitor::Monitor;
 use crate::registry::{AnswerKind, RequestSeen, loads_named};
 use crate::{OpenFile, Served, UploadRefusal, Uploads, open_file_limit};
@@ -32,11 +33,36 @@ pub enum Writes {
 
 /// The [`Handler`] of a provisioning server.
 pub struct ProvisioningHandler<D> {
-    resolver: Resolver<D>,
+    /// Replaced whole by a reload; a request answers from the one it started with.
+    resolver: RwLock<Arc<Resolver<D>>>,
     writes: Writes,
     boot_log: Option<Arc<Mutex<BootLog>>>,
     boot_lines: Arc<Mutex<LineBudget>>,
     monitor: Option<Arc<Monitor>>,
+}
+
+/// Without the `admin` feature there is no monitor: a stand-in that cannot exist keeps the
+/// handler's code the same in both builds.
+#[cfg(not(feature = "admin"))]
+enum Monitor {}
+
+#[cfg(not(feature = "admin"))]
+impl Monitor {
+    fn request(&self, _: &RequestSeen<'_>) {
+        match *self {}
+    }
+    fn shares_address(&self, _: IpAddr) -> bool {
+        match *self {}
+    }
+    fn learn_config(&self, _: &str, _: Vec<String>) {
+        match *self {}
+    }
+    fn learn_manifest(&self, _: &str, _: Vec<String>) {
+        match *self {}
+    }
+    fn transfer_ended(&self, _: SocketAddr, _: &cnfkit_tftp::Summary) {
+        match *self {}
+    }
 }
 
 /// How many boot lines are written at info level: a burst as large as a site's boot storm, then
@@ -102,7 +128,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     /// Serves through `resolver`; writes off; no boot log.
     pub fn new(resolver: Resolver<D>) -> Self {
         Self {
-            resolver,
+            resolver: RwLock::new(Arc::new(resolver)),
             writes: Writes::Off,
             boot_log: None,
             boot_lines: Arc::new(Mutex::new(LineBudget::new(Instant::now()))),
@@ -112,6 +138,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
 
     /// Feeds `monitor` (the phone registry, the metrics, the live feed) with every request
     /// and every TFTP transfer's end.
+    #[cfg(feature = "admin")]
     #[must_use]
     pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
         self.monitor = Some(monitor);
@@ -119,6 +146,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     }
 
     /// The monitor, when there is one.
+    #[cfg(feature = "admin")]
     pub fn monitor(&self) -> Option<&Arc<Monitor>> {
         self.monitor.as_ref()
     }
@@ -147,8 +175,14 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     }
 
     /// The resolver.
-    pub fn resolver(&self) -> &Resolver<D> {
-        &self.resolver
+    pub fn resolver(&self) -> Arc<Resolver<D>> {
+        self.resolver.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Answers from `resolver` from now on (a reload: a new inventory, new defaults); requests
+    /// already answered, and transfers already running, keep what they started with.
+    pub fn replace_resolver(&self, resolver: Resolver<D>) {
+        *self.resolver.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(resolver);
     }
 
     /// Answers an HTTP request for `name` (the TFTP name the URL path stands for) through the
@@ -163,12 +197,14 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         model: Option<&str>,
     ) -> HttpAnswer {
         let text = String::from_utf8_lossy(name);
-        let (resolved, mut said) = self.resolve_logged(peer.ip(), &text, name, transport);
+        let resolver = self.resolver();
+        let (resolved, mut said) =
+            self.resolve_logged(&resolver, peer.ip(), &text, name, transport);
         // Only the monitor needs the name's kind: parsed once, for both of its uses.
         let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&text));
-        self.learn(peer.ip(), &text, recognised, &resolved);
+        self.learn(&resolver, peer.ip(), &text, recognised, &resolved);
         let result = match resolved {
-            Resolved::File(path) => match self.resolver.directory().open_served(&path) {
+            Resolved::File(path) => match resolver.directory().open_served(&path) {
                 Ok(served) => HttpAnswer::File(served),
                 Err(error) => {
                     said = Said::UNREADABLE;
@@ -202,12 +238,13 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     /// Returns the answer and what to record of it.
     fn resolve_logged(
         &self,
+        resolver: &Resolver<D>,
         peer: IpAddr,
         text: &str,
         name: &[u8],
         transport: Transport,
     ) -> (Resolved, Said) {
-        let answer = self.resolver.resolve_for(name, Some(peer));
+        let answer = resolver.resolve_for(name, Some(peer));
         let said = Said { label: answer.label(), kind: answer.kind() };
         let resolved = match answer {
             Answer::File { path, found } => {
@@ -310,7 +347,14 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     /// When several phones share `ip` (behind NAT), tells the monitor which loads a served
     /// configuration names and which images a served manifest lists, so that their MAC-less
     /// requests go to the right phones. A phone on its own address costs nothing here.
-    fn learn(&self, ip: IpAddr, name: &str, recognised: Option<Recognised>, resolved: &Resolved) {
+    fn learn(
+        &self,
+        resolver: &Resolver<D>,
+        ip: IpAddr,
+        name: &str,
+        recognised: Option<Recognised>,
+        resolved: &Resolved,
+    ) {
         let (Some(monitor), Some(Recognised { kind, .. })) = (&self.monitor, recognised) else {
             return;
         };
@@ -326,7 +370,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         }
         let read;
         let bytes: &[u8] = match resolved {
-            Resolved::File(path) => match self.resolver.directory().read(path) {
+            Resolved::File(path) => match resolver.directory().read(path) {
                 Ok(bytes) => {
                     read = bytes;
                     &read
@@ -398,12 +442,13 @@ impl<D: OpenFile> Handler for ProvisioningHandler<D> {
 impl<D: OpenFile> ProvisioningHandler<D> {
     fn read(&self, peer: SocketAddr, request: &Incoming) -> Result<Box<dyn DataSource>, Refusal> {
         let name = String::from_utf8_lossy(request.filename());
+        let resolver = self.resolver();
         let (resolved, mut said) =
-            self.resolve_logged(peer.ip(), &name, request.filename(), Transport::Tftp);
+            self.resolve_logged(&resolver, peer.ip(), &name, request.filename(), Transport::Tftp);
         let recognised = self.monitor.as_ref().map(|_| Recognised::parse(&name));
-        self.learn(peer.ip(), &name, recognised, &resolved);
+        self.learn(&resolver, peer.ip(), &name, recognised, &resolved);
         let result = match resolved {
-            Resolved::File(path) => self.resolver.directory().open_source(&path).map_err(|error| {
+            Resolved::File(path) => resolver.directory().open_source(&path).map_err(|error| {
                 said = Said::UNREADABLE;
                 Unreadable::of(peer.ip(), &name, &error).refusal()
             }),

@@ -162,8 +162,14 @@ pub struct HttpServer<D> {
     listener: TcpListener,
     handler: Arc<ProvisioningHandler<D>>,
     config: HttpConfig,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Acceptor>,
 }
+
+/// What accepts a TLS connection; without the `https` feature there is none.
+#[cfg(feature = "https")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "https"))]
+type Acceptor = Infallible;
 
 impl<D: OpenFile> HttpServer<D> {
     /// Listens on `addr` for plain HTTP.
@@ -183,6 +189,7 @@ impl<D: OpenFile> HttpServer<D> {
     ///
     /// # Errors
     /// When the address cannot be bound.
+    #[cfg(feature = "https")]
     pub async fn bind_tls(
         addr: SocketAddr,
         handler: Arc<ProvisioningHandler<D>>,
@@ -399,7 +406,7 @@ impl<D: OpenFile> Connection<D> {
     async fn serve(
         self,
         stream: TcpStream,
-        tls: Option<tokio_rustls::TlsAcceptor>,
+        tls: Option<Acceptor>,
         stopped: watch::Receiver<bool>,
         accepted: tokio::time::Instant,
     ) {
@@ -428,6 +435,9 @@ impl<D: OpenFile> Connection<D> {
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 drive(connection, stopped, peer, first_head).await;
             }
+            #[cfg(not(feature = "https"))]
+            Some(never) => match never {},
+            #[cfg(feature = "https")]
             Some(acceptor) => {
                 let handshake = tokio::time::timeout_at(first_head.due, acceptor.accept(stream));
                 match handshake.await {

@@ -27,18 +27,34 @@
 //! server.run(std::future::pending::<()>(), std::time::Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Features
+//!
+//! The default feature, `cli`, builds the `cnf-server` binary and turns on every listener. A
+//! library user who wants only the handler takes `default-features = false` and adds what they
+//! serve: `http` (HTTP on 6970, hyper), `https` (rustls), `s3` (replicas of an object store),
+//! `admin` (dashboard, JSON API, Prometheus metrics, state file), `report` (the boot-storm page).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "admin")]
 pub mod admin;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config_file;
 pub mod demo;
+#[cfg(feature = "http")]
 mod drain;
 mod error;
 mod handler;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "s3")]
 pub mod mirror;
+#[cfg(feature = "s3")]
 mod mirror_list;
+#[cfg(feature = "admin")]
 pub mod monitor;
 mod phone;
 mod presign;
@@ -48,8 +64,12 @@ mod shutdown;
 mod signing;
 mod site;
 mod source;
+#[cfg(feature = "admin")]
 pub mod state;
+mod store_stats;
+#[cfg(feature = "report")]
 pub mod storm_report;
+#[cfg(feature = "https")]
 pub mod tls;
 mod uploads;
 
@@ -64,6 +84,7 @@ pub use shutdown::{StopSignal, stop_on_signals, stop_signal};
 pub use signing::{ConfigSigner, SignerStats, SigningBudget};
 pub use site::{DefaultsNote, DefaultsSource, Site, SiteNote, SiteOptions, SiteWarning};
 pub use source::{FileSink, OpenFile, Served, ServedBody};
+pub use store_stats::MirrorStats;
 pub use uploads::{UploadRefusal, UploadTarget, Uploads, is_provisioning_name};
 
 /// The README's examples run as doctests, so the published README cannot drift from the API.

@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
+
+pub use crate::store_stats::MirrorStats;
 use tracing::{info, warn};
 
 use crate::Error;
@@ -120,29 +122,6 @@ impl Fetched {
 struct Index {
     source: String,
     objects: BTreeMap<String, Fetched>,
-}
-
-/// Counters of the mirror's work, for the metrics and the tests.
-#[derive(Debug, Default)]
-pub struct MirrorStats {
-    /// Requests made to the store (list pages count as one each listing, gets, heads, puts).
-    pub requests: AtomicU64,
-    /// Requests that failed (after object_store's retries).
-    pub errors: AtomicU64,
-    /// Listings completed.
-    pub listings: AtomicU64,
-    /// Objects fetched into the mirror.
-    pub fetched: AtomicU64,
-    /// Bytes fetched.
-    pub fetched_bytes: AtomicU64,
-    /// Files removed because their object was deleted.
-    pub removed: AtomicU64,
-    /// Files the server created and put to the store.
-    pub published: AtomicU64,
-    /// Creates the store refused because another writer created the object first.
-    pub publish_conflicts: AtomicU64,
-    /// Whether the last listing reached the store.
-    pub reachable: AtomicBool,
 }
 
 /// What one refresh did.

@@ -14,7 +14,7 @@ use cnfkit_resolve::{Mac, Transport};
 use cnfkit_tftp::Stats as TftpStats;
 use prometheus_client::collector::Collector;
 
-use crate::mirror::MirrorStats;
+use crate::store_stats::MirrorStats;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;

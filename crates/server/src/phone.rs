@@ -55,11 +55,12 @@ pub struct PhoneClient {
     pub keep_files: bool,
     /// Try HTTP on this port of the server's address first, as phones on CUCM-era firmware
     /// (78xx, 88xx, 99xx) do on 6970; a refused connection sends this and every later request
-    /// of the boot to TFTP.
+    /// of the boot to TFTP. Needs the `http` feature (without it, every request goes to TFTP).
     pub http_port: Option<u16>,
 }
 
 /// A phone's HTTP connection to its server, kept alive across its requests.
+#[cfg(feature = "http")]
 #[derive(Default)]
 struct HttpPath {
     sender: Option<hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>>,
@@ -67,6 +68,20 @@ struct HttpPath {
     refused: bool,
 }
 
+/// Without the `http` feature a simulated phone has no HTTP client: every request goes to TFTP.
+#[cfg(not(feature = "http"))]
+#[derive(Default)]
+struct HttpPath;
+
+#[cfg(not(feature = "http"))]
+impl HttpPath {
+    #[allow(clippy::unused_async)] // The same signature as the HTTP client's.
+    async fn get(&mut self, _: &PhoneClient, _: SocketAddr, _: &str) -> Option<Fetch> {
+        None
+    }
+}
+
+#[cfg(feature = "http")]
 impl HttpPath {
     /// Fetches `name` over HTTP; `None` when the phone must fall back to TFTP.
     async fn get(&mut self, client: &PhoneClient, server: SocketAddr, name: &str) -> Option<Fetch> {

@@ -93,7 +93,7 @@ impl Presigner {
                 let threads = std::thread::available_parallelism().map_or(1, usize::from);
                 let mut first = true;
                 loop {
-                    let pass = presign(handler.resolver(), threads, is_stopped);
+                    let pass = presign(&handler.resolver(), threads, is_stopped);
                     if first {
                         info!(
                             configs = pass.names,

@@ -206,7 +206,7 @@ fn a_network_past_its_signing_budget_is_not_signed_for_while_others_and_pre_sign
         HttpAnswer::Generated(_)
     ));
     // The server's own pre-signing is not charged to anyone.
-    let pass = cnfkit_server::presign(handler.resolver(), 1, || false);
+    let pass = cnfkit_server::presign(&handler.resolver(), 1, || false);
     assert_eq!(pass.failed, 0);
     assert!(matches!(
         http([127, 1, 1, 3], "SEP001122334405.cnf.xml.sgn"),
