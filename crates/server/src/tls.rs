@@ -106,7 +106,14 @@ fn certified_key(cert_pem: &Path, key_pem: &Path) -> Result<Arc<CertifiedKey>, E
     }
     let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem(key_pem, e))?;
     let provider = rustls::crypto::ring::default_provider();
-    let certified = CertifiedKey::from_der(certs, key, &provider)
-        .map_err(|e| Error::Tls { path: key_pem.to_owned(), reason: e.to_string() })?;
+    let certified = CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+        let reason = match e {
+            rustls::Error::InconsistentKeys(_) => {
+                format!("this key does not go with the certificate of {}", cert_pem.display())
+            }
+            e => e.to_string(),
+        };
+        Error::Tls { path: key_pem.to_owned(), reason }
+    })?;
     Ok(Arc::new(certified))
 }

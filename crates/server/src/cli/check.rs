@@ -103,7 +103,7 @@ pub fn check(settings: &Settings) -> Result<Vec<Problem>, Error> {
                 problem(
                     &name,
                     format!("does not verify against the signing certificate: {e}"),
-                    &format!("{} (a phone trusting that certificate refuses it)", served_by(plain)),
+                    &format!("{}, refused by a phone trusting that certificate", served_by(plain)),
                 );
             }
         }
@@ -213,7 +213,7 @@ fn check_load(
             format!(
                 "missing: load {load} is named, and the tree has neither its manifest nor its image"
             ),
-            &format!("{hurts} (stuck asking for it)"),
+            &format!("{hurts}, stuck asking for it"),
         );
         return;
     };
@@ -234,7 +234,7 @@ fn check_load(
             problem(
                 &image.name,
                 format!("missing: listed by {manifest_path}"),
-                &format!("{hurts} (the upgrade fails)"),
+                &format!("{hurts}, whose upgrade fails"),
             );
             continue;
         };
@@ -243,7 +243,7 @@ fn check_load(
             (Ok(len), Some(size)) if len != size => problem(
                 &path,
                 format!("{len} bytes, {manifest_path} announces {size}"),
-                &format!("{hurts} (the upgrade fails)"),
+                &format!("{hurts}, whose upgrade fails"),
             ),
             (Err(e), _) => problem(&path, format!("cannot be read: {e}"), hurts),
             _ => {}

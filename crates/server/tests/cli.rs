@@ -7,10 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The installed program: this crate's `cnf-server` binary.
 fn cnf_server() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    Command::new(dir.join("examples").join(format!("cnf-server{}", std::env::consts::EXE_SUFFIX)))
+    Command::new(env!("CARGO_BIN_EXE_cnf-server"))
 }
 
 #[test]
@@ -297,10 +296,13 @@ fn the_registry_survives_kill_dash_9_in_the_middle_of_its_writes() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// The workspace's `phone-sim` example (`cargo test --workspace` builds it).
 fn phone_sim() -> Command {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
-    Command::new(dir.join("examples").join(format!("phone-sim{}", std::env::consts::EXE_SUFFIX)))
+    let path = dir.join("examples").join(format!("phone-sim{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is not built: cargo build --examples", path.display());
+    Command::new(path)
 }
 
 #[test]
@@ -491,7 +493,7 @@ fn the_commented_config_file_in_docs_has_every_flag() {
     let help = cnf_server().arg("--help").output().expect("cnf-server is built");
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let documented = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("server.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs").join("server.toml"),
     )
     .unwrap();
     let flags: Vec<&str> = help
