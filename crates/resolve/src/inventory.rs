@@ -26,31 +26,13 @@ impl core::fmt::Display for RowProblem {
     }
 }
 
-/// Splits one CSV line: commas separate, double quotes protect commas, `""` is a quote.
-fn csv_fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        let field = fields.last_mut().expect("at least one field");
-        match (c, quoted) {
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            (',', false) => fields.push(String::new()),
-            (c, _) => field.push(c),
-        }
+/// A csv error without its position (the row problem carries the line).
+fn csv_error(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_owned(),
+        csv::ErrorKind::Io(e) => e.to_string(),
+        _ => error.to_string(),
     }
-    if quoted {
-        return Err("unterminated quoted field".to_owned());
-    }
-    Ok(fields.into_iter().map(|f| f.trim().to_owned()).collect())
 }
 
 /// The columns an inventory may have (header names compare ignoring case, `_` and spaces).
@@ -104,27 +86,49 @@ impl Inventory {
     /// [`Error::BadInventory`] listing each problem with its line number.
     pub fn parse_csv(text: &str) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-        let Some((header_index, header)) = lines.next() else {
-            return Err(Error::BadInventory {
-                problems: vec![RowProblem {
-                    line: 1,
-                    message: "empty file: a header row is needed".into(),
-                }],
-            });
+        // RFC 4180 through the csv crate: quoted fields may hold commas, quotes and line
+        // breaks; `#` starts a comment line; a leading UTF-8 BOM (spreadsheet exports) is
+        // dropped. Rows are checked against the header here, each with its line number.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(text.strip_prefix('\u{feff}').unwrap_or(text).as_bytes());
+        let line_of = |position: Option<&csv::Position>| {
+            position.map_or(1, |p| usize::try_from(p.line()).unwrap_or(usize::MAX))
         };
-        let headers = csv_fields(header).map_err(|message| Error::BadInventory {
-            problems: vec![RowProblem { line: header_index + 1, message }],
-        })?;
+        let mut rows = reader.records().filter(|row| {
+            // A line of spaces is a record of one empty field: no row.
+            !matches!(row, Ok(record) if record.iter().all(str::is_empty))
+        });
+        let header = match rows.next() {
+            Some(Ok(header)) => header,
+            Some(Err(e)) => {
+                return Err(Error::BadInventory {
+                    problems: vec![RowProblem {
+                        line: line_of(e.position()),
+                        message: csv_error(&e),
+                    }],
+                });
+            }
+            None => {
+                return Err(Error::BadInventory {
+                    problems: vec![RowProblem {
+                        line: 1,
+                        message: "empty file: a header row is needed".into(),
+                    }],
+                });
+            }
+        };
+        let header_line = line_of(header.position());
+        let headers: Vec<String> = header.iter().map(str::to_owned).collect();
         for h in &headers {
             if !COLUMNS.contains(&column_key(h).as_str())
                 && !h.to_ascii_lowercase().starts_with("vendor:")
             {
                 problems.push(RowProblem {
-                    line: header_index + 1,
+                    line: header_line,
                     message: format!("unknown column {h:?}"),
                 });
             }
@@ -132,23 +136,28 @@ impl Inventory {
         let column = |name: &str| headers.iter().position(|h| column_key(h) == name);
         let (Some(mac_col), Some(model_col)) = (column("mac"), column("model")) else {
             problems.push(RowProblem {
-                line: header_index + 1,
+                line: header_line,
                 message: "the columns mac and model are required".into(),
             });
             return Err(Error::BadInventory { problems });
         };
         let mut phones = BTreeMap::new();
-        for (index, line) in lines {
-            let number = index + 1;
+        for row in rows {
+            let number = match &row {
+                Ok(record) => line_of(record.position()),
+                Err(e) => line_of(e.position()),
+            };
             let mut fail = |message: String| problems.push(RowProblem { line: number, message });
-            let fields = match csv_fields(line) {
-                Ok(fields) if fields.len() == headers.len() => fields,
-                Ok(fields) => {
-                    fail(format!("{} fields, the header has {}", fields.len(), headers.len()));
+            let fields: Vec<String> = match row {
+                Ok(record) if record.len() == headers.len() => {
+                    record.iter().map(str::to_owned).collect()
+                }
+                Ok(record) => {
+                    fail(format!("{} fields, the header has {}", record.len(), headers.len()));
                     continue;
                 }
                 Err(e) => {
-                    fail(e);
+                    fail(csv_error(&e));
                     continue;
                 }
             };

@@ -36,6 +36,20 @@ fn every_bad_row_is_reported_with_its_line_none_skipped() {
     assert!(message.contains("line 7: MAC 001122AABBCF appears twice"), "{message}");
 }
 
+/// RFC 4180 section 2, rule 6: a quoted field may hold a line break; spreadsheet exports start
+/// with a UTF-8 byte order mark. Problems after such a row still name their own line.
+#[test]
+fn a_quoted_field_may_span_lines_and_a_spreadsheet_bom_is_dropped() {
+    let csv = "\u{feff}mac,model,description\n# a comment\n001122AABBCC,7942,\"Front desk\nby the door\"\n\n   \nnot-a-mac,7942,x\n";
+    let Err(Error::BadInventory { problems }) = Inventory::parse_csv(csv) else { panic!() };
+    assert_eq!(problems.iter().map(|p| p.line).collect::<Vec<_>>(), [7]);
+    let fixed = csv.replace("not-a-mac", "001122AABBCD");
+    let inventory = Inventory::parse_csv(&fixed).unwrap();
+    let desk = inventory.get(&"001122AABBCC".parse().unwrap()).unwrap();
+    assert_eq!(desk.phone_label.as_deref(), Some("Front desk\nby the door"));
+    assert_eq!(inventory.len(), 2);
+}
+
 #[test]
 fn unknown_columns_and_missing_required_columns_are_errors() {
     assert!(Inventory::parse_csv("mac,model,colour\n001122AABBCC,7942,red\n").is_err());
