@@ -61,10 +61,10 @@ pub struct Settings {
     #[arg(long, requires = "https")]
     pub tls_key: Option<PathBuf>,
     /// Phones (CSV with a header row: mac,model,protocol,description,lines,load,...): their
-    /// SEP<MAC>.cnf.xml is generated when the tree has none.
+    /// `SEP<MAC>.cnf.xml` is generated when the tree has none.
     #[arg(long, requires = "tree")]
     pub inventory: Option<PathBuf>,
-    /// Device defaults (TOML: call_managers, [loads], [urls]): XMLDefault.cnf.xml is rebuilt from
+    /// Device defaults (TOML: `call_managers`, `[loads]`, `[urls]`): XMLDefault.cnf.xml is rebuilt from
     /// them when the tree lacks it, and they fill inventory records.
     #[arg(long, requires = "tree")]
     pub defaults: Option<PathBuf>,
