@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnfkit::server::http::{HttpConfig, HttpServer};
-use cnfkit::server::{ProvisioningHandler, Site, SiteOptions, tls};
+use cnfkit::server::registry::{PhoneKey, RegistryLimits};
+use cnfkit::server::{Monitor, ProvisioningHandler, Site, SiteOptions, tls};
 use support::{Scratch, pseudo_random, require, run};
 
 /// A tree on disk served over HTTP and HTTPS in this process.
@@ -53,7 +54,8 @@ fn serve(config: HttpConfig) -> Served {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let site = Site::load(SiteOptions::new(scratch.path())).unwrap();
     let handler = Arc::new(
-        ProvisioningHandler::new(site.resolver).with_boot_log(Duration::from_secs(60), 100),
+        ProvisioningHandler::new(site.resolver)
+            .with_monitor(Monitor::new(RegistryLimits::default(), None)),
     );
     let tls_config = tls::server_config(&cert, &key).unwrap();
     let (http, https) = runtime.block_on(async {
@@ -467,8 +469,12 @@ fn http_requests_join_the_boot_log_with_the_mac_from_a_multiplatform_user_agent(
         &format!("http://{}/XMLDefault.cnf.xml", served.http),
     ]);
     assert!(out.status.success());
-    let lines = served.handler.boot_log().unwrap().drain();
-    let line = lines.iter().find(|l| l.mac.is_some()).expect("a boot with a MAC").to_string();
+    let lines = served.handler.monitor().unwrap().settle_all();
+    let line = lines
+        .iter()
+        .find(|l| matches!(l.key, PhoneKey::Mac(_)))
+        .expect("a boot with a MAC")
+        .to_string();
     assert!(line.starts_with("SEP00562B043615 (127.0.0.1)"), "{line}");
     assert!(line.contains("XMLDefault.cnf.xml exact (http)"), "{line}");
 }

@@ -32,7 +32,6 @@
 #![deny(missing_docs)]
 
 mod boot;
-mod boot_log;
 mod firmware;
 #[cfg(feature = "fs")]
 mod fs;
@@ -42,9 +41,9 @@ mod name;
 mod path;
 mod resolver;
 mod simulate;
+mod transport;
 
 pub use boot::{OnMiss, PhoneSetup, PlannedRequest, Purpose, SecurityMode, boot_requests};
-pub use boot_log::{BootLine, BootLog, MAX_REQUESTS, Transport};
 /// The workspace's one `Mac`, `Protocol` and model table live in cnfkit-config.
 pub use cnfkit_config::{ConfigStyle, Mac, Model, ModelFamily, ModelTable, Protocol, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
@@ -59,6 +58,7 @@ pub use resolver::{
     MemoryDirectory, Resolver, SignError, Signer,
 };
 pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord, RequestResult};
+pub use transport::Transport;
 
 /// What went wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,18 +6,16 @@
 //! inside the root. Errors sent to phones never contain server paths.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use cnfkit_resolve::{
-    Answer, BootLog, Failure, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
+    Answer, Failure, FileKind, LoadsManifest, Mac, Recognised, Resolver, Transport,
 };
 use cnfkit_tftp::driver::is_out_of_descriptors;
 use cnfkit_tftp::{DataSink, DataSource, Handler, Incoming, Open, Refusal};
 use cnfkit_tftp_wire::ErrorCode;
 use tracing::{debug, error, info, warn};
 
-#[cfg(feature = "admin")]
 use crate::monitor::Monitor;
 use crate::registry::{AnswerKind, RequestSeen, loads_named};
 use crate::{OpenFile, Served, UploadRefusal, Uploads, open_file_limit};
@@ -36,109 +34,17 @@ pub struct ProvisioningHandler<D> {
     /// Replaced whole by a reload; a request answers from the one it started with.
     resolver: RwLock<Arc<Resolver<D>>>,
     writes: Writes,
-    boot_log: Option<Arc<Mutex<BootLog>>>,
-    boot_lines: Arc<Mutex<LineBudget>>,
     monitor: Option<Arc<Monitor>>,
 }
 
-/// Without the `admin` feature there is no monitor: a stand-in that cannot exist keeps the
-/// handler's code the same in both builds.
-#[cfg(not(feature = "admin"))]
-enum Monitor {}
-
-#[cfg(not(feature = "admin"))]
-impl Monitor {
-    fn request(&self, _: &RequestSeen<'_>) {
-        match *self {}
-    }
-    fn shares_address(&self, _: IpAddr) -> bool {
-        match *self {}
-    }
-    fn learn_config(&self, _: &str, _: Vec<String>) {
-        match *self {}
-    }
-    fn learn_manifest(&self, _: &str, _: Vec<String>) {
-        match *self {}
-    }
-    fn transfer_ended(&self, _: SocketAddr, _: &cnfkit_tftp::Summary) {
-        match *self {}
-    }
-}
-
-/// How many boot lines are written at info level: a burst as large as a site's boot storm, then
-/// a steady rate. A flood from forged addresses would otherwise write a line per address; the
-/// lines over the budget are counted and reported in one line per interval.
-#[derive(Debug)]
-pub(crate) struct LineBudget {
-    tokens: f64,
-    last: Instant,
-    suppressed: u64,
-    reported: Instant,
-}
-
-impl LineBudget {
-    /// Lines written at once before the rate applies.
-    const BURST: f64 = 2000.0;
-    /// Lines per second after the burst.
-    const PER_SECOND: f64 = 100.0;
-    /// How often the count of suppressed lines is written.
-    const REPORT_EVERY: Duration = Duration::from_secs(10);
-
-    fn new(now: Instant) -> Self {
-        Self { tokens: Self::BURST, last: now, suppressed: 0, reported: now }
-    }
-
-    /// Whether a line may be written now; counts it when not.
-    fn allow(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-
-    /// The count of lines suppressed since the last report, once per interval.
-    fn report(&mut self, now: Instant) -> Option<u64> {
-        if self.suppressed == 0 || now.saturating_duration_since(self.reported) < Self::REPORT_EVERY
-        {
-            return None;
-        }
-        self.reported = now;
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-/// Writes `line` at info level (target `cnfkit::boot`) if the budget allows.
-fn write_boot_line(budget: &Mutex<LineBudget>, now: Instant, line: &impl std::fmt::Display) {
-    let mut budget = budget.lock().unwrap_or_else(PoisonError::into_inner);
-    if budget.allow(now) {
-        info!(target: "cnfkit::boot", "{line}");
-    }
-    if let Some(suppressed) = budget.report(now) {
-        warn!(target: "cnfkit::boot", suppressed, "boot lines over the rate limit (a flood of forged addresses?) not written");
-    }
-}
-
 impl<D: OpenFile> ProvisioningHandler<D> {
-    /// Serves through `resolver`; writes off; no boot log.
+    /// Serves through `resolver`; writes off; no monitor.
     pub fn new(resolver: Resolver<D>) -> Self {
-        Self {
-            resolver: RwLock::new(Arc::new(resolver)),
-            writes: Writes::Off,
-            boot_log: None,
-            boot_lines: Arc::new(Mutex::new(LineBudget::new(Instant::now()))),
-            monitor: None,
-        }
+        Self { resolver: RwLock::new(Arc::new(resolver)), writes: Writes::Off, monitor: None }
     }
 
-    /// Feeds `monitor` (the phone registry, the metrics, the live feed) with every request
-    /// and every TFTP transfer's end.
-    #[cfg(feature = "admin")]
+    /// Feeds `monitor` (the phone registry, its boot lines, the live feed, the metrics) with
+    /// every request and every TFTP transfer's end.
     #[must_use]
     pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
         self.monitor = Some(monitor);
@@ -146,25 +52,8 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     }
 
     /// The monitor, when there is one.
-    #[cfg(feature = "admin")]
     pub fn monitor(&self) -> Option<&Arc<Monitor>> {
         self.monitor.as_ref()
-    }
-
-    /// Keeps one [`BootLog`] line per phone boot: requests are recorded as they are answered,
-    /// and [`log_boots`] writes each boot at info level once its phone has been quiet for
-    /// `quiet`. At most `max_peers` boots are tracked at once.
-    #[must_use]
-    pub fn with_boot_log(mut self, quiet: Duration, max_peers: usize) -> Self {
-        self.boot_log = Some(Arc::new(Mutex::new(BootLog::new(quiet, max_peers))));
-        self
-    }
-
-    /// The boot log, to hand to [`log_boots`].
-    pub fn boot_log(&self) -> Option<BootLines> {
-        self.boot_log
-            .as_ref()
-            .map(|log| BootLines { log: log.clone(), budget: self.boot_lines.clone() })
     }
 
     /// Takes write requests as `writes` says.
@@ -186,7 +75,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
     }
 
     /// Answers an HTTP request for `name` (the TFTP name the URL path stands for) through the
-    /// same resolver as TFTP, and records it in the boot log as coming over `transport`, with
+    /// same resolver as TFTP, and records it in the monitor as coming over `transport`, with
     /// `mac` when the client named itself elsewhere (a Multiplatform phone's User-Agent).
     pub fn answer_http(
         &self,
@@ -207,7 +96,8 @@ impl<D: OpenFile> ProvisioningHandler<D> {
             Resolved::File(path) => match resolver.directory().open_served(&path) {
                 Ok(served) => HttpAnswer::File(served),
                 Err(error) => {
-                    said = Said::UNREADABLE;
+                    // A file the tree has that the server could not read (permissions, descriptors).
+                    said = AnswerKind::Refused;
                     match Unreadable::of(peer.ip(), &text, &error) {
                         Unreadable::OutOfDescriptors => {
                             warn!(%peer, file = %text, limit = open_file_limit(), "out of file descriptors: 503");
@@ -243,9 +133,9 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         text: &str,
         name: &[u8],
         transport: Transport,
-    ) -> (Resolved, Said) {
+    ) -> (Resolved, AnswerKind) {
         let answer = resolver.resolve_for(name, Some(peer));
-        let said = Said { label: answer.label(), kind: answer.kind() };
+        let said = answer.kind();
         let resolved = match answer {
             Answer::File { path, found } => {
                 debug!(%peer, file = %text, ?found, %transport, "serving from the tree");
@@ -279,13 +169,12 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         (resolved, said)
     }
 
-    /// Records a request in the boot log (writing the boots it closed to make room) and in
-    /// the monitor.
+    /// Records a request in the monitor (the registry, the feed, the metrics).
     fn record(
         &self,
         peer: SocketAddr,
         name: &str,
-        said: Said,
+        said: AnswerKind,
         transport: Transport,
         mac: Option<Mac>,
         seen: Seen<'_>,
@@ -295,41 +184,14 @@ impl<D: OpenFile> ProvisioningHandler<D> {
                 peer,
                 name,
                 recognised,
-                answer: said.kind,
+                answer: said,
                 transport,
                 mac,
                 model: seen.model,
                 bytes: seen.bytes,
             });
         }
-        if let Some(log) = &self.boot_log {
-            let now = Instant::now();
-            let closed = log.lock().unwrap_or_else(PoisonError::into_inner).record_via(
-                now,
-                peer.ip(),
-                name,
-                said.label,
-                transport,
-                mac,
-            );
-            for line in closed {
-                write_boot_line(&self.boot_lines, now, &line);
-            }
-        }
     }
-}
-
-/// What is recorded of an answer: the boot log's label and the registry's kind, both from the
-/// resolver's answer (one type each, no string crossing between them).
-#[derive(Clone, Copy)]
-struct Said {
-    label: &'static str,
-    kind: AnswerKind,
-}
-
-impl Said {
-    /// A file the tree has that the server could not read (permissions, descriptors).
-    const UNREADABLE: Self = Self { label: "unreadable", kind: AnswerKind::Refused };
 }
 
 /// What the monitor learns of a request besides its name and answer.
@@ -449,7 +311,7 @@ impl<D: OpenFile> ProvisioningHandler<D> {
         self.learn(&resolver, peer.ip(), &name, recognised, &resolved);
         let result = match resolved {
             Resolved::File(path) => resolver.directory().open_source(&path).map_err(|error| {
-                said = Said::UNREADABLE;
+                said = AnswerKind::Refused;
                 Unreadable::of(peer.ip(), &name, &error).refusal()
             }),
             Resolved::Generated(bytes) => Ok(Box::new(bytes) as Box<dyn DataSource>),
@@ -557,55 +419,9 @@ impl Unreadable {
     }
 }
 
-/// A handler's boot log and the rate its lines are written at ([`ProvisioningHandler::boot_log`]).
-#[derive(Debug, Clone)]
-pub struct BootLines {
-    log: Arc<Mutex<BootLog>>,
-    budget: Arc<Mutex<LineBudget>>,
-}
-
-impl BootLines {
-    /// Closes every open boot and returns their lines (at shutdown, or to look at them).
-    #[must_use]
-    pub fn drain(&self) -> Vec<cnfkit_resolve::BootLine> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).drain()
-    }
-}
-
-/// Writes the boots of `lines` at info level (target `cnfkit::boot`) as their phones go quiet,
-/// checking every `every`; runs until the task is dropped. A site's boot storm is written in
-/// full; past a burst of 2000 lines, at most 100 a second are, and one warning per 10 s counts
-/// the others (a flood from forged addresses would write a line per address).
-pub async fn log_boots(lines: BootLines, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        let now = Instant::now();
-        let closed = lines.log.lock().unwrap_or_else(PoisonError::into_inner).expired(now);
-        for line in closed {
-            write_boot_line(&lines.budget, now, &line);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn boot_lines_are_written_in_a_burst_then_at_a_steady_rate_and_the_rest_counted() {
-        let t0 = Instant::now();
-        let mut budget = LineBudget::new(t0);
-        let written = (0..5000).filter(|_| budget.allow(t0)).count();
-        assert_eq!(written, 2000, "a 2000-phone storm is logged whole");
-        // One second later, 100 more.
-        let t1 = t0 + Duration::from_secs(1);
-        assert_eq!((0..500).filter(|_| budget.allow(t1)).count(), 100);
-        assert_eq!(budget.report(t1), None, "reported once per interval");
-        let t10 = t0 + Duration::from_secs(10);
-        assert_eq!(budget.report(t10), Some(3000 + 400));
-        assert_eq!(budget.report(t10 + Duration::from_secs(20)), None, "nothing new");
-    }
 
     #[test]
     fn an_unreadable_file_is_access_violation_and_descriptor_exhaustion_goes_unanswered() {

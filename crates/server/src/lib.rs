@@ -7,7 +7,7 @@
 //! rebuilt `XMLDefault.cnf.xml`, or "File not found" with the reason in the log.
 //!
 //! - [`ProvisioningHandler`]: the driver's handler (reads through the resolver, writes when
-//!   enabled), with a per-phone [boot log](ProvisioningHandler::with_boot_log).
+//!   enabled), with the phone registry of a [`Monitor`] (one log line per boot: [`log_boots`]).
 //! - [`Site`]: a tree on disk with its inventory, device defaults and signer, loaded from files.
 //! - [`ConfigSigner`]: signs configurations with a TFTP-role key, each payload once; the
 //!   [`Presigner`] signs every signable file ahead of the phones.
@@ -54,7 +54,6 @@ pub mod http;
 pub mod mirror;
 #[cfg(feature = "s3")]
 mod mirror_list;
-#[cfg(feature = "admin")]
 pub mod monitor;
 mod phone;
 mod presign;
@@ -76,7 +75,8 @@ mod uploads;
 pub use cnfkit_tftp::driver::{OpenFileLimit, open_file_limit, raise_open_file_limit};
 pub use config_file::{FileArg, FlagKind, config_file_args};
 pub use error::Error;
-pub use handler::{BootLines, HttpAnswer, ProvisioningHandler, Writes, log_boots};
+pub use handler::{HttpAnswer, ProvisioningHandler, Writes};
+pub use monitor::{BootLine, Monitor, log_boots};
 pub use phone::{PhoneBoot, PhoneClient, RequestTiming, StormSummary, boot_over_tftp, fetch_once};
 pub use presign::{PresignPass, Presigner, presign};
 pub use privileges::{RunsAs, runs_as_root};

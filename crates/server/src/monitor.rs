@@ -1,231 +1,199 @@
-//! What the admin listener shows: the [phone registry](crate::registry), the Prometheus
-//! metrics and the live feed of requests and state changes.
+//! The [phone registry](crate::registry) of a running server, and what is made from it: one
+//! log line per phone boot once it settles ([`log_boots`]), the live feed of
+//! requests and state changes, and (the `admin` feature) the Prometheus metrics.
 //!
 //! A [`Monitor`] is fed by the [`ProvisioningHandler`](crate::ProvisioningHandler) (every
-//! request as it is answered, every TFTP transfer as it ends) and read by the
-//! [`AdminServer`](crate::admin::AdminServer). Metrics carry no per-phone label: a site's
-//! phones are in `/api/phones`, not in the time series.
+//! request as it is answered, every TFTP transfer as it ends): it is the server's one boot
+//! tracker. Metrics carry no per-phone label: a site's phones are in `/api/phones`, not in the
+//! time series.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[cfg(feature = "admin")]
+mod metrics;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{info, warn};
 
 use cnfkit_resolve::{Mac, Transport};
-use cnfkit_tftp::Stats as TftpStats;
-use prometheus_client::collector::Collector;
-
-use crate::store_stats::MirrorStats;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::ConfigSigner;
 use crate::registry::{
-    AnswerKind, FileClass, Millis, Phone, PhoneState, Registry, RegistryLimits, RequestEntry,
-    RequestSeen, StateChange,
+    AnswerKind, ConfigSource, ConfigUsed, Millis, Phone, PhoneKey, PhoneState, Registry,
+    RegistryLimits, RequestEntry, RequestSeen, StateChange,
 };
 
 /// Events held for a slow live-feed client before it misses some.
 const FEED_BACKLOG: usize = 4096;
 
-/// The registry, the metrics and the live feed of one server.
+/// Settled boots kept for [`log_boots`] to write; past this the oldest go.
+const MAX_BOOT_LINES: usize = 16_384;
+
+/// The registry, its boot lines, the live feed and the metrics of one server.
 pub struct Monitor {
     registry: Mutex<Registry>,
-    metrics: Metrics,
-    prometheus: prometheus_client::registry::Registry,
+    /// Boots that settled since [`Monitor::take_boot_lines`] was last called.
+    settled: Mutex<VecDeque<BootLine>>,
     feed: broadcast::Sender<Arc<str>>,
-    tftp: Arc<OnceLock<Arc<TftpStats>>>,
-    store: Arc<OnceLock<Arc<MirrorStats>>>,
-    /// The registry's size by state, as of the last tick, for the scrape.
-    states: Arc<Mutex<Vec<(&'static str, usize)>>>,
+    #[cfg(feature = "admin")]
+    metrics: metrics::Metrics,
 }
 
-impl std::fmt::Debug for Monitor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Monitor").field("phones", &self.lock().len()).finish_non_exhaustive()
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    answer: &'static str,
-    class: &'static str,
-    transport: &'static str,
+/// One phone's boot once it settled, as the registry has it: what its log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootLine {
+    /// The phone: its MAC, or its address until a request named one.
+    pub key: PhoneKey,
+    /// The address of its last request.
+    pub address: IpAddr,
+    /// How the boot ended.
+    pub state: PhoneState,
+    /// The configuration it used.
+    pub config: Option<ConfigUsed>,
+    /// The load it went for.
+    pub load: Option<String>,
+    /// The boot's requests the registry still keeps, oldest first.
+    pub requests: Vec<RequestEntry>,
+    /// The phone's requests no longer kept.
+    pub earlier: u64,
+    /// From the boot's first request to its last.
+    pub boot: Duration,
 }
 
-#[derive(Clone)]
-struct Metrics {
-    requests: Family<RequestLabels, Counter>,
-    bytes_sent: Counter,
-    retransmits: Counter,
-    transfers_active: Gauge,
-    transfers_failed: Counter,
-    boot_seconds: Histogram,
-}
-
-/// Figures read at each scrape from where they are kept: the driver's counts, the signer's,
-/// and the registry's size by state.
-struct Snapshot {
-    tftp: Arc<OnceLock<Arc<TftpStats>>>,
-    store: Arc<OnceLock<Arc<MirrorStats>>>,
-    signer: Option<ConfigSigner>,
-    states: Arc<Mutex<Vec<(&'static str, usize)>>>,
-}
-
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Snapshot")
+impl BootLine {
+    fn of(phone: &Phone, change: &StateChange) -> Self {
+        let started = phone.boot_started();
+        let (this_boot, before): (Vec<&RequestEntry>, Vec<&RequestEntry>) =
+            phone.requests.iter().partition(|r| r.at >= started);
+        Self {
+            key: change.key,
+            address: phone.address,
+            state: change.state.clone(),
+            config: phone.config.clone(),
+            load: phone.load.clone(),
+            requests: this_boot.into_iter().cloned().collect(),
+            earlier: phone.dropped_requests + before.len() as u64,
+            boot: change.boot,
+        }
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabel {
-    state: &'static str,
-}
-
-impl Collector for Snapshot {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        if let Some(stats) = self.tftp.get() {
-            use std::sync::atomic::Ordering::Relaxed;
-            let counters = [
-                ("cnfkit_tftp_transfers_completed", "TFTP transfers completed", &stats.completed),
-                (
-                    "cnfkit_tftp_transfers_failed",
-                    "TFTP transfers failed (timeouts, peer errors)",
-                    &stats.failed,
-                ),
-                (
-                    "cnfkit_tftp_requests_refused",
-                    "TFTP requests answered with an ERROR",
-                    &stats.refused,
-                ),
-                (
-                    "cnfkit_tftp_requests_dropped",
-                    "TFTP requests dropped (limits, repeats)",
-                    &stats.dropped,
-                ),
-            ];
-            for (name, help, value) in counters {
-                let counter = ConstCounter::new(value.load(Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
-            let turned_away = stats.turned_away();
-            let family = encoder.encode_descriptor(
-                "cnfkit_tftp_turned_away",
-                "TFTP requests turned away, by reason",
-                None,
-                prometheus_client::metrics::MetricType::Counter,
-            )?;
-            let mut family = family;
-            for (reason, count) in turned_away {
-                let counter = ConstCounter::new(count);
-                counter.encode(family.encode_family(&ReasonLabel { reason })?)?;
-            }
+impl fmt::Display for BootLine {
+    /// `SEP001122334455 (10.0.0.5): fell-back, config XMLDefault.cnf.xml (default), load
+    /// SCCP42.9-4-2SR3-1S; 4 requests in 22 ms: CTLSEP001122334455.tlv not-found (tftp), ...`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key {
+            PhoneKey::Mac(mac) => write!(f, "SEP{mac} ({}): {}", self.address, self.state)?,
+            PhoneKey::Address(_) => write!(f, "{} (no MAC named): {}", self.address, self.state)?,
         }
-        if let Some(stats) = self.store.get() {
-            use std::sync::atomic::Ordering::Relaxed;
-            let counters = [
-                ("cnfkit_store_requests", "Requests to the object store", &stats.requests),
-                (
-                    "cnfkit_store_errors",
-                    "Object-store requests failed after retries",
-                    &stats.errors,
-                ),
-                (
-                    "cnfkit_store_listings",
-                    "Listings of the object store completed",
-                    &stats.listings,
-                ),
-                ("cnfkit_store_objects_fetched", "Objects fetched into the mirror", &stats.fetched),
-                (
-                    "cnfkit_store_bytes_fetched",
-                    "Bytes fetched into the mirror",
-                    &stats.fetched_bytes,
-                ),
-                (
-                    "cnfkit_store_objects_removed",
-                    "Mirror files removed (object deleted)",
-                    &stats.removed,
-                ),
-                (
-                    "cnfkit_store_objects_published",
-                    "Created files put to the store",
-                    &stats.published,
-                ),
-                (
-                    "cnfkit_store_publish_conflicts",
-                    "Create-only puts refused (another writer was first)",
-                    &stats.publish_conflicts,
-                ),
-            ];
-            for (name, help, value) in counters {
-                let counter = ConstCounter::new(value.load(Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
-            let up = ConstGauge::new(i64::from(stats.reachable.load(Relaxed)));
-            up.encode(encoder.encode_descriptor(
-                "cnfkit_store_reachable",
-                "1 when the last listing of the object store worked",
-                None,
-                up.metric_type(),
-            )?)?;
+        if let Some(config) = &self.config {
+            let source = match config.source {
+                ConfigSource::Own => "own",
+                ConfigSource::Generated => "generated",
+                ConfigSource::Default => "default",
+            };
+            write!(f, ", config {} ({source})", config.name)?;
         }
-        if let Some(signer) = &self.signer {
-            let stats = signer.stats();
-            let made = ConstCounter::new(stats.made);
-            made.encode(encoder.encode_descriptor(
-                "cnfkit_signatures_made",
-                "Configurations signed (RSA private operations)",
-                None,
-                made.metric_type(),
-            )?)?;
-            let hits = ConstCounter::new(stats.cache_hits);
-            hits.encode(encoder.encode_descriptor(
-                "cnfkit_signature_cache_hits",
-                "Signed configurations served from the cache",
-                None,
-                hits.metric_type(),
-            )?)?;
+        if let Some(load) = &self.load {
+            write!(f, ", load {load}")?;
         }
-        let states = self.states.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let total: usize = states.iter().map(|(_, n)| n).sum();
-        let size = ConstGauge::new(i64::try_from(total).unwrap_or(i64::MAX));
-        size.encode(encoder.encode_descriptor(
-            "cnfkit_registry_phones",
-            "Phones in the registry",
-            None,
-            size.metric_type(),
-        )?)?;
-        let mut family = encoder.encode_descriptor(
-            "cnfkit_phones",
-            "Phones in the registry, by state",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for (state, count) in states {
-            let gauge = ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX));
-            gauge.encode(family.encode_family(&StateLabel { state })?)?;
+        write!(f, "; {} requests in {} ms", self.requests.len(), self.boot.as_millis())?;
+        if self.earlier > 0 {
+            write!(f, " ({} earlier not kept)", self.earlier)?;
+        }
+        for (i, request) in self.requests.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { ", " };
+            write!(f, "{sep}{} {} ({})", request.name, request.answer, request.transport)?;
         }
         Ok(())
+    }
+}
+
+/// Writes the boots `monitor` settles at info level (target `cnfkit::boot`), one line each,
+/// ticking it every `every` (a phone settles once quiet for the registry's `quiet`); runs until
+/// the task is dropped. A site's boot storm is written in full; past a burst of 2000 lines, at
+/// most 100 a second are, and one warning per 10 s counts the others (a flood from forged
+/// addresses would write a line per address).
+pub async fn log_boots(monitor: Arc<Monitor>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    let budget = Mutex::new(LineBudget::new(Instant::now()));
+    loop {
+        tick.tick().await;
+        monitor.tick();
+        let now = Instant::now();
+        for line in monitor.take_boot_lines() {
+            write_boot_line(&budget, now, &line);
+        }
+    }
+}
+
+/// How many boot lines are written at info level: a burst as large as a site's boot storm, then
+/// a steady rate. A flood from forged addresses would otherwise write a line per address; the
+/// lines over the budget are counted and reported in one line per interval.
+#[derive(Debug)]
+struct LineBudget {
+    tokens: f64,
+    last: Instant,
+    suppressed: u64,
+    reported: Instant,
+}
+
+impl LineBudget {
+    /// Lines written at once before the rate applies.
+    const BURST: f64 = 2000.0;
+    /// Lines per second after the burst.
+    const PER_SECOND: f64 = 100.0;
+    /// How often the count of suppressed lines is written.
+    const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> Self {
+        Self { tokens: Self::BURST, last: now, suppressed: 0, reported: now }
+    }
+
+    /// Whether a line may be written now; counts it when not.
+    fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    /// The count of lines suppressed since the last report, once per interval.
+    fn report(&mut self, now: Instant) -> Option<u64> {
+        if self.suppressed == 0 || now.saturating_duration_since(self.reported) < Self::REPORT_EVERY
+        {
+            return None;
+        }
+        self.reported = now;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Writes `line` at info level (target `cnfkit::boot`) if the budget allows.
+fn write_boot_line(budget: &Mutex<LineBudget>, now: Instant, line: &impl fmt::Display) {
+    let mut budget = budget.lock().unwrap_or_else(PoisonError::into_inner);
+    if budget.allow(now) {
+        info!(target: "cnfkit::boot", "{line}");
+    }
+    if let Some(suppressed) = budget.report(now) {
+        warn!(target: "cnfkit::boot", suppressed, "boot lines over the rate limit (a flood of forged addresses?) not written");
     }
 }
 
@@ -238,69 +206,28 @@ impl Monitor {
     /// its counts to the metrics.
     #[must_use]
     pub fn new(limits: RegistryLimits, signer: Option<ConfigSigner>) -> Arc<Self> {
-        let metrics = Metrics {
-            requests: Family::default(),
-            bytes_sent: Counter::default(),
-            retransmits: Counter::default(),
-            transfers_active: Gauge::default(),
-            transfers_failed: Counter::default(),
-            boot_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
-        };
-        let mut prometheus = prometheus_client::registry::Registry::default();
-        prometheus.register(
-            "cnfkit_requests",
-            "Requests answered, by answer kind, file class and transport",
-            metrics.requests.clone(),
-        );
-        prometheus.register("cnfkit_bytes_sent", "Payload bytes sent", metrics.bytes_sent.clone());
-        prometheus.register(
-            "cnfkit_retransmits",
-            "TFTP datagrams sent again after a timeout",
-            metrics.retransmits.clone(),
-        );
-        prometheus.register(
-            "cnfkit_transfers_active",
-            "TFTP transfers running now",
-            metrics.transfers_active.clone(),
-        );
-        prometheus.register(
-            "cnfkit_transfers_failed",
-            "TFTP transfers that did not complete",
-            metrics.transfers_failed.clone(),
-        );
-        prometheus.register(
-            "cnfkit_boot_duration_seconds",
-            "From a phone's first request of a boot to its last, once it settled",
-            metrics.boot_seconds.clone(),
-        );
-        let (tftp, store) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
-        let states = Arc::new(Mutex::new(Vec::new()));
-        prometheus.register_collector(Box::new(Snapshot {
-            tftp: tftp.clone(),
-            store: store.clone(),
-            signer,
-            states: states.clone(),
-        }));
+        #[cfg(not(feature = "admin"))]
+        let _ = signer;
         let (feed, _) = broadcast::channel(FEED_BACKLOG);
         Arc::new(Self {
             registry: Mutex::new(Registry::new(limits)),
-            metrics,
-            prometheus,
+            settled: Mutex::new(VecDeque::new()),
             feed,
-            tftp,
-            store,
-            states,
+            #[cfg(feature = "admin")]
+            metrics: metrics::Metrics::new(signer),
         })
     }
 
     /// Adds the TFTP driver's counts (refusals and drops by reason) to the metrics.
-    pub fn attach_tftp(&self, stats: Arc<TftpStats>) {
-        let _ = self.tftp.set(stats);
+    #[cfg(feature = "admin")]
+    pub fn attach_tftp(&self, stats: Arc<cnfkit_tftp::Stats>) {
+        self.metrics.attach_tftp(stats);
     }
 
     /// Adds an object-store mirror's counts (requests, errors, fetches, reachability).
-    pub fn attach_store(&self, stats: Arc<MirrorStats>) {
-        let _ = self.store.set(stats);
+    #[cfg(feature = "admin")]
+    pub fn attach_store(&self, stats: Arc<crate::MirrorStats>) {
+        self.metrics.attach_store(stats);
     }
 
     /// Locks the registry (to read it, or to [`restore`](Registry::restore) saved records).
@@ -310,23 +237,8 @@ impl Monitor {
 
     /// Records a request as it is answered.
     pub fn request(&self, seen: &RequestSeen<'_>) {
-        let class = FileClass::of(seen.recognised.kind);
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                answer: seen.answer.as_str(),
-                class: class.as_str(),
-                transport: transport_label(seen.transport),
-            })
-            .inc();
-        let running =
-            seen.transport == Transport::Tftp && seen.answer.served() && seen.bytes.is_none();
-        if running {
-            self.metrics.transfers_active.inc();
-        }
-        if let Some(bytes) = seen.bytes {
-            self.metrics.bytes_sent.inc_by(bytes);
-        }
+        #[cfg(feature = "admin")]
+        self.metrics.request(seen);
         let now = now_ms();
         let (key, change) = self.lock().record(now, seen);
         if self.feed.receiver_count() > 0 {
@@ -358,12 +270,8 @@ impl Monitor {
         );
         // Uploads and untracked transfers leave the gauge alone.
         let Some((_, change)) = ended else { return };
-        self.metrics.transfers_active.dec();
-        self.metrics.bytes_sent.inc_by(summary.bytes);
-        self.metrics.retransmits.inc_by(summary.retransmits);
-        if !completed {
-            self.metrics.transfers_failed.inc();
-        }
+        #[cfg(feature = "admin")]
+        self.metrics.transfer_ended(summary, completed);
         if let Some(change) = change {
             self.changed(&change);
         }
@@ -381,7 +289,7 @@ impl Monitor {
 
     /// Whether several phones share `ip` ([`Registry::shares_address`]).
     #[must_use]
-    pub fn shares_address(&self, ip: std::net::IpAddr) -> bool {
+    pub fn shares_address(&self, ip: IpAddr) -> bool {
         self.lock().shares_address(ip)
     }
 
@@ -390,7 +298,6 @@ impl Monitor {
     pub fn tick(&self) {
         let now = now_ms();
         let changes = self.lock().tick(now);
-        self.tick_states();
         for change in &changes {
             self.changed(change);
         }
@@ -406,13 +313,12 @@ impl Monitor {
     }
 
     /// The metrics in the Prometheus text format (version 0.0.4).
+    #[cfg(feature = "admin")]
     #[must_use]
     pub fn metrics_text(&self) -> String {
-        self.tick_states();
-        let mut text = String::new();
-        // Writing to a String does not fail.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.prometheus);
-        text
+        let counts = self.lock().states();
+        let states = STATES.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect();
+        self.metrics.text(states)
     }
 
     /// Subscribes to the live feed: each item is one server-sent event (`event:` and `data:`
@@ -450,15 +356,35 @@ impl Monitor {
         registry.phone_by_mac(mac).and_then(|p| serde_json::to_string(p).ok())
     }
 
-    fn tick_states(&self) {
-        let counts = self.lock().states();
-        *self.states.lock().unwrap_or_else(PoisonError::into_inner) =
-            STATES.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect();
+    /// The boots that settled since the last call, oldest first.
+    pub fn take_boot_lines(&self) -> Vec<BootLine> {
+        lock(&self.settled).drain(..).collect()
+    }
+
+    /// Settles every phone still booting now, as if it had gone quiet (at shutdown, or to look
+    /// at the boots in a test), and returns every boot line not taken yet.
+    pub fn settle_all(&self) -> Vec<BootLine> {
+        let quiet = self.lock().limits().quiet;
+        let later = now_ms().saturating_add(u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX));
+        let changes = self.lock().tick(later);
+        for change in &changes {
+            self.changed(change);
+        }
+        self.take_boot_lines()
     }
 
     fn changed(&self, change: &StateChange) {
         if !change.state.is_active() {
-            self.metrics.boot_seconds.observe(change.boot.as_secs_f64());
+            #[cfg(feature = "admin")]
+            self.metrics.settled(change.boot);
+            let line = self.lock().phone(change.key).map(|phone| BootLine::of(phone, change));
+            if let Some(line) = line {
+                let mut settled = lock(&self.settled);
+                if settled.len() >= MAX_BOOT_LINES {
+                    settled.pop_front();
+                }
+                settled.push_back(line);
+            }
         }
         if self.feed.receiver_count() > 0 {
             let event = StateEvent { phone: change.key.to_string(), state: &change.state };
@@ -485,6 +411,10 @@ fn transport_label(transport: Transport) -> &'static str {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Milliseconds since the Unix epoch, now.
 fn now_ms() -> Millis {
     SystemTime::now()
@@ -495,7 +425,7 @@ fn now_ms() -> Millis {
 #[derive(Serialize)]
 struct RequestEvent<'a> {
     phone: String,
-    address: std::net::IpAddr,
+    address: IpAddr,
     name: &'a str,
     answer: AnswerKind,
     transport: &'static str,
@@ -513,14 +443,14 @@ struct StateEvent<'a> {
 #[derive(Serialize)]
 struct PhoneSummary<'a> {
     mac: Option<String>,
-    address: std::net::IpAddr,
+    address: IpAddr,
     model: Option<&'a str>,
     family: Option<&'a str>,
     #[serde(flatten)]
     state: &'a PhoneState,
     load: Option<&'a str>,
     config: Option<&'a str>,
-    config_source: Option<crate::registry::ConfigSource>,
+    config_source: Option<ConfigSource>,
     first_seen: Millis,
     last_seen: Millis,
     boots: u32,
@@ -545,5 +475,25 @@ impl<'a> PhoneSummary<'a> {
             requests: p.requests.len() as u64 + p.dropped_requests,
             last_request: p.requests.back(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_lines_are_written_in_a_burst_then_at_a_steady_rate_and_the_rest_counted() {
+        let t0 = Instant::now();
+        let mut budget = LineBudget::new(t0);
+        let written = (0..5000).filter(|_| budget.allow(t0)).count();
+        assert_eq!(written, 2000, "a 2000-phone storm is logged whole");
+        // One second later, 100 more.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!((0..500).filter(|_| budget.allow(t1)).count(), 100);
+        assert_eq!(budget.report(t1), None, "reported once per interval");
+        let t10 = t0 + Duration::from_secs(10);
+        assert_eq!(budget.report(t10), Some(3000 + 400));
+        assert_eq!(budget.report(t10 + Duration::from_secs(20)), None, "nothing new");
     }
 }

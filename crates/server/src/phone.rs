@@ -71,7 +71,7 @@ struct HttpPath {
 /// Without the `http` feature a simulated phone has no HTTP client: every request goes to TFTP.
 #[cfg(not(feature = "http"))]
 #[derive(Default)]
-struct HttpPath;
+struct HttpPath(());
 
 #[cfg(not(feature = "http"))]
 impl HttpPath {

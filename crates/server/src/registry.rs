@@ -2,7 +2,7 @@
 //! configuration and load it got, and a state an admin can act on (booted, fell back to the
 //! default, fetching firmware, stuck and why, failed).
 //!
-//! Pure logic with the clock passed in, like [`BootLog`](cnfkit_resolve::BootLog): the server
+//! Pure logic with the clock passed in: the server
 //! [`records`](Registry::record) each request as it answers it, reports each TFTP transfer's
 //! end ([`Registry::transfer_ended`]), and calls [`Registry::tick`] from a timer so that quiet
 //! phones settle into a final state.
@@ -649,7 +649,13 @@ impl Registry {
         changes
     }
 
-    /// The record of `mac`.
+    /// Its bounds and timing.
+    #[must_use]
+    pub fn limits(&self) -> &RegistryLimits {
+        &self.limits
+    }
+
+    /// The record of the phone with `mac`.
     #[must_use]
     pub fn phone_by_mac(&self, mac: Mac) -> Option<&Phone> {
         self.phones.get(&PhoneKey::Mac(mac)).map(|p| &**p)

@@ -17,6 +17,8 @@ use super::{Invocation, Settings};
 use crate::admin::{Admin, AdminSetup};
 use crate::http::{HttpConfig, HttpServer};
 use crate::mirror::{Mirror, MirrorOptions};
+use crate::monitor::Monitor;
+use crate::registry::RegistryLimits;
 use crate::tls::{self, ServedCertificate};
 use crate::{
     ConfigSigner, DefaultsSource, Error, OpenFile, Presigner, ProvisioningHandler, RunsAs, Site,
@@ -286,15 +288,14 @@ async fn run<D: OpenFile>(
     if let Some(e) = admin.as_ref().and_then(|a| a.not_listening.as_ref()) {
         eprintln!("cnf-server: warning: no admin listener: {e}");
     }
-    // A line per phone boot once it is quiet for 3 s; the registry when there is one.
-    let mut handler = handler.with_boot_log(Duration::from_secs(3), 10_000);
-    if let Some(admin) = &admin {
-        handler = handler.with_monitor(admin.monitor.clone());
-    }
-    let handler = Arc::new(handler);
-    if let Some(log) = handler.boot_log() {
-        tokio::spawn(log_boots(log, Duration::from_millis(500)));
-    }
+    // One boot tracker: the admin's registry, or one of its own for the boot lines alone. A
+    // line per phone boot once it settles.
+    let monitor = match &admin {
+        Some(admin) => admin.monitor.clone(),
+        None => Monitor::new(RegistryLimits::default(), None),
+    };
+    let handler = Arc::new(handler.with_monitor(monitor.clone()));
+    tokio::spawn(log_boots(monitor, Duration::from_secs(1)));
     // Signed configurations are made before the phones ask, and again within 10 s of a change.
     let _presigner = Presigner::spawn(handler.clone(), Duration::from_secs(10))
         .map_err(cli("cannot start pre-signing"))?;
