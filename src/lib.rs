@@ -10,6 +10,7 @@
 //! | `resolve` (default) | [`cnfkit-resolve`](resolve) | phone boot sequences, request names, path safety, fallback resolution |
 //! | `config` (default) | [`cnfkit-config`](config) | cnf.xml and SIP .cnf: lossless documents, typed views, builders |
 //! | `repack` (default) | [`cnfkit-repack`](repack) | signed `.sgn`, trust lists, encrypted `.enc.sgn`, OpenSSL profiles, repack |
+//! | `firmware` (default) | [`cnfkit-firmware`](firmware) | a firmware library: Cisco packs imported safely, one folder per load |
 //! | `tftp` (default) | [`cnfkit-tftp`](tftp) | sans-IO TFTP engine and tokio driver |
 //! | `server` (default) | [`cnfkit-server`](server) | a provisioning server: the driver answering through the resolver |
 //!
@@ -44,6 +45,10 @@ pub use cnfkit_config as config;
 #[cfg(feature = "repack")]
 #[doc(inline)]
 pub use cnfkit_repack as repack;
+
+#[cfg(feature = "firmware")]
+#[doc(inline)]
+pub use cnfkit_firmware as firmware;
 
 #[cfg(feature = "tftp")]
 #[doc(inline)]

@@ -126,7 +126,13 @@ pub struct FsDirectory {
     index: Arc<Mutex<CaseIndex>>,
     files: Arc<Mutex<FileCache>>,
     observer: Option<Arc<dyn TreeObserver>>,
+    /// Files outside the tree served by flat name ([`with_library`](Self::with_library)).
+    library: Option<Arc<HashMap<String, PathBuf>>>,
 }
+
+/// How a path into the library starts: a colon, which no requested name may hold
+/// ([`SafePath`](crate::SafePath) refuses it), so a phone can never name one directly.
+pub const LIBRARY_PREFIX: &str = ":library/";
 
 /// Learns what happens in an [`FsDirectory`] that matters to whatever keeps the tree filled
 /// (a mirror of an object store): a name looked up and not found, a file the server created.
@@ -153,7 +159,26 @@ impl FsDirectory {
             index: Arc::default(),
             files: Arc::default(),
             observer: None,
+            library: None,
         })
+    }
+
+    /// Also serves `files` (lower-cased flat name to a file anywhere, such as a firmware
+    /// library's images) when the top of the tree has no file of that name in any letter case:
+    /// the tree's own files take precedence. Such a file is located at
+    /// [`LIBRARY_PREFIX`]` + name`.
+    #[must_use]
+    pub fn with_library(mut self, files: HashMap<String, PathBuf>) -> Self {
+        self.library = Some(Arc::new(files));
+        self
+    }
+
+    /// A top-level `name` the library has, located under [`LIBRARY_PREFIX`].
+    fn in_library(&self, name: &str) -> Option<(String, Found)> {
+        let path = self.library.as_ref()?.get(&name.to_ascii_lowercase())?;
+        let file = path.file_name()?.to_str()?;
+        let found = if file == name { Found::Exact } else { Found::CaseInsensitive };
+        Some((format!("{LIBRARY_PREFIX}{file}"), found))
     }
 
     /// The observer given to [`with_observer`](Self::with_observer).
@@ -183,6 +208,10 @@ impl FsDirectory {
 
     /// [`confined`](Self::confined), with the file's metadata when the check already read it.
     fn confined_with_metadata(&self, path: &str) -> Option<(PathBuf, Option<Metadata>)> {
+        if let Some(name) = path.strip_prefix(LIBRARY_PREFIX) {
+            let file = self.library.as_ref()?.get(&name.to_ascii_lowercase())?;
+            return Some((file.clone(), None));
+        }
         // Fast path for the common case, a file directly under the (canonical) root: when it
         // is not a symlink it cannot lead out, and one lstat replaces realpath's walk.
         if is_plain_name(path) {
@@ -391,8 +420,11 @@ impl Directory for FsDirectory {
         {
             match names.get(&path.to_ascii_lowercase()) {
                 None => {
-                    self.missed("", path);
-                    return None;
+                    let found = self.in_library(path);
+                    if found.is_none() {
+                        self.missed("", path);
+                    }
+                    return found;
                 }
                 // A regular file (not a symlink) directly under the canonical root cannot
                 // lead out, and any change of that entry moves the root's modification time.
@@ -403,6 +435,7 @@ impl Directory for FsDirectory {
             }
         }
         locate_by_lookups(self, path)
+            .or_else(|| is_plain_name(path).then(|| self.in_library(path)).flatten())
     }
 
     fn find_ignore_case(&self, dir: &str, name: &str) -> Option<String> {

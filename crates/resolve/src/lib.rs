@@ -48,7 +48,7 @@ pub use boot::{OnMiss, PhoneSetup, PlannedRequest, Purpose, SecurityMode, boot_r
 pub use cnfkit_config::{ConfigStyle, Mac, Model, ModelFamily, ModelTable, Protocol, TrustLists};
 pub use firmware::{FirmwareDecision, LoadName, LoadVersion, firmware_decision};
 #[cfg(feature = "fs")]
-pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory, TreeObserver};
+pub use fs::{CACHED_FILE_MAX, Contents, FsDirectory, LIBRARY_PREFIX, TreeObserver};
 pub use inventory::{DeviceDefaults, Inventory, InventoryGenerator, RowProblem};
 pub use loads::{LoadsManifest, ManifestImage};
 pub use name::{FileKind, Protection, Recognised};

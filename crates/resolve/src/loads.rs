@@ -55,6 +55,18 @@ pub(crate) fn signed_header_len(bytes: &[u8]) -> Result<usize, Error> {
             }
             Ok(len)
         }
+        // 78xx/88xx manifests: a binary header of their own, starting with CD 34 12 AB, whose
+        // second little-endian word is where the text starts (0x150 in the files seen).
+        [0xcd, 0x34, 0x12, 0xab, a, b, c, d, ..] => {
+            let len = usize::try_from(u32::from_le_bytes([*a, *b, *c, *d])).unwrap_or(usize::MAX);
+            if len > bytes.len() {
+                return Err(Error::BadManifest(ManifestProblem::HeaderTooLong {
+                    header: len,
+                    file: bytes.len(),
+                }));
+            }
+            Ok(len)
+        }
         _ => Ok(0),
     }
 }

@@ -126,6 +126,24 @@ fn loads_ini_form_of_78xx_88xx_section_4_4() {
     assert_eq!(missing, ["kern78xx.11-0-1-11.sbn", "rootfs78xx.11-0-1-11.sbn"]);
 }
 
+/// A 78xx manifest as Cisco ships it: not the signed header of the 79xx files but a binary one
+/// of its own (CD 34 12 AB, then the text's offset, little-endian: 0x150 in sip78xx.11-0-1-11).
+#[test]
+fn loads_ini_form_after_the_binary_header_of_78xx_manifests() {
+    let text =
+        b"# (C) 2013 Cisco Systems\n[PLATFORM_1]\nkern=kern78xx.11-0-1-11.sbn size=3089488\n";
+    let mut bytes = vec![0xcd, 0x34, 0x12, 0xab, 0x50, 0x01, 0x00, 0x00];
+    bytes.extend(u32::try_from(text.len()).unwrap().to_le_bytes());
+    bytes.resize(0x150, 0);
+    bytes.extend_from_slice(text);
+    let manifest = LoadsManifest::parse(&bytes).unwrap();
+    assert_eq!(manifest.header_len, 0x150);
+    assert_eq!(manifest.images[0].name, "kern78xx.11-0-1-11.sbn");
+    assert_eq!(manifest.images[0].size, Some(3_089_488));
+    bytes.truncate(0x100);
+    assert!(LoadsManifest::parse(&bytes).is_err(), "a header longer than the file");
+}
+
 #[test]
 fn a_truncated_signed_header_is_an_error_not_a_panic() {
     let mut bytes = signed(b"x.sbn\n");

@@ -37,6 +37,9 @@ pub enum Error {
     #[cfg(feature = "admin")]
     #[error(transparent)]
     Admin(Box<crate::admin::AdminError>),
+    /// The firmware library cannot be read.
+    #[error("firmware library: {0}")]
+    Firmware(#[from] cnfkit_firmware::Error),
     /// A file could not be written (atomically, through cnfkit-fs).
     #[error(transparent)]
     Write(#[from] cnfkit_fs::Error),

@@ -31,9 +31,12 @@ pub struct SiteOptions {
     pub call_manager: Option<String>,
     /// Serve `.sgn` variants signed on the fly with this signer.
     pub signer: Option<ConfigSigner>,
-    /// Told of misses and created files (the [`Mirror`](crate::mirror::Mirror) of an object
-    /// store that fills the tree).
+    /// Told of misses and created files (the `Mirror` of an object store that fills the
+    /// tree).
     pub observer: Option<Arc<dyn TreeObserver>>,
+    /// A firmware library (cnfkit-firmware) whose manifests and images are served by the flat
+    /// name a phone asks for, in any letter case, when the tree has no file of that name.
+    pub firmware: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -46,6 +49,7 @@ impl SiteOptions {
             call_manager: None,
             signer: None,
             observer: None,
+            firmware: None,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Site {
     pub warnings: Vec<SiteWarning>,
     /// Temporary files of writes a killed process left (uploads, edits), removed at load.
     pub stale_temps_removed: Vec<PathBuf>,
+    /// The firmware library served: its folder, its loads, the files served from it.
+    pub firmware: Option<(PathBuf, usize, usize)>,
 }
 
 impl Site {
@@ -102,6 +108,27 @@ impl Site {
         if let Some(observer) = options.observer {
             directory = directory.with_observer(observer);
         }
+        let mut warnings = Vec::new();
+        let mut firmware = None;
+        if let Some(dir) = &options.firmware {
+            let library = cnfkit_firmware::Library::open(dir)?;
+            let loads = library.loads()?;
+            let index = library.index()?;
+            for load in &loads {
+                for problem in &load.problems {
+                    warnings.push(SiteWarning::Firmware(format!("load {}: {problem}", load.name)));
+                }
+            }
+            for (name, holders) in index.conflicts() {
+                warnings.push(SiteWarning::Firmware(format!(
+                    "{name} differs between loads {}: served from none of them (keep one, or \
+                     put the one to serve in the tree)",
+                    holders.join(" and ")
+                )));
+            }
+            firmware = Some((dir.clone(), loads.len(), index.len()));
+            directory = directory.with_library(index.files().clone());
+        }
         let stale_temps_removed = cnfkit_fs::remove_stale_temps_in_tree(directory.root(), 16);
         let read = |path: &Path| std::fs::read_to_string(path).map_err(io(path));
         let inventory = match &options.inventory {
@@ -111,7 +138,6 @@ impl Site {
             None => None,
         };
         let has_xml_default = directory.find_ignore_case("", XML_DEFAULT).is_some();
-        let mut warnings = Vec::new();
         let (defaults, source) = match &options.defaults {
             Some(path) => {
                 let defaults = DeviceDefaults::parse_toml(&read(path)?)
@@ -157,6 +183,7 @@ impl Site {
             defaults: source,
             warnings,
             stale_temps_removed,
+            firmware,
         })
     }
 }
@@ -167,6 +194,9 @@ impl Site {
 pub enum SiteWarning {
     /// `XMLDefault.cnf.xml` is missing and its `.old` cannot stand in for the defaults.
     OldDefaultUnusable(Error),
+    /// A firmware library's load with a missing or damaged image, or a name two loads hold
+    /// with different content (served from none of them).
+    Firmware(String),
 }
 
 /// What an admin should know at start about a site's default configuration.
@@ -206,6 +236,10 @@ impl Site {
         if inventory_given {
             notes.push(note(false, format!("{} phones in the inventory", self.inventory_len)));
         }
+        if let Some((dir, loads, files)) = &self.firmware {
+            let text = format!("firmware library {}: {loads} loads, {files} files", dir.display());
+            notes.push(note(false, text));
+        }
         match self.defaults_note() {
             Some(DefaultsNote::Info(text)) => notes.push(note(false, text.to_owned())),
             Some(DefaultsNote::Warning(text)) => notes.push(note(true, text.to_owned())),
@@ -240,6 +274,7 @@ impl std::fmt::Display for SiteWarning {
             Self::OldDefaultUnusable(why) => {
                 write!(f, "{XML_DEFAULT_OLD} cannot stand in for defaults: {why}")
             }
+            Self::Firmware(what) => write!(f, "firmware library: {what}"),
         }
     }
 }

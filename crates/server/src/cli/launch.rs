@@ -112,6 +112,7 @@ impl Settings {
             call_manager: self.call_manager(),
             signer,
             observer,
+            firmware: self.firmware.clone(),
         })?;
         if self.inventory.is_some() && site.defaults == DefaultsSource::None {
             return Err(Error::Cli(format!(

@@ -68,6 +68,11 @@ pub struct Settings {
     /// them when the tree lacks it, and they fill inventory records.
     #[arg(long, requires = "tree")]
     pub defaults: Option<PathBuf>,
+    /// A firmware library (`cnf-fw import PACK --library DIR`): its manifests and images are
+    /// served by the name a phone asks for, in any letter case, when the tree has no file of
+    /// that name.
+    #[arg(long, value_name = "DIR", requires = "tree")]
+    pub firmware: Option<PathBuf>,
     /// Largest blksize granted (RFC 2348).
     #[arg(long, default_value_t = 65464, value_parser = clap::value_parser!(u16).range(8..=65464))]
     pub max_blksize: u16,
