@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("tlv", cnfkit_fuzz_oracles::tlv),
     ("enc_sgn", cnfkit_fuzz_oracles::enc_sgn),
     ("profile", cnfkit_fuzz_oracles::profile),
+    ("firmware_pack", cnfkit_fuzz_oracles::firmware_pack),
 ];
 
 fn fuzz_dir() -> PathBuf {
