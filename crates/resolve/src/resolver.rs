@@ -526,11 +526,23 @@ impl<D: Directory> Resolver<D> {
     /// [`resolve`](Self::resolve) for a request from `requester`, which the signer is told of
     /// ([`Signer::sign_for`]).
     pub fn resolve_for(&self, requested: &[u8], requester: Option<IpAddr>) -> Answer {
-        match SafePath::new(requested) {
+        let answer = match SafePath::new(requested) {
             Ok(path) => self.resolve_path(&path, requester),
-            Err(crate::Error::PathRefused { reason }) => Answer::Refused(reason),
-            Err(_) => Answer::Refused(PathRefusal::Empty),
+            Err(crate::Error::PathRefused { reason }) => return Answer::Refused(reason),
+            Err(_) => return Answer::Refused(PathRefusal::Empty),
+        };
+        // 7940/7960 phones reading a name from a file written on Windows ask for it with a
+        // trailing space (`P00308010200 `, Cisco bug CSCdv19260): no file is named so, and the
+        // name without the spaces is the one meant.
+        let trimmed = requested.trim_ascii_end();
+        if matches!(answer, Answer::NotFound { .. })
+            && trimmed.len() < requested.len()
+            && requested[trimmed.len()..].iter().all(|&b| b == b' ')
+            && let Ok(path) = SafePath::new(trimmed)
+        {
+            return self.resolve_path(&path, requester);
         }
+        answer
     }
 
     /// [`resolve_for`](Self::resolve_for) a path already checked.

@@ -473,3 +473,63 @@ fn a_memory_tree_shares_one_copy_of_a_file_with_every_reader() {
     assert!(dir.exists("demo-1MiB.bin"));
     assert_eq!(dir.read("demo-1MiB.bin").unwrap().len(), 1 << 20);
 }
+
+/// What real phones ask for that a name-exact server misses; each pinned by the phone that
+/// sends it.
+mod what_old_phones_ask_for {
+    use cnfkit_resolve::{Answer, Found, MemoryDirectory, Resolver};
+
+    fn tree() -> Resolver<MemoryDirectory> {
+        let tree = MemoryDirectory::new();
+        for name in [
+            "mk-sip.jar",
+            "P00308010200.loads",
+            "jar11sip.8-2-2ES4.sbn",
+            "English_United_States/mk-sip.jar",
+        ] {
+            tree.insert(name, name.as_bytes().to_vec());
+        }
+        Resolver::new(tree)
+    }
+
+    fn found(answer: Answer) -> (String, Found) {
+        match answer {
+            Answer::File { path, found } => (path, found),
+            other => panic!("not a file: {other:?}"),
+        }
+    }
+
+    /// A 7942 on SIP firmware asks for its locale jar as `/mk-sip.jar` (an empty locale name
+    /// before the slash).
+    #[test]
+    fn a_7942_sip_asking_for_slash_mk_sip_jar_gets_the_jar() {
+        assert_eq!(found(tree().resolve(b"/mk-sip.jar")), ("mk-sip.jar".into(), Found::Exact));
+    }
+
+    /// A 7940/7960 that read a load name from a file written on Windows asks for it with a
+    /// trailing space (Cisco bug CSCdv19260): the name without it is served.
+    #[test]
+    fn a_7960_asking_for_a_load_with_a_trailing_space_gets_the_load() {
+        let (path, _) = found(tree().resolve(b"P00308010200.loads "));
+        assert_eq!(path, "P00308010200.loads");
+        assert!(matches!(tree().resolve(b"P00308010200.loads\t"), Answer::Refused(_)));
+        assert!(matches!(tree().resolve(b"   "), Answer::NotFound { .. }), "only spaces: no name");
+    }
+
+    /// A 7911 asks for its images as its manifest spells them (`Jar11sip.8-2-2ES4.sbn`) while
+    /// the pack's file is `jar11sip...`; a tftpd-hpa answers "File not found".
+    #[test]
+    fn a_7911_asking_for_jar11sip_in_its_manifests_case_gets_the_image() {
+        let (path, found_how) = found(tree().resolve(b"Jar11sip.8-2-2ES4.sbn"));
+        assert_eq!((path.as_str(), found_how), ("jar11sip.8-2-2ES4.sbn", Found::CaseInsensitive));
+    }
+
+    /// Windows TFTP clients (and PXE loaders) separate folders with backslashes; a locale
+    /// folder is found either way, and a backslash cannot climb out.
+    #[test]
+    fn backslash_separators_find_a_locale_folder_and_never_climb_out() {
+        let (path, _) = found(tree().resolve(b"English_United_States\\mk-sip.jar"));
+        assert_eq!(path, "English_United_States/mk-sip.jar");
+        assert!(matches!(tree().resolve(b"..\\..\\etc\\passwd"), Answer::Refused(_)));
+    }
+}

@@ -114,6 +114,13 @@ impl<'a> Request<'a> {
         Mode::from_bytes(self.mode)
     }
 
+    /// Bytes of `datagram` (the request this was parsed from) that the request leaves out:
+    /// what a [lenient](ParseConfig::lenient_requests) parse ignored after its last option.
+    #[must_use]
+    pub fn ignored_len(&self, datagram: &[u8]) -> usize {
+        datagram.len().saturating_sub(2 + self.encoded_body_len())
+    }
+
     fn encoded_body_len(&self) -> usize {
         self.filename.len() + 1 + self.mode.len() + 1 + self.options.encoded_len()
     }
@@ -172,17 +179,36 @@ pub enum Packet<'a> {
     Oack(Options<'a>),
 }
 
-/// Parsing limits. The default is RFC 2347's: requests at most 512 bytes.
+/// Parsing limits and tolerance. The default is RFC 2347's and strict: requests at most 512
+/// bytes, every field terminated, nothing after the last option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseConfig {
     /// Longest RRQ or WRQ accepted, in bytes.
     pub max_request_len: usize,
+    /// Take the requests real clients send that a strict parser refuses, where what they mean
+    /// is unambiguous (a server's choice; a client keeps this off):
+    ///
+    /// - the mode as the last bytes of the datagram without its NUL (`00 01 f 00 octet`);
+    /// - after the mode, whatever follows the last whole `name NUL value NUL` pair whose name
+    ///   is printable ASCII is ignored: padding NULs, a fixed-size request's leftover bytes (HP PA-RISC firmware sends 516
+    ///   bytes, the rest of its buffer after `octet NUL`; busybox and dnsmasq took it in 2014
+    ///   and 2025), an option cut short. The options before it stand.
+    ///
+    /// Still refused: a file name without its NUL (where would it end?), a request past
+    /// `max_request_len`. [`Request::ignored_len`] tells what was left out.
+    pub lenient_requests: bool,
 }
 
 impl Default for ParseConfig {
     fn default() -> Self {
-        Self { max_request_len: DEFAULT_MAX_REQUEST_LEN }
+        Self { max_request_len: DEFAULT_MAX_REQUEST_LEN, lenient_requests: false }
     }
+}
+
+impl ParseConfig {
+    /// What a server takes: RFC 2347's limit, plus [`lenient_requests`](Self::lenient_requests)
+    /// and the 516 bytes of a request sent from a DATA-sized buffer.
+    pub const SERVER: Self = Self { max_request_len: 516, lenient_requests: true };
 }
 
 type NomResult<'a, T> = IResult<&'a [u8], T, ()>;
@@ -213,11 +239,38 @@ fn validate_options<'a>(datagram: &'a [u8], mut region: &'a [u8]) -> Result<(), 
     Ok(())
 }
 
-fn parse_request<'a>(datagram: &'a [u8], body: &'a [u8]) -> Result<Request<'a>, Error> {
+fn parse_request<'a>(
+    datagram: &'a [u8],
+    body: &'a [u8],
+    lenient: bool,
+) -> Result<Request<'a>, Error> {
     let (filename, rest) = field(datagram, body, Field::Filename)?;
-    let (mode, rest) = field(datagram, rest, Field::Mode)?;
-    validate_options(datagram, rest)?;
-    Ok(Request { filename, mode, options: Options::from_wire(rest) })
+    if !lenient {
+        let (mode, rest) = field(datagram, rest, Field::Mode)?;
+        validate_options(datagram, rest)?;
+        return Ok(Request { filename, mode, options: Options::from_wire(rest) });
+    }
+    let Ok((mode, rest)) = field(datagram, rest, Field::Mode) else {
+        // The mode runs to the end of the datagram: its NUL is missing, nothing else.
+        return Ok(Request { filename, mode: rest, options: Options::EMPTY });
+    };
+    Ok(Request { filename, mode, options: Options::from_wire(whole_pairs(rest)) })
+}
+
+/// The longest prefix of `region` made of whole `name NUL value NUL` pairs whose name is an
+/// option name (printable ASCII, RFC 2347): past it, padding or a buffer's leftovers.
+fn whole_pairs(region: &[u8]) -> &[u8] {
+    let mut end = 0;
+    let mut rest = region;
+    while let Ok((after_name, name)) = nul_terminated(rest) {
+        let Ok((after_value, _)) = nul_terminated(after_name) else { break };
+        if name.is_empty() || !name.iter().all(u8::is_ascii_graphic) {
+            break;
+        }
+        end = region.len() - after_value.len();
+        rest = after_value;
+    }
+    &region[..end]
 }
 
 impl<'a> Packet<'a> {
@@ -262,7 +315,7 @@ impl<'a> Packet<'a> {
                         limit: config.max_request_len,
                     });
                 }
-                let request = parse_request(datagram, body)?;
+                let request = parse_request(datagram, body, config.lenient_requests)?;
                 Ok(if opcode == Opcode::Rrq { Self::Rrq(request) } else { Self::Wrq(request) })
             }
             Opcode::Error => {

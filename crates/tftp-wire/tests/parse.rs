@@ -167,7 +167,7 @@ fn requests_over_512_bytes_are_refused_rfc2347() {
     assert_eq!(err, Error::RequestTooLong { len: 513, limit: 512 });
     assert_eq!(err.offset(), Some(512));
 
-    let relaxed = ParseConfig { max_request_len: 1024 };
+    let relaxed = ParseConfig { max_request_len: 1024, ..ParseConfig::default() };
     assert!(Packet::parse_with(&datagram, &relaxed).is_ok(), "the limit is configurable");
 }
 
@@ -261,4 +261,82 @@ fn option_names_compare_case_insensitively_and_duplicates_are_counted_rfc2347() 
     assert_eq!(typed.blksize, Some(Ok(1468)), "the first occurrence is reported");
     assert_eq!(typed.duplicates, 2);
     assert_eq!(typed.unknown, 3);
+}
+
+/// What real clients send past RFC 1350 and 2347, taken by a server's lenient parse
+/// (`ParseConfig::SERVER`) and still refused by the strict default.
+mod lenient_requests {
+    use cnfkit_tftp_wire::{Packet, ParseConfig};
+
+    fn server(datagram: &[u8]) -> Packet<'_> {
+        Packet::parse_with(datagram, &ParseConfig::SERVER).expect("a server takes it")
+    }
+
+    /// HP PA-RISC boot firmware sends every RRQ as 516 bytes: the rest of its buffer follows
+    /// `octet NUL`, stale stack bytes ending in a non-zero byte (busybox tftpd took it in 2014,
+    /// commit 67e01fe; dnsmasq in 2025, commit 9df1bd0).
+    #[test]
+    fn a_pa_risc_fixed_size_request_with_its_buffer_after_the_mode() {
+        let mut datagram =
+            b"\x00\x01vmlinux\x00octet\x00\x12\x74\x10\x3c\x00\x00\x00\x00\x00\x01\xa9\x24"
+                .to_vec();
+        datagram.resize(514, 0x00);
+        datagram.extend_from_slice(b"\x1e\xe8");
+        assert_eq!(datagram.len(), 516);
+        assert!(Packet::parse(&datagram).is_err(), "strict: too long and not pairs");
+        let Packet::Rrq(request) = server(&datagram) else { panic!() };
+        assert_eq!(request.filename, b"vmlinux");
+        assert_eq!(request.mode, b"octet");
+        assert!(request.options.is_empty());
+        assert_eq!(request.ignored_len(&datagram), 516 - 2 - 8 - 6);
+    }
+
+    /// A request whose datagram ends with the mode, its NUL missing (busybox accepts it; the
+    /// strict parse names the missing NUL).
+    #[test]
+    fn a_mode_that_ends_the_datagram_without_its_nul() {
+        let datagram = b"\x00\x01SEP001122334455.cnf.xml\x00octet";
+        assert!(Packet::parse(datagram).is_err());
+        let Packet::Rrq(request) = server(datagram) else { panic!() };
+        assert_eq!(
+            (request.filename, request.mode),
+            (&b"SEP001122334455.cnf.xml"[..], &b"octet"[..])
+        );
+        assert_eq!(request.ignored_len(datagram), 0);
+    }
+
+    /// Padding NULs after the options (a capture in nDPI's test data pads a request with zero
+    /// bytes), and an option cut short by the end of the datagram: the whole pairs before them
+    /// stand, the rest is ignored.
+    #[test]
+    fn padding_and_an_option_cut_short_leave_the_whole_pairs_before_them() {
+        let padded =
+            b"\x00\x01term42.default.loads\x00octet\x00blksize\x001468\x00\x00\x00\x00\x00";
+        let Packet::Rrq(request) = server(padded) else { panic!() };
+        assert_eq!(request.options.get(b"blksize"), Some(&b"1468"[..]));
+        assert_eq!(request.options.len(), 1);
+        let cut = b"\x00\x01term42.default.loads\x00octet\x00blksize\x001468\x00tsize\x000";
+        let Packet::Rrq(request) = server(cut) else { panic!() };
+        assert_eq!(request.options.len(), 1, "tsize, cut short, is dropped");
+        assert_eq!(request.ignored_len(cut), b"tsize\x000".len());
+    }
+
+    /// Where a lenient parse would have to guess, it does not: a file name without its NUL
+    /// (where would it end?), or a request longer than even a DATA-sized buffer.
+    #[test]
+    fn a_file_name_without_its_nul_and_an_oversized_request_are_still_refused() {
+        assert!(
+            Packet::parse_with(b"\x00\x01SEP001122334455.cnf.xml", &ParseConfig::SERVER).is_err()
+        );
+        let mut long = b"\x00\x01f\x00octet\x00".to_vec();
+        long.resize(517, b'x');
+        assert!(Packet::parse_with(&long, &ParseConfig::SERVER).is_err());
+    }
+
+    /// A well-formed request reads the same either way.
+    #[test]
+    fn a_well_formed_request_parses_the_same_strict_or_lenient() {
+        let datagram = b"\x00\x01XMLDefault.cnf.xml\x00octet\x00blksize\x001468\x00tsize\x000\x00";
+        assert_eq!(Packet::parse(datagram).unwrap(), server(datagram));
+    }
 }

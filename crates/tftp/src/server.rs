@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use cnfkit_tftp_wire::{ErrorCode, Mode, Packet, netascii};
+use cnfkit_tftp_wire::{ErrorCode, Mode, Packet, ParseConfig, netascii};
 
 use crate::negotiate::{Answer, negotiate};
 use crate::{DataSink, DataSource, Policy, Refusal, Transfer};
@@ -36,7 +36,7 @@ pub struct Incoming {
     direction: Direction,
     filename: Vec<u8>,
     mode: Mode,
-    /// The request's option region, owned (a request is at most 512 bytes).
+    /// The request, owned (at most 516 bytes), to read its options from.
     datagram: Vec<u8>,
     policy: Policy,
 }
@@ -50,7 +50,9 @@ impl Incoming {
     /// # Errors
     /// A [`Refusal::Error`] with ERROR 4 (illegal operation) to send back.
     pub fn parse(datagram: &[u8], policy: &Policy) -> Result<Option<Self>, Refusal> {
-        let packet = match Packet::parse(datagram) {
+        // Lenient: the requests real clients send past what RFC 1350 allows, where what they
+        // mean is clear (ParseConfig::lenient_requests).
+        let packet = match Packet::parse_with(datagram, &ParseConfig::SERVER) {
             Ok(packet) => packet,
             Err(_) if datagram.get(..2).is_some_and(|op| op == [0, 1] || op == [0, 2]) => {
                 let message = "Malformed request".to_owned();
@@ -112,7 +114,7 @@ impl Incoming {
     }
 
     fn options(&self) -> cnfkit_tftp_wire::Options<'_> {
-        match Packet::parse(&self.datagram) {
+        match Packet::parse_with(&self.datagram, &ParseConfig::SERVER) {
             Ok(Packet::Rrq(r) | Packet::Wrq(r)) => r.options,
             _ => cnfkit_tftp_wire::Options::EMPTY,
         }

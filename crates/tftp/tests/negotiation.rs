@@ -189,6 +189,22 @@ fn a_malformed_request_gets_error_4_and_stray_packets_are_ignored() {
     assert!(matches!(Incoming::parse(b"junk", &Policy::default()), Ok(None)));
 }
 
+/// The server takes what real clients send past RFC 1350 when its meaning is clear (the wire
+/// crate's `ParseConfig::SERVER`): a request padded after its options still has its options
+/// negotiated, a mode without its NUL still starts the transfer.
+#[test]
+fn a_padded_request_is_negotiated_and_a_mode_without_its_nul_is_served() {
+    let mut padded = rrq("octet", &[("blksize", "1024")]);
+    padded.extend([0u8; 12]);
+    let incoming = Incoming::parse(&padded, &Policy::default()).unwrap().unwrap();
+    let mut transfer = incoming.accept_read(Box::new(vec![7u8; 10]), Instant::now());
+    let mut buf = vec![0u8; transfer.max_datagram_len()];
+    let n = transfer.poll_transmit(&mut buf).unwrap();
+    assert_eq!(buf[..n], oack(&[("blksize", "1024")]));
+    let incoming = Incoming::parse(b"\x00\x01file\x00octet", &Policy::default()).unwrap().unwrap();
+    assert_eq!((incoming.filename(), incoming.mode()), (&b"file"[..], Mode::Octet));
+}
+
 #[test]
 fn write_tsize_is_echoed_and_refused_above_the_limit_rfc2349() {
     let wrq = b"\x00\x02up\x00octet\x00tsize\x00100\x00";
