@@ -55,7 +55,7 @@ pub use name::{FileKind, Protection, Recognised};
 pub use path::{MAX_PATH_LEN, PathRefusal, SafePath};
 pub use resolver::{
     Answer, AnswerKind, ConfigGenerator, Directory, Failure, FileVersion, Found, Made,
-    MemoryDirectory, Resolver, SignError, Signer,
+    MemoryDirectory, Resolver, SignError, Signer, TreeDerived,
 };
 pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord, RequestResult};
 pub use transport::Transport;

@@ -127,6 +127,15 @@ pub trait ConfigGenerator {
     }
 }
 
+/// Makes files from other files of the tree when the tree lacks them: a ring list from the ring
+/// tones present, an image list and its thumbnails from a folder of images. Asked only for a
+/// name the tree does not have (in any letter case) and that no other rule answers, so it must
+/// say `None` quickly for the names it does not make.
+pub trait TreeDerived {
+    /// The file at `path` (a [`SafePath`] string) made from `dir`, or `None`.
+    fn derive(&self, path: &str, dir: &dyn Directory) -> Option<Vec<u8>>;
+}
+
 /// Signs a configuration for serving as `.sgn`.
 pub trait Signer {
     /// The signed file for `payload`, served under `served_name` (the name goes into the
@@ -281,6 +290,9 @@ pub enum Made {
         /// Whether the rebuilt file was written back into the tree.
         written_back: bool,
     },
+    /// Made from other files of the tree ([`TreeDerived`]): a ring list, an image list, a
+    /// thumbnail.
+    Derived,
 }
 
 /// The answer to a request.
@@ -394,7 +406,9 @@ impl Answer {
         match self {
             Self::File { found: Found::Exact, .. } => AnswerKind::Exact,
             Self::File { found: Found::CaseInsensitive, .. } => AnswerKind::OtherCase,
-            Self::Generated { made: Made::FromInventory, .. } => AnswerKind::Generated,
+            Self::Generated { made: Made::FromInventory | Made::Derived, .. } => {
+                AnswerKind::Generated
+            }
             Self::Generated { made: Made::SignedOnTheFly { .. }, .. } => AnswerKind::Signed,
             Self::Generated { made: Made::RebuiltDefault { .. }, .. } => AnswerKind::Default,
             Self::NotFound { .. } => AnswerKind::NotFound,
@@ -404,7 +418,7 @@ impl Answer {
     }
 
     /// A short label for logs: `exact`, `case-insensitive`, `inventory`, `signed`, `rebuilt`,
-    /// `not-found`, `refused`, `failed`.
+    /// `derived`, `not-found`, `refused`, `failed`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -413,6 +427,7 @@ impl Answer {
             Self::Generated { made: Made::FromInventory, .. } => "inventory",
             Self::Generated { made: Made::SignedOnTheFly { .. }, .. } => "signed",
             Self::Generated { made: Made::RebuiltDefault { .. }, .. } => "rebuilt",
+            Self::Generated { made: Made::Derived, .. } => "derived",
             Self::NotFound { .. } => "not-found",
             Self::Refused(_) => "refused",
             Self::Failed { .. } => "failed",
@@ -440,13 +455,21 @@ pub struct Resolver<D> {
     dir: D,
     generator: Option<Box<dyn ConfigGenerator + Send + Sync>>,
     signer: Option<Box<dyn Signer + Send + Sync>>,
+    derived: Option<Box<dyn TreeDerived + Send + Sync>>,
     write_back_default: bool,
 }
 
 impl<D: Directory> Resolver<D> {
     /// A resolver over a directory, with no generator and no signer.
     pub fn new(dir: D) -> Self {
-        Self { dir, generator: None, signer: None, write_back_default: true }
+        Self { dir, generator: None, signer: None, derived: None, write_back_default: true }
+    }
+
+    /// Makes files the tree lacks from its other files ([`TreeDerived`]).
+    #[must_use]
+    pub fn with_derived(mut self, derived: impl TreeDerived + Send + Sync + 'static) -> Self {
+        self.derived = Some(Box::new(derived));
+        self
     }
 
     /// Generates per-device configurations and the default from this generator.
@@ -566,6 +589,13 @@ impl<D: Directory> Resolver<D> {
             FileKind::XmlDefault(Protection::Plain) => {
                 if let Some(answer) = self.rebuilt_default(path) {
                     return answer;
+                }
+            }
+            FileKind::Other => {
+                if let Some(bytes) =
+                    self.derived.as_ref().and_then(|d| d.derive(path.as_str(), &self.dir))
+                {
+                    return Answer::Generated { bytes, made: Made::Derived };
                 }
             }
             _ => {}

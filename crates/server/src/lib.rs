@@ -50,6 +50,7 @@ mod error;
 mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod media;
 #[cfg(feature = "s3")]
 pub mod mirror;
 #[cfg(feature = "s3")]

@@ -175,6 +175,8 @@ impl Site {
         if let Some(signer) = options.signer {
             resolver = resolver.with_signer(signer);
         }
+        // Ring lists, image lists and thumbnails, when the tree has none of its own.
+        resolver = resolver.with_derived(crate::media::PhoneMedia::new());
         Ok(Self {
             has_xml_default,
             resolver,
