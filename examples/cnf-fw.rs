@@ -4,6 +4,8 @@
 //! cargo run --example cnf-fw -- import cmterm-7942_7962-sccp.9-4-2SR4-3.zip --library /srv/firmware
 //! cargo run --example cnf-fw -- import cmterm-8845_65-sip.14-2-1.cop.sgn --library /srv/firmware --trust cisco.pem
 //! cargo run --example cnf-fw -- list --library /srv/firmware
+//! cargo run --example cnf-fw -- plan --library /srv/firmware --root /srv/tftp \
+//!     --inventory phones.csv --state /var/lib/cnfkit/registry.jsonl
 //! ```
 //!
 //! A pack with an entry that would land outside the library, or whose manifests do not match
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cnfkit::firmware::Library;
 use cnfkit::repack::Certificate;
+use cnfkit::server::plan::{PlanOptions, plan};
 
 #[allow(dead_code)]
 #[path = "support/cli.rs"]
@@ -26,7 +29,7 @@ use cli::{Failure, Outcome, out};
     name = "cnf-fw",
     version,
     about = "Import Cisco firmware packs into a library, one folder per load, and list it",
-    after_help = "Exit status: 0 ok, 1 the library has problems (list), 2 bad input or I/O error (a refused pack: nothing of it written)."
+    after_help = "Exit status: 0 ok, 1 the library has problems (list) or a plan misses pieces (plan), 2 bad input or I/O error (a refused pack: nothing of it written)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +56,26 @@ enum Command {
         /// The library's folder.
         #[arg(long)]
         library: PathBuf,
+    },
+    /// For each model and each known phone: the load it runs, the load it will be told to run,
+    /// upgrade, downgrade or nothing, and every missing piece, before a phone finds it.
+    Plan {
+        /// The library's folder (what `cnf-server --firmware` serves).
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// The tree the server serves.
+        #[arg(long)]
+        root: PathBuf,
+        /// The server's inventory (phones and their models).
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// The server's device defaults.
+        #[arg(long)]
+        defaults: Option<PathBuf>,
+        /// The registry's state file (`cnf-server --state`): the load each phone went for at its
+        /// last boot. Read only.
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
 }
 
@@ -116,6 +139,20 @@ fn run(command: Command) -> Outcome {
             out!("{} loads, {} files served by name", loads.len(), index.len());
             if problems > 0 {
                 return Err(Failure::Rejected(format!("{problems} problems in the library")));
+            }
+            Ok(())
+        }
+        Command::Plan { library, root, inventory, defaults, state } => {
+            let options = PlanOptions { root, firmware: library, inventory, defaults, state };
+            let plan = plan(&options).map_err(Failure::bad)?;
+            for model in &plan.models {
+                out!("{model}");
+            }
+            for phone in &plan.phones {
+                out!("{phone}");
+            }
+            if plan.has_missing() {
+                return Err(Failure::Rejected("pieces are missing (listed above)".into()));
             }
             Ok(())
         }

@@ -57,6 +57,7 @@ pub mod mirror;
 mod mirror_list;
 pub mod monitor;
 mod phone;
+pub mod plan;
 mod presign;
 mod privileges;
 pub mod registry;

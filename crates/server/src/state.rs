@@ -128,6 +128,47 @@ impl StateFile {
         &self.path
     }
 
+    /// The records a state file holds (the last of each phone), oldest seen first, and how many
+    /// torn lines were skipped; nothing is written (what `cnf-fw plan` reads of a running
+    /// server's file). A missing file holds none.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read (a symbolic link is refused).
+    pub fn read(path: &Path) -> Result<(Vec<Phone>, usize), Error> {
+        let io = |source| Error::Io { path: path.to_owned(), source };
+        let file = match open_no_follow(path, OFlags::RDONLY, Mode::empty()) {
+            Ok(file) => file,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), 0));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut records: std::collections::HashMap<PhoneKey, Option<Phone>> =
+            std::collections::HashMap::new();
+        let mut torn_lines = 0;
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let Some(torn) = read_line_bounded(&mut reader, &mut line).map_err(io)? else {
+                break;
+            };
+            let text = line.trim_ascii();
+            if text.is_empty() || text == HEADER.as_bytes() {
+                continue;
+            }
+            match parse_line(text).filter(|_| !torn) {
+                Some((key, phone)) => {
+                    records.insert(key, phone);
+                }
+                None => torn_lines += 1,
+            }
+        }
+        let mut phones: Vec<Phone> = records.into_values().flatten().collect();
+        phones.sort_by_key(|p| p.last_seen);
+        Ok((phones, torn_lines))
+    }
+
     /// Restores the file's records into `monitor`'s registry (a record the registry holds
     /// already, newer, is kept: a phone that booted during the load), rewrites the file
     /// compacted, and opens it for appending. The file is read with no lock held; the registry
@@ -137,44 +178,16 @@ impl StateFile {
     /// [`Error::Io`] when the file cannot be read or opened, [`Error::Write`] when it cannot
     /// be rewritten.
     pub fn load(&mut self, monitor: &Monitor) -> Result<StateLoaded, Error> {
-        let path = self.path.clone();
-        let io = |source| Error::Io { path: path.clone(), source };
         let mut loaded = StateLoaded::default();
         monitor.lock().track_changes();
-        match open_no_follow(&path, OFlags::RDONLY, Mode::empty()) {
-            Ok(file) => {
-                let mut records: std::collections::HashMap<PhoneKey, Option<Phone>> =
-                    std::collections::HashMap::new();
-                let mut reader = BufReader::new(file);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    let Some(torn) = read_line_bounded(&mut reader, &mut line).map_err(io)? else {
-                        break;
-                    };
-                    let text = line.trim_ascii();
-                    if text.is_empty() || text == HEADER.as_bytes() {
-                        continue;
-                    }
-                    match parse_line(text).filter(|_| !torn) {
-                        Some((key, phone)) => {
-                            records.insert(key, phone);
-                        }
-                        None => loaded.torn_lines += 1,
-                    }
-                }
-                let mut phones: Vec<Phone> = records.into_values().flatten().collect();
-                // The registry's room goes to the most recently seen.
-                phones.sort_by_key(|p| p.last_seen);
-                let mut phones = phones.into_iter().peekable();
-                while phones.peek().is_some() {
-                    monitor.lock().restore(phones.by_ref().take(CHUNK));
-                }
-                loaded.phones = monitor.lock().len();
-            }
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        let (phones, torn) = Self::read(&self.path)?;
+        loaded.torn_lines = torn;
+        // The registry's room goes to the most recently seen.
+        let mut phones = phones.into_iter().peekable();
+        while phones.peek().is_some() {
+            monitor.lock().restore(phones.by_ref().take(CHUNK));
         }
+        loaded.phones = monitor.lock().len();
         self.compact(monitor)?;
         Ok(loaded)
     }

@@ -5,13 +5,14 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 
 use cnfkit_repack::SignedFile;
-use cnfkit_resolve::{Answer, Directory as _, FsDirectory, Inventory, LoadsManifest, Resolver};
+use cnfkit_resolve::{Answer, Directory as _, FsDirectory, Inventory, Resolver};
 
 use super::Settings;
+use crate::Error;
 use crate::mirror::{Mirror, MirrorOptions};
+use crate::plan::{Missing, missing_pieces};
 use crate::registry::loads_named;
 use crate::tls::ServedCertificate;
-use crate::{Error, OpenFile as _};
 
 /// One problem `check` found: the file, what is wrong, and who it hurts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,56 +199,22 @@ fn check_load(
     hurts: &str,
     problem: &mut impl FnMut(&dyn std::fmt::Display, String, &str),
 ) {
-    let found = |name: &str| match resolver.resolve(name.as_bytes()) {
-        Answer::File { path, .. } => Some(path),
-        _ => None,
-    };
-    let manifest_name = format!("{load}.loads");
-    let Some(manifest_path) = found(&manifest_name) else {
-        // 79xx SCCP and SIP loads before manifests: one image named after the load.
-        if ["sbn", "bin", "sb2", "zz"].iter().any(|ext| found(&format!("{load}.{ext}")).is_some()) {
-            return;
-        }
-        problem(
-            &manifest_name,
-            format!(
+    for missing in missing_pieces(resolver, load) {
+        let what = match &missing {
+            Missing::Manifest(_) => format!(
                 "missing: load {load} is named, and the tree has neither its manifest nor its image"
             ),
-            &format!("{hurts}, stuck asking for it"),
-        );
-        return;
-    };
-    let manifest = match resolver.directory().read(&manifest_path).map(|b| LoadsManifest::parse(&b))
-    {
-        Ok(Ok(manifest)) => manifest,
-        Ok(Err(e)) => {
-            problem(&manifest_path, format!("does not parse: {e}"), hurts);
-            return;
-        }
-        Err(e) => {
-            problem(&manifest_path, format!("cannot be read: {e}"), hurts);
-            return;
-        }
-    };
-    for image in manifest.images {
-        let Some(path) = found(&image.name) else {
-            problem(
-                &image.name,
-                format!("missing: listed by {manifest_path}"),
-                &format!("{hurts}, whose upgrade fails"),
-            );
-            continue;
+            Missing::Image { manifest, .. } => format!("missing: listed by {manifest}"),
+            Missing::Size { len, announced, manifest, .. } => {
+                format!("{len} bytes, {manifest} announces {announced}")
+            }
+            Missing::Unreadable { why, .. } => why.clone(),
         };
-        let len = resolver.directory().open_served(&path).map(|served| served.len);
-        match (len, image.size) {
-            (Ok(len), Some(size)) if len != size => problem(
-                &path,
-                format!("{len} bytes, {manifest_path} announces {size}"),
-                &format!("{hurts}, whose upgrade fails"),
-            ),
-            (Err(e), _) => problem(&path, format!("cannot be read: {e}"), hurts),
-            _ => {}
-        }
+        let hurts = match &missing {
+            Missing::Manifest(_) => format!("{hurts}, stuck asking for it"),
+            _ => format!("{hurts}, whose upgrade fails"),
+        };
+        problem(&missing.file(), what, &hurts);
     }
 }
 
