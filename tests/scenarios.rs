@@ -60,8 +60,7 @@ fn serve(root: &Path, defaults: Option<DeviceDefaults>) -> Running {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut resolver = Resolver::new(FsDirectory::new(root).unwrap());
     if let Some(defaults) = defaults {
-        resolver = resolver
-            .with_generator(InventoryGenerator { inventory: Inventory::default(), defaults });
+        resolver = resolver.with_generator(InventoryGenerator::new(Inventory::default(), defaults));
     }
     let handler = ProvisioningHandler::new(resolver);
     let server = runtime

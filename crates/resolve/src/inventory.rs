@@ -9,7 +9,7 @@ use cnfkit_config::{
 };
 use serde::Deserialize;
 
-use crate::{ConfigGenerator, DefaultsProblem, Error, FileKind, Mac};
+use crate::{ConfigGenerator, DefaultsProblem, Error, FileKind, Mac, Rollout, Rollouts};
 
 /// One problem in an inventory file, with its line (1-based, the header is line 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +297,10 @@ pub struct DeviceDefaults {
     /// The call manager group's name.
     #[serde(default)]
     pub group_name: Option<String>,
+    /// Staged rollouts by model (`[rollouts."7942"]`): a new load for a share of the model's
+    /// inventoried phones ([`Rollout`]).
+    #[serde(default)]
+    pub rollouts: BTreeMap<String, Rollout>,
 }
 
 impl DeviceDefaults {
@@ -380,6 +384,7 @@ impl DeviceDefaults {
             loads,
             urls: doc.urls().into_iter().filter(|(name, _)| name.ends_with("URL")).collect(),
             group_name: group.and_then(|g| g.name),
+            rollouts: BTreeMap::new(),
         })
     }
 
@@ -406,9 +411,18 @@ pub struct InventoryGenerator {
     pub inventory: Inventory,
     /// The defaults.
     pub defaults: DeviceDefaults,
+    /// Where the defaults' rollouts stand ([`InventoryGenerator::new`] makes them).
+    pub rollouts: Rollouts,
 }
 
 impl InventoryGenerator {
+    /// A generator for `inventory` with `defaults`, its rollouts not started.
+    #[must_use]
+    pub fn new(inventory: Inventory, defaults: DeviceDefaults) -> Self {
+        let rollouts = Rollouts::new(&defaults.rollouts);
+        Self { inventory, defaults, rollouts }
+    }
+
     /// The full record a phone's file is built from: its own fields over the defaults.
     #[must_use]
     pub fn effective_record(&self, mac: &Mac) -> Option<PhoneRecord> {
@@ -418,7 +432,11 @@ impl InventoryGenerator {
                 self.defaults.call_managers.iter().map(CallManagerSpec::new).collect();
         }
         if record.load.is_none() {
-            record.load = self.defaults.load_for_model(&record.model).map(str::to_owned);
+            record.load = self
+                .rollouts
+                .load_for(&record.model, *mac)
+                .or_else(|| self.defaults.load_for_model(&record.model))
+                .map(str::to_owned);
         }
         Some(record)
     }

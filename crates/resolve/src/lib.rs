@@ -40,6 +40,7 @@ mod loads;
 mod name;
 mod path;
 mod resolver;
+mod rollout;
 mod simulate;
 mod transport;
 
@@ -57,6 +58,7 @@ pub use resolver::{
     Answer, AnswerKind, ConfigGenerator, Directory, Failure, FileVersion, Found, Made,
     MemoryDirectory, Resolver, SignError, Signer, TreeDerived,
 };
+pub use rollout::{Rollout, RolloutStatus, Rollouts, Settled};
 pub use simulate::{BootReport, BootSimulation, ConfigUsed, Fetch, RequestRecord, RequestResult};
 pub use transport::Transport;
 

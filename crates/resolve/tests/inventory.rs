@@ -82,13 +82,13 @@ fn bad_defaults_say_what_is_wrong() {
 
 #[test]
 fn the_generator_serves_inventoried_phones_and_rebuilds_the_default() {
-    let generator = InventoryGenerator {
-        inventory: Inventory::parse_csv(CSV).unwrap(),
-        defaults: DeviceDefaults::parse_toml(
+    let generator = InventoryGenerator::new(
+        Inventory::parse_csv(CSV).unwrap(),
+        DeviceDefaults::parse_toml(
             "call_managers = [\"10.0.0.1\"]\n[loads]\n36224 = \"sip8845_65.14-2-1-0001-14\"\n",
         )
         .unwrap(),
-    };
+    );
     let resolver = Resolver::new(MemoryDirectory::new()).with_generator(generator);
     let Answer::Generated { bytes, .. } = resolver.resolve(b"SEP001122AABBCC.cnf.xml") else {
         panic!()
@@ -112,4 +112,54 @@ fn the_generator_serves_inventoried_phones_and_rebuilds_the_default() {
     );
     assert!(matches!(resolver.resolve(b"SEP0011223344FF.cnf.xml"), Answer::NotFound { .. }));
     assert_eq!(resolver.resolve(b"XMLDefault.cnf.xml").label(), "rebuilt");
+}
+
+/// A staged rollout in the defaults: the chosen share by MAC, the same after a restart, and a
+/// halt once more than `halt-percent` of the settled moved phones failed (not before
+/// `halt-min` of them settled).
+#[test]
+fn a_rollout_chooses_its_share_by_mac_stably_and_halts_past_its_threshold() {
+    use cnfkit_resolve::{Mac, Rollouts, Settled};
+    let defaults = DeviceDefaults::parse_toml(
+        "call_managers = [\"10.0.0.1\"]\n[rollouts.\"7942\"]\nfrom = \"SCCP42.9-4-2SR3-1S\"\nto = \"SCCP42.9-4-2SR4-3S\"\npercent = 25\nhalt-min = 10\n",
+    )
+    .unwrap();
+    let rollout = &defaults.rollouts["7942"];
+    assert_eq!((rollout.percent, rollout.halt_percent, rollout.halt_min), (25, 10, 10));
+    let macs: Vec<Mac> = (0..400u16)
+        .map(u16::to_be_bytes)
+        .map(|[hi, lo]| Mac([0, 0x11, 0x22, 0x33, hi, lo]))
+        .collect();
+    let rollouts = Rollouts::new(&defaults.rollouts);
+    let lot: Vec<&str> = macs.iter().map(|m| rollouts.load_for("CP-7942G", *m).unwrap()).collect();
+    let moved: Vec<Mac> =
+        macs.iter().zip(&lot).filter(|(_, l)| l.ends_with("SR4-3S")).map(|(m, _)| *m).collect();
+    assert!((60..=140).contains(&moved.len()), "about a quarter of 400: {}", moved.len());
+    let restarted = Rollouts::new(&defaults.rollouts);
+    assert!(macs.iter().zip(&lot).all(|(m, l)| restarted.load_for("7942", *m) == Some(*l)));
+    assert_eq!(rollouts.load_for("8845", macs[0]), None, "another model: no rollout");
+
+    // 9 settled, 5 failed: not judged yet (halt-min 10). 10 settled, 1 failed: 10 %, not past it.
+    let to = "SCCP42.9-4-2SR4-3S";
+    let outcomes =
+        |failed: usize, booted: usize| {
+            moved.iter().enumerate().take(failed + booted).map(move |(i, m)| {
+                (*m, to, if i < failed { Settled::Failed } else { Settled::Booted })
+            })
+        };
+    assert!(rollouts.judge(outcomes(5, 4)).is_empty());
+    assert!(rollouts.judge(outcomes(1, 9)).is_empty());
+    let halted = rollouts.judge(outcomes(2, 9));
+    assert_eq!(halted.len(), 1, "2 of 11 failed: past 10 %");
+    assert!(rollouts.status()[0].halted);
+    // After the halt the booted moved phones keep the new load, every other phone the old one.
+    let kept = moved[5];
+    assert_eq!(rollouts.load_for("7942", kept), Some(to));
+    assert_eq!(
+        rollouts.load_for("7942", moved[0]),
+        Some("SCCP42.9-4-2SR3-1S"),
+        "a failed one goes back"
+    );
+    let not_moved = macs.iter().zip(&lot).find(|(_, l)| !l.ends_with("SR4-3S")).unwrap().0;
+    assert_eq!(rollouts.load_for("7942", *not_moved), Some("SCCP42.9-4-2SR3-1S"));
 }

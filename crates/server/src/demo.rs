@@ -82,7 +82,7 @@ pub fn resolver(call_manager: &str) -> Result<Resolver<MemoryDirectory>, Error> 
     }
     tree.insert(LARGE_FILE, filler(1 << 20, 42));
     Ok(Resolver::new(tree)
-        .with_generator(InventoryGenerator { inventory, defaults })
+        .with_generator(InventoryGenerator::new(inventory, defaults))
         .write_back_default(false))
 }
 

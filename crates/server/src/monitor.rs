@@ -10,6 +10,8 @@
 #[cfg(feature = "admin")]
 mod metrics;
 
+#[cfg(feature = "admin")]
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use cnfkit_resolve::{Mac, Transport};
+use cnfkit_resolve::{Mac, Rollouts, Settled, Transport};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -27,6 +29,10 @@ use crate::registry::{
     AnswerKind, ConfigSource, ConfigUsed, Millis, Phone, PhoneKey, PhoneState, Registry,
     RegistryLimits, RequestEntry, RequestSeen, StateChange,
 };
+
+/// Loads with series of their own in `cnfkit_phones_by_load` (the others share `other`).
+#[cfg(feature = "admin")]
+const MAX_LOAD_SERIES: usize = 32;
 
 /// Events held for a slow live-feed client before it misses some.
 const FEED_BACKLOG: usize = 4096;
@@ -40,6 +46,8 @@ pub struct Monitor {
     /// Boots that settled since [`Monitor::take_boot_lines`] was last called.
     settled: Mutex<VecDeque<BootLine>>,
     feed: broadcast::Sender<Arc<str>>,
+    /// The staged rollouts the registry judges at each tick.
+    rollouts: Mutex<Rollouts>,
     #[cfg(feature = "admin")]
     metrics: metrics::Metrics,
 }
@@ -213,6 +221,7 @@ impl Monitor {
             registry: Mutex::new(Registry::new(limits)),
             settled: Mutex::new(VecDeque::new()),
             feed,
+            rollouts: Mutex::new(Rollouts::default()),
             #[cfg(feature = "admin")]
             metrics: metrics::Metrics::new(signer),
         })
@@ -301,6 +310,56 @@ impl Monitor {
         for change in &changes {
             self.changed(change);
         }
+        self.judge_rollouts();
+    }
+
+    /// Judges the staged rollouts of `rollouts` from now on (the site's, again at each reload):
+    /// at each tick, the phones that went for a rollout's new load are counted by how their boot
+    /// ended, and a rollout whose moved phones fail past its threshold halts.
+    pub fn attach_rollouts(&self, rollouts: Rollouts) {
+        *lock(&self.rollouts) = rollouts;
+        self.judge_rollouts();
+    }
+
+    /// Where the staged rollouts stand.
+    #[must_use]
+    pub fn rollouts(&self) -> Vec<cnfkit_resolve::RolloutStatus> {
+        lock(&self.rollouts).status()
+    }
+
+    fn judge_rollouts(&self) {
+        let rollouts = lock(&self.rollouts).clone();
+        if rollouts.is_empty() {
+            return;
+        }
+        let halted = {
+            let registry = self.lock();
+            rollouts.judge(registry.phones().filter_map(|phone| {
+                let settled = match phone.state {
+                    PhoneState::Booted | PhoneState::FellBack => Settled::Booted,
+                    PhoneState::Stuck(_) | PhoneState::Failed(_) => Settled::Failed,
+                    _ => Settled::Active,
+                };
+                Some((phone.mac?, phone.load.as_deref()?, settled))
+            }))
+        };
+        for status in halted {
+            warn!(
+                model = %status.model, to = %status.rollout.to, from = %status.rollout.from,
+                booted = status.booted, failed = status.failed,
+                "rollout halted: too many moved phones ended stuck or failed; phones not moved keep {}",
+                status.rollout.from
+            );
+            if self.feed.receiver_count() > 0 {
+                let event = RolloutEvent {
+                    model: &status.model,
+                    to: &status.rollout.to,
+                    booted: status.booted,
+                    failed: status.failed,
+                };
+                self.publish("rollout-halted", &event);
+            }
+        }
     }
 
     /// Ticks every `every` until the task is dropped.
@@ -316,9 +375,34 @@ impl Monitor {
     #[cfg(feature = "admin")]
     #[must_use]
     pub fn metrics_text(&self) -> String {
-        let counts = self.lock().states();
-        let states = STATES.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect();
-        self.metrics.text(states)
+        let figures = {
+            let registry = self.lock();
+            let counts = registry.states();
+            // A load name is a client's text: the most common loads get series of their own,
+            // the rest share `other`, so that hostile names cannot grow the exposition.
+            let mut per_load: HashMap<&str, usize> = HashMap::new();
+            for load in registry.phones().filter_map(|p| p.load.as_deref()) {
+                *per_load.entry(load).or_default() += 1;
+            }
+            let mut common: Vec<(&str, usize)> = per_load.into_iter().collect();
+            common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            common.truncate(MAX_LOAD_SERIES);
+            let mut by_load: std::collections::BTreeMap<(String, &'static str), usize> =
+                std::collections::BTreeMap::new();
+            for phone in registry.phones() {
+                if let Some(load) = &phone.load {
+                    let known = common.iter().any(|(l, _)| l == load);
+                    let label = if known { load.clone() } else { "other".to_owned() };
+                    *by_load.entry((label, phone.state.as_str())).or_default() += 1;
+                }
+            }
+            metrics::RegistryFigures {
+                states: STATES.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect(),
+                by_load: by_load.into_iter().map(|((load, state), n)| (load, state, n)).collect(),
+                rollouts: lock(&self.rollouts).status(),
+            }
+        };
+        self.metrics.text(figures)
     }
 
     /// Subscribes to the live feed: each item is one server-sent event (`event:` and `data:`
@@ -430,6 +514,14 @@ struct RequestEvent<'a> {
     answer: AnswerKind,
     transport: &'static str,
     at: Millis,
+}
+
+#[derive(Serialize)]
+struct RolloutEvent<'a> {
+    model: &'a str,
+    to: &'a str,
+    booted: usize,
+    failed: usize,
 }
 
 #[derive(Serialize)]

@@ -237,6 +237,7 @@ pub(crate) enum Missing {
 
 impl Missing {
     /// The file concerned.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn file(&self) -> &str {
         match self {
             Self::Manifest(file)

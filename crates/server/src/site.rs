@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use cnfkit_config::{CnfDocument, ParseOptions};
 use cnfkit_resolve::{
-    DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, Resolver, TreeObserver,
+    DeviceDefaults, Directory, FsDirectory, Inventory, InventoryGenerator, Resolver, Rollouts,
+    TreeObserver,
 };
 
 use crate::{ConfigSigner, Error};
@@ -87,6 +88,9 @@ pub struct Site {
     pub stale_temps_removed: Vec<PathBuf>,
     /// The firmware library served: its folder, its loads, the files served from it.
     pub firmware: Option<(PathBuf, usize, usize)>,
+    /// The defaults' staged rollouts, for the registry to judge
+    /// ([`Monitor::attach_rollouts`](crate::Monitor::attach_rollouts)).
+    pub rollouts: Rollouts,
 }
 
 impl Site {
@@ -166,11 +170,11 @@ impl Site {
         };
         let inventory_len = inventory.as_ref().map_or(0, Inventory::len);
         let mut resolver = Resolver::new(directory.clone());
+        let mut rollouts = Rollouts::default();
         if let Some(defaults) = defaults {
-            resolver = resolver.with_generator(InventoryGenerator {
-                inventory: inventory.unwrap_or_default(),
-                defaults,
-            });
+            let generator = InventoryGenerator::new(inventory.unwrap_or_default(), defaults);
+            rollouts = generator.rollouts.clone();
+            resolver = resolver.with_generator(generator);
         }
         if let Some(signer) = options.signer {
             resolver = resolver.with_signer(signer);
@@ -186,6 +190,7 @@ impl Site {
             warnings,
             stale_temps_removed,
             firmware,
+            rollouts,
         })
     }
 }

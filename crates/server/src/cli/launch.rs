@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cnfkit_resolve::{FsDirectory, TreeObserver};
+use cnfkit_resolve::{FsDirectory, Rollouts, TreeObserver};
 use cnfkit_tftp::driver::{Server, ServerConfig};
 use cnfkit_tftp::{Layout, Limits, Policy};
 use tokio::sync::watch;
@@ -179,6 +179,7 @@ pub fn serve(settings: Settings, invocation: Option<Invocation>) -> Result<(), E
             signer: signer.clone(),
             ..AdminSetup::default()
         },
+        rollouts: Rollouts::default(),
     };
     let (root, mirror) = match (&settings.root, &settings.source, &settings.cache_dir) {
         (Some(root), ..) => (root.clone(), None),
@@ -236,6 +237,7 @@ pub fn serve(settings: Settings, invocation: Option<Invocation>) -> Result<(), E
     // The mirror follows the store while the server runs, and stops with it.
     listeners.admin.store = mirror.as_ref().map(Mirror::stats);
     let _following = mirror.map(|m| m.spawn()).transpose().map_err(cli("mirror"))?;
+    listeners.rollouts = site.rollouts.clone();
     let handler = ProvisioningHandler::new(site.resolver).with_writes(writes);
     let reload = Reload {
         invocation,
@@ -260,6 +262,8 @@ struct Listeners {
     demo: bool, // The demo's HTTP listener: a port in use is only a warning.
     https: Option<(SocketAddr, Arc<ServedCertificate>)>,
     admin: AdminSetup,
+    /// The defaults' staged rollouts, judged by the registry.
+    rollouts: Rollouts,
 }
 
 /// Starts every listener and serves until a signal; `also` is given the handler and the stop
@@ -295,6 +299,7 @@ async fn run<D: OpenFile>(
         Some(admin) => admin.monitor.clone(),
         None => Monitor::new(RegistryLimits::default(), None),
     };
+    monitor.attach_rollouts(listeners.rollouts);
     let handler = Arc::new(handler.with_monitor(monitor.clone()));
     tokio::spawn(log_boots(monitor, Duration::from_secs(1)));
     // Signed configurations are made before the phones ask, and again within 10 s of a change.
@@ -414,6 +419,9 @@ impl Reload {
                  the other changed settings take effect at the next start"
                     .to_owned(),
             );
+        }
+        if let Some(monitor) = handler.monitor() {
+            monitor.attach_rollouts(site.rollouts.clone());
         }
         handler.replace_resolver(site.resolver);
         if let (Some(running), Some(fresh)) = (&self.certificate, certificate) {

@@ -23,8 +23,19 @@ pub(super) struct Metrics {
     prometheus: prometheus_client::registry::Registry,
     tftp: Arc<OnceLock<Arc<TftpStats>>>,
     store: Arc<OnceLock<Arc<MirrorStats>>>,
-    /// The registry's size by state, as of the last tick, for the scrape.
-    states: Arc<Mutex<Vec<(&'static str, usize)>>>,
+    /// The registry's figures, taken at each scrape.
+    figures: Arc<Mutex<RegistryFigures>>,
+}
+
+/// What a scrape reads of the registry.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RegistryFigures {
+    /// Phones by state.
+    pub states: Vec<(&'static str, usize)>,
+    /// Phones by the load they went for at their last boot, and state.
+    pub by_load: Vec<(String, &'static str, usize)>,
+    /// The staged rollouts.
+    pub rollouts: Vec<cnfkit_resolve::RolloutStatus>,
 }
 
 impl Metrics {
@@ -65,14 +76,14 @@ impl Metrics {
             metrics.boot_seconds.clone(),
         );
         let (tftp, store) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
-        let states = Arc::new(Mutex::new(Vec::new()));
+        let figures = Arc::new(Mutex::new(RegistryFigures::default()));
         prometheus.register_collector(Box::new(Snapshot {
             tftp: tftp.clone(),
             store: store.clone(),
             signer,
-            states: states.clone(),
+            figures: figures.clone(),
         }));
-        Self { counts: metrics, prometheus, tftp, store, states }
+        Self { counts: metrics, prometheus, tftp, store, figures }
     }
 
     pub(super) fn request(&self, seen: &RequestSeen<'_>) {
@@ -114,9 +125,9 @@ impl Metrics {
         let _ = self.store.set(stats);
     }
 
-    /// The text exposition, with the registry's size by state as given.
-    pub(super) fn text(&self, states: Vec<(&'static str, usize)>) -> String {
-        *self.states.lock().unwrap_or_else(PoisonError::into_inner) = states;
+    /// The text exposition, with the registry's figures as given.
+    pub(super) fn text(&self, figures: RegistryFigures) -> String {
+        *self.figures.lock().unwrap_or_else(PoisonError::into_inner) = figures;
         let mut text = String::new();
         // Writing to a String does not fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.prometheus);
@@ -155,7 +166,7 @@ struct Snapshot {
     tftp: Arc<OnceLock<Arc<TftpStats>>>,
     store: Arc<OnceLock<Arc<MirrorStats>>>,
     signer: Option<ConfigSigner>,
-    states: Arc<Mutex<Vec<(&'static str, usize)>>>,
+    figures: Arc<Mutex<RegistryFigures>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -288,7 +299,8 @@ impl Collector for Snapshot {
                 hits.metric_type(),
             )?)?;
         }
-        let states = self.states.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let figures = self.figures.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let states = figures.states;
         let total: usize = states.iter().map(|(_, n)| n).sum();
         let size = ConstGauge::new(i64::try_from(total).unwrap_or(i64::MAX));
         size.encode(encoder.encode_descriptor(
@@ -307,6 +319,63 @@ impl Collector for Snapshot {
             let gauge = ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX));
             gauge.encode(family.encode_family(&StateLabel { state })?)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "cnfkit_phones_by_load",
+            "Phones in the registry, by the load they went for at their last boot and state",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (load, state, count) in figures.by_load {
+            let gauge = ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX));
+            gauge.encode(family.encode_family(&LoadStateLabel { load, state })?)?;
+        }
+        if !figures.rollouts.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "cnfkit_rollout_phones",
+                "Phones moved to a rollout's new load, by how their boot ended",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for status in &figures.rollouts {
+                for (outcome, count) in [("booted", status.booted), ("failed", status.failed)] {
+                    let gauge = ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX));
+                    let label = RolloutLabel {
+                        model: status.model.clone(),
+                        to: status.rollout.to.clone(),
+                        outcome,
+                    };
+                    gauge.encode(family.encode_family(&label)?)?;
+                }
+            }
+            let mut family = encoder.encode_descriptor(
+                "cnfkit_rollout_halted",
+                "1 when a rollout halted because too many moved phones failed",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for status in figures.rollouts {
+                let gauge = ConstGauge::new(i64::from(status.halted));
+                gauge.encode(family.encode_family(&ModelLabel { model: status.model })?)?;
+            }
+        }
         Ok(())
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoadStateLabel {
+    load: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutLabel {
+    model: String,
+    to: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabel {
+    model: String,
 }
