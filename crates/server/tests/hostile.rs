@@ -2,6 +2,9 @@
 //! attack from many addresses that never acknowledge, and a shutdown in the middle of reads and
 //! uploads.
 
+mod support;
+use support::wait_for_error;
+
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,21 +126,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Reads datagrams until an ERROR arrives (returning its code and message) or `limit` passes.
-fn wait_for_error(socket: &UdpSocket, limit: Duration) -> Option<(u16, String)> {
-    let deadline = Instant::now() + limit;
-    let mut buf = [0u8; 1024];
-    while Instant::now() < deadline {
-        socket.set_read_timeout(Some(deadline - Instant::now())).unwrap();
-        let Ok((n, _)) = socket.recv_from(&mut buf) else { return None };
-        if n >= 4 && buf[..2] == [0, 5] {
-            let message = String::from_utf8_lossy(&buf[4..n]).trim_end_matches('\0').to_owned();
-            return Some((u16::from_be_bytes([buf[2], buf[3]]), message));
-        }
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

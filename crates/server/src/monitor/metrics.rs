@@ -188,7 +188,6 @@ struct StateLabel {
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         if let Some(stats) = self.tftp.get() {
-            use std::sync::atomic::Ordering::Relaxed;
             let counters = [
                 ("cnfkit_tftp_transfers_completed", "TFTP transfers completed", &stats.completed),
                 (
@@ -207,15 +206,7 @@ impl Collector for Snapshot {
                     &stats.dropped,
                 ),
             ];
-            for (name, help, value) in counters {
-                let counter = ConstCounter::new(value.load(Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
+            encode_counters(&mut encoder, &counters)?;
             let turned_away = stats.turned_away();
             let family = encoder.encode_descriptor(
                 "cnfkit_tftp_turned_away",
@@ -265,15 +256,7 @@ impl Collector for Snapshot {
                     &stats.publish_conflicts,
                 ),
             ];
-            for (name, help, value) in counters {
-                let counter = ConstCounter::new(value.load(Relaxed));
-                counter.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    counter.metric_type(),
-                )?)?;
-            }
+            encode_counters(&mut encoder, &counters)?;
             let up = ConstGauge::new(i64::from(stats.reachable.load(Relaxed)));
             up.encode(encoder.encode_descriptor(
                 "cnfkit_store_reachable",
@@ -360,6 +343,18 @@ impl Collector for Snapshot {
         }
         Ok(())
     }
+}
+
+/// Counters read from atomics, each under its name and help text.
+fn encode_counters(
+    encoder: &mut DescriptorEncoder<'_>,
+    counters: &[(&str, &str, &std::sync::atomic::AtomicU64)],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value.load(std::sync::atomic::Ordering::Relaxed));
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
