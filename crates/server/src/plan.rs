@@ -124,7 +124,8 @@ pub fn plan(options: &PlanOptions) -> Result<Plan, Error> {
         firmware: options.firmware.clone(),
         ..SiteOptions::new(&options.root)
     })?;
-    let resolver = &site.resolver;
+    // A plan writes nothing: a default rebuilt from the defaults is read, not saved.
+    let resolver = &site.resolver.write_back_default(false);
     let default =
         config_bytes(resolver, "XMLDefault.cnf.xml").and_then(|b| CnfDocument::parse(&b).ok());
     let mut plan = Plan::default();

@@ -122,6 +122,19 @@ fn check_finds_every_planted_problem_with_its_file_and_who_it_hurts() {
         );
     }
     assert!(stdout.contains("8 problems found"), "{stdout}");
+    // The defaults rebuild a missing default configuration; a check looks at it, never saves it.
+    std::fs::remove_file(root.join("XMLDefault.cnf.xml")).unwrap();
+    let out = cnf_server()
+        .arg("check")
+        .arg("--root")
+        .arg(&root)
+        .arg("--defaults")
+        .arg(&defaults)
+        .args(["--bind", &free_udp().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!root.join("XMLDefault.cnf.xml").exists(), "check wrote into the tree");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -90,13 +90,15 @@ pub fn check(settings: &Settings) -> Result<Vec<Problem>, Error> {
     for warning in &site.warnings {
         problem(&root.display(), warning.to_string(), "phones booting from this tree");
     }
-    check_configs(&site.resolver, settings, &mut problem);
+    // A check writes nothing: a default rebuilt from the defaults is looked at, not saved.
+    let resolver = site.resolver.write_back_default(false);
+    check_configs(&resolver, settings, &mut problem);
     if let Some(signer) = &signer {
-        for name in site.resolver.directory().list("") {
+        for name in resolver.directory().list("") {
             if !name.to_ascii_lowercase().ends_with(".sgn") {
                 continue;
             }
-            let Ok(bytes) = site.resolver.directory().read(&name) else { continue };
+            let Ok(bytes) = resolver.directory().read(&name) else { continue };
             let verdict = SignedFile::parse(&bytes)
                 .and_then(|signed| signed.verify_with(signer.certificate()));
             if let Err(e) = verdict {
