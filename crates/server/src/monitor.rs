@@ -379,22 +379,27 @@ impl Monitor {
             let registry = self.lock();
             let counts = registry.states();
             // A load name is a client's text: the most common loads get series of their own,
-            // the rest share `other`, so that hostile names cannot grow the exposition.
+            // the rest share `other`, so that hostile names cannot grow the exposition. One
+            // pass over the registry counts by load and state; the loads are ranked from that.
+            let mut counted: HashMap<(&str, &'static str), usize> = HashMap::new();
+            for phone in registry.phones() {
+                if let Some(load) = phone.load.as_deref() {
+                    *counted.entry((load, phone.state.as_str())).or_default() += 1;
+                }
+            }
             let mut per_load: HashMap<&str, usize> = HashMap::new();
-            for load in registry.phones().filter_map(|p| p.load.as_deref()) {
-                *per_load.entry(load).or_default() += 1;
+            for ((load, _), n) in &counted {
+                *per_load.entry(load).or_default() += n;
             }
             let mut common: Vec<(&str, usize)> = per_load.into_iter().collect();
             common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
             common.truncate(MAX_LOAD_SERIES);
             let mut by_load: std::collections::BTreeMap<(String, &'static str), usize> =
                 std::collections::BTreeMap::new();
-            for phone in registry.phones() {
-                if let Some(load) = &phone.load {
-                    let known = common.iter().any(|(l, _)| l == load);
-                    let label = if known { load.clone() } else { "other".to_owned() };
-                    *by_load.entry((label, phone.state.as_str())).or_default() += 1;
-                }
+            for ((load, state), n) in counted {
+                let known = common.iter().any(|(l, _)| *l == load);
+                let label = if known { load } else { "other" };
+                *by_load.entry((label.to_owned(), state)).or_default() += n;
             }
             metrics::RegistryFigures {
                 states: STATES.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect(),

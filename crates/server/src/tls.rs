@@ -50,12 +50,6 @@ impl ServedCertificate {
         let fresh = other.current.read().unwrap_or_else(PoisonError::into_inner).clone();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
-
-    /// The leaf certificate presented now (DER).
-    pub fn leaf(&self) -> CertificateDer<'static> {
-        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        current.cert.first().cloned().unwrap_or_else(|| CertificateDer::from(Vec::new()))
-    }
 }
 
 impl ResolvesServerCert for ServedCertificate {
