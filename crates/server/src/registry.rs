@@ -237,7 +237,24 @@ pub struct Phone {
     /// What the current boot found missing or failed, for the state.
     #[serde(default, skip_serializing_if = "BootFacts::is_empty")]
     facts: BootFacts,
+    /// Bytes of the kept requests' names that are its own (not shared): kept as requests come
+    /// and go, so that bounding them reads no name.
+    #[serde(skip)]
+    own_name_bytes: NameBytes,
 }
+
+/// A running total a record keeps for itself: derived from its requests, so not part of what
+/// makes two records equal.
+#[derive(Debug, Clone, Copy, Default)]
+struct NameBytes(usize);
+
+impl PartialEq for NameBytes {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for NameBytes {}
 
 /// What went wrong in a phone's current boot, and how its boots repeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -535,6 +552,9 @@ impl Registry {
             None => self.shared_name(cut(seen.name)),
             Some(_) => Arc::from(cut(seen.name)),
         };
+        // A name is the record's own unless it is the one shared copy; the set only grows, so
+        // a name keeps its side from push to pop.
+        let own = !self.names.contains(&name);
         let limits = self.limits.clone();
         if !self.phones.contains_key(&key) {
             self.addresses.entry(ip).or_default().phones += 1;
@@ -552,7 +572,9 @@ impl Registry {
         {
             phone.model = Some(model.to_owned());
         }
-        let boot = phone.note(now, seen, recognised.kind, &limits, name);
+        let names = &self.names;
+        let boot =
+            phone.note(now, seen, recognised.kind, &limits, (name, own), &|n| names.contains(n));
         let here = self.addresses.entry(ip).or_default();
         here.last = Some(key);
         let waiting = here.waiting.get_or_insert_with(Box::default);
@@ -713,6 +735,18 @@ impl Registry {
                 }
                 self.remove(key);
             }
+            // Names without a MAC share one copy again, and the record's own bytes are counted
+            // by the rule `note` keeps them by.
+            let mut own = 0;
+            for entry in &mut phone.requests {
+                if Recognised::parse(&entry.name).mac.is_none() {
+                    entry.name = self.shared_name(&entry.name);
+                }
+                if !self.names.contains(&entry.name) {
+                    own += entry.name.len();
+                }
+            }
+            phone.own_name_bytes = NameBytes(own);
             self.make_room(key);
             self.addresses.entry(phone.address).or_default().phones += 1;
             if phone.state.is_active() {
@@ -1008,6 +1042,7 @@ impl Phone {
             load: None,
             state: PhoneState::Booting,
             facts: BootFacts { boot_started: now, ..BootFacts::default() },
+            own_name_bytes: NameBytes(0),
         }
     }
 
@@ -1039,7 +1074,8 @@ impl Phone {
         seen: &RequestSeen<'_>,
         kind: FileKind,
         limits: &RegistryLimits,
-        name: Arc<str>,
+        (name, own): (Arc<str>, bool),
+        shared: &dyn Fn(&str) -> bool,
     ) -> u32 {
         let starts_boot = matches!(
             kind,
@@ -1094,18 +1130,19 @@ impl Phone {
             }
             _ => {}
         }
-        let own = |name: &Arc<str>| if Arc::strong_count(name) == 1 { name.len() } else { 0 };
-        let mut own_bytes: usize = self.requests.iter().map(|r| own(&r.name)).sum::<usize>();
-        let new_own = own(&name);
+        let new_own = if own { name.len() } else { 0 };
         while !self.requests.is_empty()
             && (self.requests.len() >= limits.requests_per_phone.max(1)
-                || own_bytes + new_own > OWN_NAME_BYTES)
+                || self.own_name_bytes.0 + new_own > OWN_NAME_BYTES)
         {
-            if let Some(gone) = self.requests.pop_front() {
-                own_bytes -= own(&gone.name);
+            if let Some(gone) = self.requests.pop_front()
+                && !shared(&gone.name)
+            {
+                self.own_name_bytes.0 = self.own_name_bytes.0.saturating_sub(gone.name.len());
             }
             self.dropped_requests += 1;
         }
+        self.own_name_bytes.0 += new_own;
         let immediate = seen.bytes.is_some() || !served;
         self.requests.push_back(RequestEntry {
             at: now,
