@@ -47,6 +47,32 @@ const UNSETTLED_TTL: Duration = Duration::from_millis(500);
 /// manifests, trust lists, the files every phone of a site asks for in a boot storm.
 pub const CACHED_FILE_MAX: u64 = 64 << 10;
 
+/// How long the root's open handle is taken to be the directory its path names; then the path
+/// is looked up again, so a root renamed away and replaced is followed within this time.
+const ROOT_RECHECK: Duration = Duration::from_secs(1);
+
+/// The root directory, open: a `stat` of it skips the walk of the root's path, which every
+/// top-level request would otherwise pay (a twentieth of a boot storm's CPU).
+#[derive(Debug)]
+struct RootHandle {
+    dir: File,
+    /// Device and inode the path named when this handle was checked.
+    identity: (u64, u64),
+    checked: Instant,
+}
+
+/// Device and inode: which directory a path names.
+#[cfg(unix)]
+fn identity(meta: &Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_: &Metadata) -> Option<(u64, u64)> {
+    None
+}
+
 /// Bytes of file contents kept in memory at most; past it the cache starts over.
 const CACHED_BYTES_MAX: usize = 16 << 20;
 
@@ -123,6 +149,8 @@ pub enum Contents {
 #[derive(Debug, Clone)]
 pub struct FsDirectory {
     root: PathBuf,
+    /// The root, open, for the `stat` of each top-level look-up ([`Self::root_modified`]).
+    root_handle: Arc<Mutex<Option<RootHandle>>>,
     index: Arc<Mutex<CaseIndex>>,
     files: Arc<Mutex<FileCache>>,
     observer: Option<Arc<dyn TreeObserver>>,
@@ -156,6 +184,7 @@ impl FsDirectory {
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
         Ok(Self {
             root: root.as_ref().canonicalize()?,
+            root_handle: Arc::default(),
             index: Arc::default(),
             files: Arc::default(),
             observer: None,
@@ -306,8 +335,10 @@ impl FsDirectory {
         }
         let modified = opened.modified().ok();
         let opened = Stamp::of(&opened);
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut bytes)?;
+        // As many bytes as the open file's `stat` says, in one `read`: `read_to_end` would
+        // `stat` it again, seek, and read once more to find the end.
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+        file.read_exact(&mut bytes)?;
         let bytes: Arc<[u8]> = bytes.into();
         // Kept only when what was read is the version that was checked: the same stamp
         // before and after opening, and as many bytes as it says.
@@ -334,7 +365,11 @@ impl FsDirectory {
     fn listing(&self, dir: &Path) -> Option<(Names, bool)> {
         // Read before the `stat`, so that "still since" below holds for the whole listing.
         let checked = SystemTime::now();
-        let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
+        let modified = if dir == self.root {
+            self.root_modified().ok()?
+        } else {
+            std::fs::metadata(dir).and_then(|m| m.modified()).ok()?
+        };
         {
             let index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(listing) = index.get(dir).filter(|l| {
@@ -367,6 +402,29 @@ impl FsDirectory {
         }
         index.insert(dir.to_owned(), listing);
         Some((names, settled))
+    }
+
+    /// The root's modification time: from its open handle while that was checked within
+    /// [`ROOT_RECHECK`], else from its path (and the handle opened again if the path now names
+    /// another directory).
+    fn root_modified(&self) -> std::io::Result<SystemTime> {
+        let mut handle = self.root_handle.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = handle.as_ref().filter(|h| h.checked.elapsed() < ROOT_RECHECK) {
+            return open.dir.metadata()?.modified();
+        }
+        let meta = std::fs::metadata(&self.root)?;
+        match (handle.as_mut(), identity(&meta)) {
+            (Some(open), Some(now)) if open.identity == now => open.checked = Instant::now(),
+            (_, Some(identity)) => {
+                *handle = File::open(&self.root).ok().map(|dir| RootHandle {
+                    dir,
+                    identity,
+                    checked: Instant::now(),
+                });
+            }
+            (_, None) => {}
+        }
+        meta.modified()
     }
 
     fn missed(&self, dir: &str, name: &str) {

@@ -354,6 +354,34 @@ fn fs_directory_answers_top_level_names_from_a_settled_listing_and_follows_every
     assert_eq!(label("SEP001122AABBCC.cnf.xml"), "not-found");
 }
 
+#[test]
+fn fs_directory_follows_a_root_renamed_away_and_replaced_within_a_second() {
+    use std::time::{Duration, Instant};
+    let scratch = Scratch::new("root-replaced");
+    let root = scratch.0.join("tftp");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("SEP001122AABBCC.cnf.xml"), b"<device/>").unwrap();
+    still_since(&root, Duration::from_secs(60));
+    let resolver = Resolver::new(FsDirectory::new(&root).unwrap());
+    let label = |name: &str| resolver.resolve(name.as_bytes()).label();
+    assert_eq!(label("SEP001122AABBCC.cnf.xml"), "exact");
+    assert_eq!(label("SEP0011223344FF.cnf.xml"), "not-found");
+    // An admin swaps in a new tree: the old one renamed away, a new one at the same path,
+    // settled (its time well in the past) with a file the old one lacked.
+    let replaced = Instant::now();
+    std::fs::rename(&root, scratch.0.join("tftp.old")).unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("SEP0011223344FF.cnf.xml"), b"<device/>").unwrap();
+    still_since(&root, Duration::from_secs(60));
+    // The root's open handle is checked against the path at least once a second.
+    let deadline = replaced + Duration::from_millis(1500);
+    while label("SEP0011223344FF.cnf.xml") != "exact" {
+        assert!(Instant::now() < deadline, "the new root is not seen after 1.5 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(label("SEP001122AABBCC.cnf.xml"), "not-found", "the old tree's file is gone");
+}
+
 fn memory(contents: Contents) -> Arc<[u8]> {
     match contents {
         Contents::Memory(bytes) => bytes,

@@ -240,21 +240,25 @@ pub struct Phone {
     /// Bytes of the kept requests' names that are its own (not shared): kept as requests come
     /// and go, so that bounding them reads no name.
     #[serde(skip)]
-    own_name_bytes: NameBytes,
+    own_name_bytes: Derived<usize>,
+    /// Whether the registry holds it among the phones whose state time may change, so that a
+    /// request of a phone already there costs no look-up of that set.
+    #[serde(skip)]
+    in_active: Derived<bool>,
 }
 
-/// A running total a record keeps for itself: derived from its requests, so not part of what
-/// makes two records equal.
+/// What the registry keeps beside a record for itself, derived from the record: not part of
+/// what makes two records equal.
 #[derive(Debug, Clone, Copy, Default)]
-struct NameBytes(usize);
+struct Derived<T>(T);
 
-impl PartialEq for NameBytes {
+impl<T> PartialEq for Derived<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for NameBytes {}
+impl<T> Eq for Derived<T> {}
 
 /// What went wrong in a phone's current boot, and how its boots repeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -552,9 +556,10 @@ impl Registry {
             None => self.shared_name(cut(seen.name)),
             Some(_) => Arc::from(cut(seen.name)),
         };
-        // A name is the record's own unless it is the one shared copy; the set only grows, so
-        // a name keeps its side from push to pop.
-        let own = !self.names.contains(&name);
+        // A name is the record's own unless it is the one shared copy (the same allocation: a
+        // name cut short may read like a shared one); the set only grows, so a name keeps its
+        // side from push to pop.
+        let own = !is_shared_copy(&self.names, &name);
         let limits = self.limits.clone();
         if !self.phones.contains_key(&key) {
             self.addresses.entry(ip).or_default().phones += 1;
@@ -573,8 +578,8 @@ impl Registry {
             phone.model = Some(model.to_owned());
         }
         let names = &self.names;
-        let boot =
-            phone.note(now, seen, recognised.kind, &limits, (name, own), &|n| names.contains(n));
+        let boot = phone
+            .note(now, seen, recognised.kind, &limits, (name, own), &|n| is_shared_copy(names, n));
         let here = self.addresses.entry(ip).or_default();
         here.last = Some(key);
         let waiting = here.waiting.get_or_insert_with(Box::default);
@@ -742,13 +747,14 @@ impl Registry {
                 if Recognised::parse(&entry.name).mac.is_none() {
                     entry.name = self.shared_name(&entry.name);
                 }
-                if !self.names.contains(&entry.name) {
+                if !is_shared_copy(&self.names, &entry.name) {
                     own += entry.name.len();
                 }
             }
-            phone.own_name_bytes = NameBytes(own);
+            phone.own_name_bytes = Derived(own);
             self.make_room(key);
             self.addresses.entry(phone.address).or_default().phones += 1;
+            phone.in_active = Derived(phone.state.is_active());
             if phone.state.is_active() {
                 self.active.insert(key);
             }
@@ -789,6 +795,7 @@ impl Registry {
                 }
             }
             self.active.insert(key);
+            phone.in_active = Derived(true);
             self.phones.insert(key, phone);
         }
         key
@@ -926,9 +933,13 @@ impl Registry {
         let state = phone.derive_state(now, limits);
         // Until it has been quiet, time alone may change its state.
         if phone.is_recent(now, limits) {
-            self.active.insert(key);
+            if !phone.in_active.0 {
+                self.active.insert(key);
+                phone.in_active = Derived(true);
+            }
         } else {
             self.active.remove(&key);
+            phone.in_active = Derived(false);
             // A phone alone at its address waits for nothing more: free the waiting lists.
             if let Some(here) = self.addresses.get_mut(&phone.address).filter(|a| a.phones == 1) {
                 here.waiting = None;
@@ -1042,7 +1053,8 @@ impl Phone {
             load: None,
             state: PhoneState::Booting,
             facts: BootFacts { boot_started: now, ..BootFacts::default() },
-            own_name_bytes: NameBytes(0),
+            own_name_bytes: Derived(0),
+            in_active: Derived(false),
         }
     }
 
@@ -1075,7 +1087,7 @@ impl Phone {
         kind: FileKind,
         limits: &RegistryLimits,
         (name, own): (Arc<str>, bool),
-        shared: &dyn Fn(&str) -> bool,
+        shared: &dyn Fn(&Arc<str>) -> bool,
     ) -> u32 {
         let starts_boot = matches!(
             kind,
@@ -1270,6 +1282,11 @@ pub fn loads_named(config: &[u8]) -> Vec<String> {
 }
 
 /// FNV-1a over the request and its answer, chained.
+/// Whether `name` is the one copy of a name kept for all phones.
+fn is_shared_copy(names: &HashSet<Arc<str>>, name: &Arc<str>) -> bool {
+    names.get(&**name).is_some_and(|shared| Arc::ptr_eq(shared, name))
+}
+
 fn fingerprint(seed: u64, name: &str, answer: AnswerKind) -> u64 {
     let mut hash = if seed == 0 { 0xcbf2_9ce4_8422_2325 } else { seed };
     for byte in name.bytes().chain(answer.as_str().bytes()).chain([0]) {
