@@ -30,7 +30,7 @@ fn boot(phone: u32) -> Vec<(String, AnswerKind)> {
         (format!("ITLSEP{mac}.tlv"), AnswerKind::NotFound),
         ("ITLFile.tlv".to_owned(), AnswerKind::NotFound),
     ];
-    if phone % 2 == 0 {
+    if phone.is_multiple_of(2) {
         names.push((format!("SEP{mac}.cnf.xml"), AnswerKind::Exact));
     } else {
         names.push((format!("SEP{mac}.cnf.xml"), AnswerKind::NotFound));
