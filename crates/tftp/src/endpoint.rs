@@ -185,31 +185,55 @@ struct Counts {
 }
 
 /// The datagrams queued for the driver, in one buffer.
+///
+/// The buffer keeps its length once grown and `used` says how much of it holds datagrams: a
+/// datagram is encoded in place over old bytes, where growing and shrinking the vector
+/// zero-filled a whole datagram's room (64 KiB at the largest block size) before each one.
 #[derive(Default)]
 struct Outbox {
     bytes: Vec<u8>,
+    used: usize,
     datagrams: Vec<(SocketAddr, Local, Range<usize>)>,
+    /// An ERROR being encoded.
+    scratch: Vec<u8>,
 }
 
 impl Outbox {
+    /// `len` bytes of room after the datagrams held.
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let end = self.used + len;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.used..end]
+    }
+
+    fn push(&mut self, to: SocketAddr, from: Local, len: usize) {
+        self.datagrams.push((to, from, self.used..self.used + len));
+        self.used += len;
+    }
+
     fn take_from(&mut self, to: SocketAddr, from: Local, transfer: &mut Transfer) {
         loop {
-            let start = self.bytes.len();
-            self.bytes.resize(start + transfer.max_datagram_len(), 0);
-            let Some(n) = transfer.poll_transmit(&mut self.bytes[start..]) else {
-                self.bytes.truncate(start);
-                return;
-            };
-            self.bytes.truncate(start + n);
-            self.datagrams.push((to, from, start..start + n));
+            let room = self.room(transfer.max_datagram_len());
+            let Some(n) = transfer.poll_transmit(room) else { return };
+            self.push(to, from, n);
         }
     }
 
     fn push_error(&mut self, to: SocketAddr, from: Local, code: ErrorCode, message: &str) {
-        let start = self.bytes.len();
+        let mut packet = std::mem::take(&mut self.scratch);
+        packet.clear();
         // A message never holds a NUL here: it is the endpoint's or the application's text.
-        let _ = Packet::Error { code, message: message.as_bytes() }.encode(&mut self.bytes);
-        self.datagrams.push((to, from, start..self.bytes.len()));
+        let _ = Packet::Error { code, message: message.as_bytes() }.encode(&mut packet);
+        self.room(packet.len()).copy_from_slice(&packet);
+        self.push(to, from, packet.len());
+        self.scratch = packet;
+    }
+
+    fn clear(&mut self) {
+        self.used = 0;
+        self.datagrams.clear();
     }
 }
 
@@ -750,8 +774,7 @@ impl Endpoint {
     pub fn sent(&mut self, n: usize) {
         self.sent = (self.sent + n).min(self.outbox.datagrams.len());
         if self.sent == self.outbox.datagrams.len() {
-            self.outbox.bytes.clear();
-            self.outbox.datagrams.clear();
+            self.outbox.clear();
             self.sent = 0;
         }
     }

@@ -176,6 +176,9 @@ pub struct Transfer {
     // Client side: the request to (re)send and the options asked for.
     request: Option<(Vec<u8>, bool, ClientOptions)>,
     oack: OackPairs,
+    /// The OACK's encoded length, taken once: [`Self::max_datagram_len`] runs before each
+    /// datagram, and reading the pairs again cost a cache miss each time.
+    oack_len: usize,
     out: VecDeque<Out>,
     events: VecDeque<Event>,
     deadline: Option<Instant>,
@@ -210,6 +213,7 @@ impl Transfer {
             opts,
             request: None,
             oack: OackPairs::default(),
+            oack_len: 2,
             out: VecDeque::new(),
             events: VecDeque::new(),
             deadline: Some(now + rto),
@@ -237,7 +241,7 @@ impl Transfer {
         let role = Role::Sender { source, acked: 0, sent: 0, last: None };
         let phase = if opts.oack { Phase::AwaitOackAck } else { Phase::Transferring };
         let mut t = Self::new(role, phase, opts, policy, now);
-        t.oack = oack;
+        t.set_oack(oack);
         if opts.oack {
             t.out.push_back(Out::Oack);
         } else {
@@ -259,7 +263,7 @@ impl Transfer {
         let role = Role::Receiver { sink, received: 0, since_ack: 0, nudged: false, decoder };
         let phase = if opts.oack { Phase::AwaitOackAck } else { Phase::Transferring };
         let mut t = Self::new(role, phase, opts, policy, now);
-        t.oack = oack;
+        t.set_oack(oack);
         t.out.push_back(if opts.oack { Out::Oack } else { Out::Ack(0) });
         t
     }
@@ -401,7 +405,12 @@ impl Transfer {
     }
 
     fn oack_len(&self) -> usize {
-        2 + self.oack.0.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>()
+        self.oack_len
+    }
+
+    fn set_oack(&mut self, oack: OackPairs) {
+        self.oack_len = 2 + oack.0.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>();
+        self.oack = oack;
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
