@@ -401,11 +401,7 @@ impl Transfer {
     #[must_use]
     pub fn max_datagram_len(&self) -> usize {
         let request = self.request.as_ref().map_or(0, |(name, _, _)| name.len() + 64);
-        (usize::from(self.opts.blksize) + 4).max(516).max(request).max(self.oack_len())
-    }
-
-    fn oack_len(&self) -> usize {
-        self.oack_len
+        (usize::from(self.opts.blksize) + 4).max(516).max(request).max(self.oack_len)
     }
 
     fn set_oack(&mut self, oack: OackPairs) {

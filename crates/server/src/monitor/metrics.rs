@@ -208,13 +208,12 @@ impl Collector for Snapshot {
             ];
             encode_counters(&mut encoder, &counters)?;
             let turned_away = stats.turned_away();
-            let family = encoder.encode_descriptor(
+            let mut family = encoder.encode_descriptor(
                 "cnfkit_tftp_turned_away",
                 "TFTP requests turned away, by reason",
                 None,
                 prometheus_client::metrics::MetricType::Counter,
             )?;
-            let mut family = family;
             for (reason, count) in turned_away {
                 let counter = ConstCounter::new(count);
                 counter.encode(family.encode_family(&ReasonLabel { reason })?)?;
