@@ -32,6 +32,12 @@ pub struct Stats {
     pub retransmits: AtomicU64,
     /// Datagrams that arrived while a driver busy-polled.
     pub polled: AtomicU64,
+    /// Times a driver read its listening socket and found datagrams (each read takes every
+    /// datagram waiting, up to a batch).
+    pub reads: AtomicU64,
+    /// Datagrams those reads took: over [`reads`](Self::reads), how many datagrams a wake-up
+    /// serves (see the tokio driver's `ServerConfig::batch_interval`).
+    pub datagrams_read: AtomicU64,
     turned_away: Mutex<TurnedAway>,
 }
 

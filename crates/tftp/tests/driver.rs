@@ -20,6 +20,7 @@ impl Handler for Files {
         Open::Ready(match request.filename() {
             b"big.bin" => Ok(Box::new(expected_big())),
             b"small.txt" => Ok(Box::new(b"hello\n".to_vec())),
+            b"medium.bin" => Ok(Box::new(expected_medium())),
             _ => Err(Refusal::not_found()),
         })
     }
@@ -86,6 +87,60 @@ fn spawn_get_big(
 
 fn expected_big() -> Vec<u8> {
     (0..3_000_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// 20 blocks of 512 bytes and a last one of 100.
+fn expected_medium() -> Vec<u8> {
+    (0..10_340u32).map(|i| (i % 253) as u8).collect()
+}
+
+/// Fetches medium.bin in lockstep with 512-byte blocks (no options); its bytes.
+async fn get_medium(addr: SocketAddr) -> Vec<u8> {
+    let got = SharedBuffer::new();
+    let options = ClientOptions::none(cnfkit_tftp_wire::Mode::Octet);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        driver::get(addr, b"medium.bin", options, Box::new(got.clone()), Policy::default(), |_| {}),
+    )
+    .await
+    .expect("bounded")
+    .expect("get");
+    got.contents()
+}
+
+fn batching_every(interval: Duration) -> ServerConfig {
+    ServerConfig { batch_interval: Some(interval), busy_poll: None, ..ServerConfig::default() }
+}
+
+/// `ServerConfig::batch_interval`: with `BATCHING_TRANSFERS` or more transfers on a loop, the
+/// loop reads its socket at most once per interval, so one read takes what 32 lockstep clients
+/// sent meanwhile (about one ACK each), and every byte still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_the_loop_reads_in_batches_and_every_transfer_stays_byte_exact() {
+    let (addr, _, _stop, stats) = start_with(batching_every(Duration::from_millis(20))).await;
+    const { assert!(32 > driver::BATCHING_TRANSFERS) };
+    let clients: Vec<_> = (0..32).map(|_| tokio::spawn(get_medium(addr))).collect();
+    for client in clients {
+        assert!(client.await.unwrap() == expected_medium(), "bytes differ");
+    }
+    until_counted(&stats.completed, 32).await;
+    let reads = stats.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let datagrams = stats.datagrams_read.load(std::sync::atomic::Ordering::Relaxed);
+    // 32 requests and 32 x 21 ACKs, and any a client sent again.
+    assert!(datagrams >= 32 * 22, "{datagrams}");
+    assert!(datagrams >= 8 * reads, "{datagrams} datagrams in {reads} reads");
+}
+
+/// Fewer transfers than `BATCHING_TRANSFERS` are never held back: a lone lockstep transfer of
+/// 21 blocks with a 50 ms batch interval takes far less than 21 intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_transfer_is_not_held_back_by_the_batch_interval() {
+    let (addr, _, _stop, stats) = start_with(batching_every(Duration::from_millis(50))).await;
+    let started = std::time::Instant::now();
+    assert!(get_medium(addr).await == expected_medium(), "bytes differ");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(500), "{took:?}: paced like a storm");
+    until_counted(&stats.completed, 1).await;
 }
 
 #[tokio::test]

@@ -59,6 +59,8 @@ impl Settings {
             },
             busy_poll: (self.busy_poll_us > 0)
                 .then(|| Duration::from_micros(u64::from(self.busy_poll_us))),
+            batch_interval: (self.batch_interval_us > 0)
+                .then(|| Duration::from_micros(u64::from(self.batch_interval_us))),
             layout: if self.port_per_transfer {
                 Layout::PortPerTransfer
             } else {
