@@ -26,7 +26,7 @@ use crate::{
 
 mod client;
 
-use crate::sockets::{listening_socket, new_socket, steer_by_address};
+use crate::sockets::{listening_socket, new_socket, send_batch, steer_by_address};
 
 pub use crate::descriptors::{
     OpenFileLimit, is_out_of_descriptors, open_file_limit, raise_open_file_limit,
@@ -512,37 +512,4 @@ impl<H: Handler> Loop<H> {
         self.skip_polls.0 = self.skip_polls.1;
         false
     }
-}
-
-/// Sends the datagrams of `run` in one system call; how many went.
-#[cfg(target_os = "linux")]
-fn send_batch<'a>(
-    socket: &UdpSocket,
-    run: impl Iterator<Item = crate::Transmit<'a>>,
-) -> std::io::Result<usize> {
-    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
-    use std::io::IoSlice;
-    // The kernel takes at most UIO_MAXIOV (1024) messages a call.
-    let run: Vec<_> = run.take(1024).collect();
-    let addrs: Vec<SocketAddrAny> = run.iter().map(|t| t.to.into()).collect();
-    let slices: Vec<[IoSlice<'_>; 1]> = run.iter().map(|t| [IoSlice::new(t.bytes)]).collect();
-    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
-        run.iter().map(|_| SendAncillaryBuffer::default()).collect();
-    let mut messages: Vec<MMsgHdr<'_>> = addrs
-        .iter()
-        .zip(&slices)
-        .zip(controls.iter_mut())
-        .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
-        .collect();
-    Ok(sendmmsg(socket, &mut messages, SendFlags::empty())?)
-}
-
-/// Sends the first datagram of `run`.
-#[cfg(not(target_os = "linux"))]
-fn send_batch<'a>(
-    socket: &UdpSocket,
-    mut run: impl Iterator<Item = crate::Transmit<'a>>,
-) -> std::io::Result<usize> {
-    let first = run.next().ok_or_else(|| std::io::Error::other("nothing to send"))?;
-    socket.try_send_to(first.bytes, first.to).map(|_| 1)
 }

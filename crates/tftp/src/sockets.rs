@@ -1,5 +1,6 @@
 //! How the driver's sockets are made: buffers sized for bursts, the loops' shared port
-//! (`SO_REUSEPORT`), and the program that keeps each client address on one loop.
+//! (`SO_REUSEPORT`), and the program that keeps each client address on one loop; and how a
+//! batch of datagrams is sent in one system call.
 
 use std::net::SocketAddr;
 
@@ -64,4 +65,37 @@ pub(crate) fn new_socket(
     setup(&socket)?;
     socket.bind(&local.into())?;
     Ok(socket)
+}
+
+/// Sends the datagrams of `run` in one system call; how many went.
+#[cfg(target_os = "linux")]
+pub(crate) fn send_batch<'a>(
+    socket: &tokio::net::UdpSocket,
+    run: impl Iterator<Item = crate::Transmit<'a>>,
+) -> std::io::Result<usize> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
+    use std::io::IoSlice;
+    // The kernel takes at most UIO_MAXIOV (1024) messages a call.
+    let run: Vec<_> = run.take(1024).collect();
+    let addrs: Vec<SocketAddrAny> = run.iter().map(|t| t.to.into()).collect();
+    let slices: Vec<[IoSlice<'_>; 1]> = run.iter().map(|t| [IoSlice::new(t.bytes)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        run.iter().map(|_| SendAncillaryBuffer::default()).collect();
+    let mut messages: Vec<MMsgHdr<'_>> = addrs
+        .iter()
+        .zip(&slices)
+        .zip(controls.iter_mut())
+        .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
+        .collect();
+    Ok(sendmmsg(socket, &mut messages, SendFlags::empty())?)
+}
+
+/// Sends the first datagram of `run`.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn send_batch<'a>(
+    socket: &tokio::net::UdpSocket,
+    mut run: impl Iterator<Item = crate::Transmit<'a>>,
+) -> std::io::Result<usize> {
+    let first = run.next().ok_or_else(|| std::io::Error::other("nothing to send"))?;
+    socket.try_send_to(first.bytes, first.to).map(|_| 1)
 }
