@@ -26,7 +26,7 @@ use crate::{
 
 mod client;
 
-use crate::sockets::{listening_socket, new_socket, send_batch, steer_by_address};
+use crate::sockets::{listening_socket, new_socket, send_batch, steer_by_address, transfer_socket};
 
 pub use crate::descriptors::{
     OpenFileLimit, is_out_of_descriptors, open_file_limit, raise_open_file_limit,
@@ -51,28 +51,29 @@ pub struct ServerConfig {
     /// Socket buffer ceiling: the listening sockets' buffers are this size, for request bursts
     /// and batched answers; a transfer's own port gets up to this.
     pub max_socket_buffer: usize,
-    /// Busy-poll budget ([`Layout::SharedPort`]): while one transfer runs on a loop, the loop
-    /// polls its socket for the peer's answer for up to this long instead of sleeping (at most
-    /// 1 ms). On loopback or a fast LAN this takes the server's wake-up out of every lockstep
-    /// round trip (2.5x the throughput, measured in BENCHMARKS.md), for a core kept busy while
-    /// that transfer runs; an idle server never polls. A poll that comes back empty makes the
-    /// loop skip exponentially more waits (up to 64) before it polls again, so a phone on a
-    /// real network, which answers in milliseconds, costs a poll every few dozen blocks, and
-    /// storms, which run many transfers at once, never poll. Default: 50 µs; `None`: never.
+    /// Busy-poll budget ([`Layout::SharedPort`], at most 1 ms): while one transfer runs on a
+    /// loop, the loop polls its socket for the peer's answer this long before it sleeps, which
+    /// takes its wake-up out of each lockstep round trip on loopback or a fast LAN (2.5x the
+    /// throughput, BENCHMARKS.md). Each empty poll doubles the waits skipped before the next
+    /// (up to 64), so slow peers and storms are seldom polled for. Default 50 µs; `None`: never.
     pub busy_poll: Option<Duration>,
-    /// Reading in batches under load: while at least [`BATCHING_TRANSFERS`] transfers run on a
-    /// loop, the loop reads its socket at most once per this interval, so that what arrived
-    /// meanwhile is read, answered and sent together. Each wake-up of a loop (the kernel's
-    /// switch to it and back, an `epoll_wait`, a send call) then serves many datagrams instead
-    /// of one or two: in a 5000-phone boot storm on loopback, 500 µs cut the server's CPU by
-    /// 0.7x (BENCHMARKS.md). A datagram waits at most this long more under load, never when
-    /// fewer transfers run (a lone fast transfer is not slowed). Default 500 µs (at most
-    /// 10 ms); `None`: read as soon as a datagram arrives.
+    /// Reading in batches under load (at most 10 ms): while [`BATCHING_TRANSFERS`] or more
+    /// transfers run on a loop, it reads its socket at most once per this interval, or per
+    /// [`BATCH_WAIT_PER_TRANSFER`] for each transfer when that is shorter
+    /// ([`batch_wait`](Self::batch_wait)). What arrived meanwhile is then read, answered and
+    /// sent together: a wake-up serves a dozen datagrams, not three or four (0.7x the CPU of a
+    /// 5000-phone boot storm, BENCHMARKS.md), for that much more latency under load. Default
+    /// 1 ms; `None`: read as soon as a datagram arrives.
     pub batch_interval: Option<Duration>,
 }
 
 /// Transfers on a loop from which [`ServerConfig::batch_interval`] applies.
 pub const BATCHING_TRANSFERS: usize = 16;
+
+/// How much of the batch interval each running transfer is worth: the loop waits at most this
+/// long per transfer it runs, so its lockstep transfers together still move at least one block
+/// per 10 µs (147 MB/s at blksize 1468, more than a gigabit link carries).
+pub const BATCH_WAIT_PER_TRANSFER: Duration = Duration::from_micros(10);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -83,8 +84,28 @@ impl Default for ServerConfig {
             loops: 0,
             max_socket_buffer: 4 << 20,
             busy_poll: Some(Duration::from_micros(50)),
-            batch_interval: Some(Duration::from_micros(500)),
+            batch_interval: Some(Duration::from_millis(1)),
         }
+    }
+}
+
+impl ServerConfig {
+    /// How long a loop running `active` transfers waits between two reads of its socket.
+    ///
+    /// ```
+    /// use cnfkit_tftp::driver::ServerConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = ServerConfig::default();
+    /// assert_eq!(config.batch_wait(15), None, "a lone fast transfer is never held back");
+    /// assert_eq!(config.batch_wait(16), Some(Duration::from_micros(160)));
+    /// assert_eq!(config.batch_wait(5000), Some(Duration::from_millis(1)));
+    /// ```
+    #[must_use]
+    pub fn batch_wait(&self, active: usize) -> Option<Duration> {
+        let per_transfer = BATCH_WAIT_PER_TRANSFER * u32::try_from(active).unwrap_or(u32::MAX);
+        let interval = self.batch_interval?.min(Duration::from_millis(10)).min(per_transfer);
+        (active >= BATCHING_TRANSFERS).then_some(interval)
     }
 }
 
@@ -171,10 +192,8 @@ impl<H: Handler> Server<H> {
                 ports: HashMap::new(),
                 arrived: mpsc::unbounded_channel(),
                 local: SocketAddr::new(local.ip(), 0),
-                max_socket_buffer: config.max_socket_buffer,
-                busy_poll: config.busy_poll.map(|b| b.min(Duration::from_millis(1))),
                 skip_polls: (0, 0),
-                batch_interval: config.batch_interval.map(|b| b.min(Duration::from_millis(10))),
+                config: config.clone(),
                 last_read: Instant::now(),
             };
             let (stop, done) = (stop.subscribe(), done.clone());
@@ -241,11 +260,9 @@ struct Loop<H> {
     arrived: Channel<Arrived>,
     /// The listening IP, port 0: where transfer ports bind.
     local: SocketAddr,
-    max_socket_buffer: usize,
-    busy_poll: Option<Duration>,
     /// Waits left without polling, and how many the next empty poll skips.
     skip_polls: (u32, u32),
-    batch_interval: Option<Duration>,
+    config: ServerConfig,
     /// When the listening socket was last read.
     last_read: Instant,
 }
@@ -283,20 +300,15 @@ impl<H: Handler> Loop<H> {
                     let mut read = 0;
                     for _ in 0..BATCH {
                         match socket.try_recv_from(&mut buf) {
-                            Ok((n, peer)) => {
-                                read += 1;
-                                self.handle(Local::Listening, peer, &buf[..n]);
-                            }
+                            Ok((n, peer)) => self.handle(Local::Listening, peer, &buf[..n]),
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             // ICMP port unreachable from an earlier send, on some systems.
-                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
                             Err(e) => return Err(e),
                         }
+                        read += 1;
                     }
-                    if read > 0 {
-                        stats.reads.fetch_add(1, Relaxed);
-                        stats.datagrams_read.fetch_add(read, Relaxed);
-                    }
+                    stats.count_read(read);
                 }
                 Some((id, peer, datagram)) = self.arrived.1.recv() => {
                     self.handle(Local::Transfer(id), peer, &datagram);
@@ -320,14 +332,10 @@ impl<H: Handler> Loop<H> {
         Ok(())
     }
 
-    /// Under load, waits out the rest of the batch interval since the last read (see
-    /// [`ServerConfig::batch_interval`]). The thread sleeps: nothing else runs on this loop's
-    /// runtime but its own transfer ports' readers, which wait too.
+    /// Under load, sleeps out the rest of [`ServerConfig::batch_wait`] since the last read (the
+    /// runtime runs nothing else but this loop's own transfer ports' readers).
     fn pace(&self) {
-        let Some(interval) = self.batch_interval else { return };
-        if self.endpoint.active() < BATCHING_TRANSFERS {
-            return;
-        }
+        let Some(interval) = self.config.batch_wait(self.endpoint.active()) else { return };
         let since = self.last_read.elapsed();
         if since < interval {
             std::thread::sleep(interval - since);
@@ -392,13 +400,12 @@ impl<H: Handler> Loop<H> {
     }
 
     fn decide(&mut self, id: TransferId, answer: Decided) {
-        let now = Instant::now();
         match answer {
             Decided::Read(Ok(source)) if self.open_port(id) => {
-                self.endpoint.accept_read(id, source, now);
+                self.endpoint.accept_read(id, source, Instant::now());
             }
             Decided::Write(Ok(sink)) if self.open_port(id) => {
-                self.endpoint.accept_write(id, sink, now);
+                self.endpoint.accept_write(id, sink, Instant::now());
             }
             Decided::Write(Ok(mut sink)) => sink.abort(),
             Decided::Read(Ok(_)) => {}
@@ -415,13 +422,7 @@ impl<H: Handler> Loop<H> {
         {
             return true;
         }
-        let buffer = self.max_socket_buffer.min(256 << 10);
-        let opened = new_socket(self.local, |s| {
-            let _ = s.set_send_buffer_size(buffer);
-            s.set_recv_buffer_size(buffer)
-        })
-        .and_then(|s| UdpSocket::from_std(s.into()));
-        let socket = match opened {
+        let socket = match transfer_socket(self.local, self.config.max_socket_buffer) {
             Ok(socket) => Arc::new(socket),
             Err(e) => {
                 let reason = if is_out_of_descriptors(&e) {
@@ -484,7 +485,9 @@ impl<H: Handler> Loop<H> {
     /// With a busy-poll budget and one transfer running: a datagram that arrives within the
     /// budget is handled at once (whether one was).
     fn poll_once(&mut self, socket: &UdpSocket, buf: &mut [u8]) -> bool {
-        let Some(budget) = self.busy_poll else { return false };
+        let Some(budget) = self.config.busy_poll.map(|b| b.min(Duration::from_millis(1))) else {
+            return false;
+        };
         if self.endpoint.active() != 1 || self.endpoint.layout() != Layout::SharedPort {
             return false;
         }

@@ -54,6 +54,20 @@ pub(crate) fn steer_by_address(_: &std::net::UdpSocket, _: usize) -> std::io::Re
     Err(std::io::Error::other("no SO_ATTACH_REUSEPORT_CBPF on this system"))
 }
 
+/// A transfer's own port ([`Layout::PortPerTransfer`](crate::Layout::PortPerTransfer)) on
+/// `local`'s address, its buffers up to 256 KiB.
+pub(crate) fn transfer_socket(
+    local: SocketAddr,
+    max_buffer: usize,
+) -> std::io::Result<tokio::net::UdpSocket> {
+    let buffer = max_buffer.min(256 << 10);
+    let socket = new_socket(local, |s| {
+        let _ = s.set_send_buffer_size(buffer);
+        s.set_recv_buffer_size(buffer)
+    })?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 /// A non-blocking UDP socket bound to `local` (port 0: a new transfer ID).
 pub(crate) fn new_socket(
     local: SocketAddr,

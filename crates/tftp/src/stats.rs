@@ -101,6 +101,14 @@ pub(crate) fn log_ended(peer: SocketAddr, summary: &Summary) {
 
 #[cfg(feature = "tokio")]
 impl Stats {
+    /// A driver's read of its listening socket that took `datagrams`.
+    pub(crate) fn count_read(&self, datagrams: u64) {
+        if datagrams > 0 {
+            self.reads.fetch_add(1, Relaxed);
+            self.datagrams_read.fetch_add(datagrams, Relaxed);
+        }
+    }
+
     /// Logs one line for the requests turned away since the last call, if any: what an admin
     /// reads every 10 s during a flood.
     pub(crate) fn log_recent(&self) {

@@ -120,11 +120,12 @@ pub struct Settings {
     /// polls that come back empty are made ever more rarely. 0: never.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub busy_poll_us: u32,
-    /// While 16 or more transfers run on a loop, read the socket at most once per this many
-    /// microseconds, so that a storm's datagrams are read and answered in batches: fewer
-    /// wake-ups and system calls per datagram (0.7x the CPU of a 5000-phone boot storm,
-    /// BENCHMARKS.md), each datagram waiting at most this long more. 0: never wait.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    /// While 16 or more TFTP transfers run on a loop, read the socket at most once per this
+    /// many microseconds (or per 10 µs for each transfer, when that is shorter), so that a
+    /// storm's datagrams are read and answered in batches: fewer wake-ups and system calls per
+    /// datagram (0.7x the CPU of a 5000-phone boot storm, BENCHMARKS.md), each datagram
+    /// waiting at most this long more. 0: never wait.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub batch_interval_us: u32,
     /// Answer each transfer from a port of its own, as RFC 1350 has it (for clients that
     /// insist). By default every transfer is answered from the listening port, which NAT, a
