@@ -361,8 +361,8 @@ fn dashboard_in_a_browser(admin: SocketAddr, rows: usize, stuck: usize) {
     if !support::require("chromium") {
         return;
     }
-    let profile = std::env::temp_dir().join(format!("cnfkit-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
+    // Removed after the browser is stopped (dropped last).
+    let profile = support::Scratch::new("chromium");
     let mut browser = std::process::Command::new("chromium")
         .args([
             "--headless",

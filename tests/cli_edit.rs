@@ -1,9 +1,13 @@
 //! `cnf-edit` as a user runs it: what it prints, what it writes, and its exit status
 //! (0 ok, 1 check failed, 2 bad input or I/O error).
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+use support::Scratch;
 
 /// The example binary cargo built beside this test (`target/<profile>/examples/cnf-edit`).
 fn cnf_edit() -> Command {
@@ -16,11 +20,9 @@ fn run(args: &[&str]) -> Output {
     cnf_edit().args(args).output().expect("cnf-edit is built by cargo test")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cnf-edit-cli-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory, removed when the test ends.
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("edit-cli-{name}"))
 }
 
 fn text(bytes: &[u8]) -> String {

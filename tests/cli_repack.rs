@@ -2,11 +2,14 @@
 //! would not trust), 2 bad input or I/O error (a closed or full standard output too, never a
 //! panic); what it writes and prints.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cnfkit::repack::{Certificate, EncryptedConfig, PrivateKey, SignedFile};
+use support::Scratch;
 
 /// An example binary cargo built beside this test (`target/<profile>/examples/NAME`).
 fn tool(name: &str) -> Command {
@@ -61,11 +64,9 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/repack/tests/data").join(name)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cnf-repack-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the test ends.
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("repack-cli-{name}"))
 }
 
 fn copy(name: &str, dir: &Path) -> PathBuf {

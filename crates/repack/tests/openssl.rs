@@ -31,12 +31,35 @@ fn openssl_present() -> bool {
     false
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory of its own.
+fn scratch(name: &str) -> Scratch {
     let d =
         std::env::temp_dir().join(format!("cnfkit-repack-openssl-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// A scratch path, its directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn openssl(args: &[&str]) -> std::process::Output {

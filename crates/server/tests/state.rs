@@ -2,18 +2,43 @@
 //! last line (a process killed in the middle of a write) is skipped and counted, never fatal.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cnfkit_resolve::{Mac, Transport};
 use cnfkit_server::monitor::Monitor;
 use cnfkit_server::registry::{AnswerKind, RegistryLimits, RequestSeen};
 use cnfkit_server::state::{HEADER, StateFile, StateLoaded};
 
-fn scratch(name: &str) -> PathBuf {
+/// `phones.jsonl` in a fresh directory of its own.
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("cnfkit-state-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("phones.jsonl")
+    Scratch(dir.join("phones.jsonl"))
+}
+
+/// A scratch path, its directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 fn mac(i: u8) -> Mac {
@@ -22,7 +47,7 @@ fn mac(i: u8) -> Mac {
 
 /// A monitor saving to `path`, whose phones `0..n` then each got their own configuration
 /// over HTTP.
-fn monitor_with(path: &std::path::Path, n: u8) -> (std::sync::Arc<Monitor>, StateFile) {
+fn monitor_with(path: &Path, n: u8) -> (std::sync::Arc<Monitor>, StateFile) {
     let monitor = Monitor::new(RegistryLimits::default(), None);
     let (file, _) = StateFile::open(path, &monitor).unwrap();
     for i in 0..n {
@@ -37,7 +62,7 @@ fn monitor_with(path: &std::path::Path, n: u8) -> (std::sync::Arc<Monitor>, Stat
     (monitor, file)
 }
 
-fn lines(path: &std::path::Path) -> Vec<String> {
+fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
 }
 
@@ -189,7 +214,7 @@ fn a_line_longer_than_any_record_is_skipped_as_torn() {
 }
 
 /// A state file of `n` phones, written through a registry and compacted.
-fn big_state(path: &std::path::Path, n: u32) {
+fn big_state(path: &Path, n: u32) {
     let monitor = Monitor::new(RegistryLimits::default(), None);
     let (mut file, _) = StateFile::open(path, &monitor).unwrap();
     for i in 0..n {
@@ -242,7 +267,7 @@ async fn the_server_starts_before_its_state_file_is_loaded_and_keeps_what_phones
     let path = scratch("later");
     big_state(&path, 5_000);
     let setup = cnfkit_server::admin::AdminSetup {
-        state: Some(path.clone()),
+        state: Some(path.to_path_buf()),
         ..cnfkit_server::admin::AdminSetup::default()
     };
     let mut admin = setup.start().await.unwrap().unwrap();
