@@ -172,6 +172,17 @@ impl Library {
         // Each manifest with the images it lists, as staged.
         let mut manifests: Vec<(&Staged, Vec<&Staged>)> = Vec::new();
         for file in unpacked.files.iter().filter(|f| is_manifest(&f.name)) {
+            // The load's folder is named after it: an empty name would be the library itself,
+            // a leading dot a hidden folder that listing skips (an import that then lists
+            // nothing). No Cisco load is named so.
+            let load = load_name(&file.name);
+            if load.is_empty() || load.starts_with('.') {
+                problems.push(format!(
+                    "{}: a load's name must not be empty or start with a dot",
+                    file.name
+                ));
+                continue;
+            }
             let bytes = std::fs::read(staging.join(&file.name)).map_err(Error::io(staging))?;
             let manifest = match LoadsManifest::parse(&bytes) {
                 Ok(manifest) => manifest,

@@ -194,6 +194,20 @@ fn a_pack_whose_manifest_does_not_match_its_images_is_refused() {
     let refused = library.import(&zip, None).unwrap_err().to_string();
     assert!(refused.contains("kern78xx.14-2-1.sbn is 1999 bytes"), "{refused}");
 
+    // A manifest whose load name would be a hidden folder (or the library itself): refused,
+    // never imported as a load the library then does not list (found by fuzzing).
+    for hidden in [".9-4-2SR4-3S.loads", ".loads"] {
+        let mut files = sccp42_pack();
+        files[0].0 = hidden.to_owned();
+        let zip = dir.join("hidden.zip");
+        zip_of(&zip, &files);
+        let refused = library.import(&zip, None).unwrap_err().to_string();
+        assert!(
+            refused.contains(&format!("{hidden}: a load's name must not be empty")),
+            "{refused}"
+        );
+    }
+
     // Files but no manifest: not a firmware pack.
     let zip = dir.join("nothing.zip");
     zip_of(&zip, &[("notes.txt".to_owned(), b"x".to_vec())]);
